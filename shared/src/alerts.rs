@@ -1,0 +1,466 @@
+//! The budget-alert flow: SNS delivery → parse → claim → decide → enforce → record → notify.
+//!
+//! IAM is changed before the ledger commit and the commit is conditional, so a conflict (a
+//! concurrent alert or admin command) is detected after the fact: what this invocation
+//! detached is then carried into the next attempt, which either records it or gives it back.
+//! Nothing seatcap detached is ever left unrecorded on a path that returns.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::{error, info, warn};
+
+use crate::alert::{AlertParseError, AlertType, BudgetAlert, parse_budget_alert};
+use crate::app::App;
+use crate::config::Mode;
+use crate::decide::{Decision, DecisionInput, Outcome, decide};
+use crate::iam::IamError;
+use crate::ledger::{AlertLookup, AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject};
+use crate::metrics;
+use crate::notify::{Notice, NoticeKind};
+use crate::principal::PrincipalArn;
+use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
+
+/// The Lambda event SNS sends. Only the fields seatcap reads: deliveries must not be refused
+/// over fields it does not use (`SigningCertUrl` vs `SigningCertURL`, a null `Subject`).
+#[derive(Debug, Deserialize)]
+pub struct SnsEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<SnsRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SnsRecord {
+    #[serde(rename = "Sns")]
+    pub sns: SnsMessage,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SnsMessage {
+    #[serde(rename = "MessageId")]
+    pub message_id: String,
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+/// How one delivery ended, returned as the invocation's result and logged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum AlertReport {
+    /// Seen before (same MessageId, or same budget + period + type + threshold).
+    Duplicate { message_id: String },
+    /// Not a Budgets alert seatcap can read; audited, not retried.
+    Rejected { message_id: String, error: String },
+    /// A budget no principal owns; audited, not enforced.
+    Unmanaged { message_id: String, budget: String },
+    Handled {
+        message_id: String,
+        principal: String,
+        #[serde(flatten)]
+        decision: Decision,
+        dry_run: bool,
+        /// Detached now (enforce) or that would have been (dry-run).
+        policies: Vec<String>,
+        notification_failures: usize,
+    },
+}
+
+/// Failures that retrying can fix: the invocation fails so SNS/Lambda deliver again.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Iam(#[from] IamError),
+    #[error("gave up after {0} conflicting writes to the ledger; the next delivery will retry")]
+    TooManyConflicts(usize),
+}
+
+const MAX_ATTEMPTS: usize = 8;
+const ACTOR: &str = "seatcap";
+
+impl App {
+    /// Handles every record of one SNS event. Records that fail for a retryable reason make
+    /// the invocation fail after the others are done; duplicates of the done ones are no-ops.
+    pub async fn handle_sns_event(&self, event: SnsEvent) -> Result<Vec<AlertReport>, AlertError> {
+        let mut reports = Vec::with_capacity(event.records.len());
+        let mut first_error = None;
+        for record in event.records {
+            match self.handle_delivery(&record.sns.message_id, &record.sns.message).await {
+                Ok(report) => reports.push(report),
+                Err(e) => {
+                    error!(message_id = %record.sns.message_id, error = %e, "alert failed; will be retried");
+                    metrics::count("AlertFailures", 1);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(reports), Err)
+    }
+
+    pub async fn handle_delivery(&self, message_id: &str, message: &str) -> Result<AlertReport, AlertError> {
+        metrics::count("AlertsReceived", 1);
+        let alert = match parse_budget_alert(message) {
+            Ok(alert) => alert,
+            Err(e) => return self.reject(message_id, message, e).await,
+        };
+        let mut run = AlertRun { app: self, message_id, alert: &alert, detached_from: None, detached_unrecorded: Vec::new() };
+        let result = run.run().await;
+        if result.is_err() {
+            run.give_back_unrecorded().await;
+        }
+        result
+    }
+
+    async fn reject(&self, message_id: &str, message: &str, e: AlertParseError) -> Result<AlertReport, AlertError> {
+        warn!(message_id, error = %e, "unparsable alert; recorded, not retried");
+        metrics::count("AlertsRejected", 1);
+        let now = self.now();
+        let excerpt: String = message.chars().take(4000).collect();
+        let event = AuditEvent::new(
+            now,
+            EventKind::AlertRejected,
+            ACTOR,
+            json!({"message_id": message_id, "error": e.to_string(), "message": excerpt}),
+        );
+        let commit =
+            Commit { claims: vec![Claim::Message(message_id.to_owned())], events: vec![(Subject::UnownedAlerts, event)], ..Commit::default() };
+        match self.ledger.commit(commit, now).await {
+            Ok(()) => Ok(AlertReport::Rejected { message_id: message_id.to_owned(), error: e.to_string() }),
+            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate { message_id: message_id.to_owned() }),
+            Err(CommitError::Ledger(e)) => Err(e.into()),
+        }
+    }
+}
+
+/// One delivery's attempts, with what it has detached but not yet recorded.
+struct AlertRun<'a> {
+    app: &'a App,
+    message_id: &'a str,
+    alert: &'a BudgetAlert,
+    detached_from: Option<PrincipalArn>,
+    detached_unrecorded: Vec<String>,
+}
+
+impl AlertRun<'_> {
+    async fn run(&mut self) -> Result<AlertReport, AlertError> {
+        let (app, alert) = (self.app, self.alert);
+        let natural_key = alert.natural_key();
+        for _ in 0..MAX_ATTEMPTS {
+            let lookup = app.ledger.lookup_alert(self.message_id, &natural_key, &alert.budget_name).await?;
+            let principal = match lookup {
+                AlertLookup::Duplicate => {
+                    self.settle_unrecorded_after_duplicate().await?;
+                    info!(message_id = self.message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
+                    metrics::count("AlertsDuplicate", 1);
+                    return Ok(AlertReport::Duplicate { message_id: self.message_id.to_owned() });
+                }
+                AlertLookup::Unowned => return self.unmanaged(&natural_key).await,
+                AlertLookup::Owner(principal) => principal,
+            };
+            let Some(state) = app.ledger.load(&principal).await? else {
+                // An owner item without a state item: treat the budget as unmanaged, loudly.
+                error!(budget = %alert.budget_name, %principal, "budget owner has no state in the ledger");
+                return self.unmanaged(&natural_key).await;
+            };
+            if let Some(report) = self.attempt(&principal, &state, &natural_key).await? {
+                return Ok(report);
+            }
+        }
+        Err(AlertError::TooManyConflicts(MAX_ATTEMPTS))
+    }
+
+    /// One read-decide-act-commit pass. `None`: the commit conflicted; read and go again.
+    async fn attempt(
+        &mut self,
+        principal: &PrincipalArn,
+        state: &PrincipalState,
+        natural_key: &str,
+    ) -> Result<Option<AlertReport>, AlertError> {
+        let (app, alert) = (self.app, self.alert);
+        let now = app.now();
+        let decision = decide(DecisionInput {
+            alert,
+            state,
+            protected_by_config: app.config.protected_principals.contains(principal),
+            ladder: &app.config.ladder,
+            now,
+        });
+        let dry_run = app.config.mode == Mode::DryRun;
+        let enforcing = decision.outcome == Outcome::Enforce && !dry_run;
+
+        let policies = if enforcing {
+            let still_attached: Vec<String> = app
+                .config
+                .managed_policy_arns
+                .iter()
+                .filter(|p| !self.detached_unrecorded.contains(p))
+                .cloned()
+                .collect();
+            self.detach(principal, &still_attached).await?;
+            if self.detached_unrecorded.is_empty() {
+                warn!(%principal, "enforcing, but none of the managed policies was attached");
+            }
+            self.detached_unrecorded.clone()
+        } else {
+            // A previous attempt detached, but the fresh read says not to enforce any more
+            // (a cap was raised meanwhile): give it back before recording the new decision.
+            self.give_back_unrecorded_or_fail().await?;
+            if decision.outcome == Outcome::Enforce {
+                let attached = app.iam.attached_policies(principal).await?;
+                attached.into_iter().filter(|p| app.config.is_managed_policy(p)).collect()
+            } else {
+                Vec::new()
+            }
+        };
+
+        let next = state.next(now, |s| {
+            if alert.alert_type == AlertType::Actual {
+                s.last_actual_usd = Some(alert.amount);
+            }
+            if enforcing {
+                s.status = Status::Blocked;
+                s.block_cause = Some(BlockCause::Cap);
+                s.blocked_period = Some(alert.period_key());
+                s.detached_policy_arns = policies.clone();
+            }
+        });
+        let detail = json!({
+            "message_id": self.message_id,
+            "budget": alert.budget_name,
+            "period": alert.period_key(),
+            "alert_type": alert.alert_type,
+            "threshold_usd": alert.threshold,
+            "amount_usd": alert.amount,
+            "effective_cap_usd": cap_json(decision.effective_cap),
+            "decision": decision,
+            "dry_run": dry_run && decision.outcome == Outcome::Enforce,
+            "policies": policies,
+        });
+        let kind = if enforcing { EventKind::Enforced } else { EventKind::Alert };
+        let commit = Commit {
+            claims: vec![Claim::Message(self.message_id.to_owned()), Claim::Alert(natural_key.to_owned())],
+            state: Some((next.clone(), Some(state.version))),
+            events: vec![(Subject::Principal(principal.clone()), AuditEvent::new(now, kind, ACTOR, detail))],
+            ..Commit::default()
+        };
+        match app.ledger.commit(commit, now).await {
+            Ok(()) => self.detached_unrecorded.clear(),
+            Err(CommitError::Conflict) => {
+                info!(%principal, "ledger changed while handling the alert; reading again");
+                return Ok(None);
+            }
+            Err(CommitError::Ledger(e)) => return Err(e.into()),
+        }
+
+        info!(
+            %principal, budget = %alert.budget_name, outcome = ?decision.outcome, dry_run, ?policies,
+            "alert handled"
+        );
+        match decision.outcome {
+            Outcome::Enforce if enforcing => metrics::count("Enforcements", 1),
+            Outcome::Enforce => metrics::count("DryRunEnforcements", 1),
+            _ => {}
+        }
+        let failures = match self.notice(&next, &decision, dry_run) {
+            Some(notice) => app.deliver(&notice).await?,
+            None => 0,
+        };
+        Ok(Some(AlertReport::Handled {
+            message_id: self.message_id.to_owned(),
+            principal: principal.to_string(),
+            decision,
+            dry_run,
+            policies,
+            notification_failures: failures,
+        }))
+    }
+
+    /// Detaches `policies`, adding each one detached to `detached_unrecorded` as it goes. On
+    /// an IAM failure the error is returned; the caller gives back what was detached.
+    async fn detach(&mut self, principal: &PrincipalArn, policies: &[String]) -> Result<(), IamError> {
+        self.detached_from = Some(principal.clone());
+        let results = futures::future::join_all(policies.iter().map(|p| self.app.iam.detach(principal, p))).await;
+        let mut first_error = None;
+        for (policy, result) in policies.iter().zip(results) {
+            match result {
+                Ok(crate::iam::Detached::Yes) => self.detached_unrecorded.push(policy.clone()),
+                Ok(crate::iam::Detached::WasNotAttached) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Another delivery of the same alert committed first. If it blocked the principal,
+    /// what this one detached joins the record; otherwise it goes back.
+    async fn settle_unrecorded_after_duplicate(&mut self) -> Result<(), AlertError> {
+        let Some(principal) = self.detached_from.clone().filter(|_| !self.detached_unrecorded.is_empty()) else {
+            return Ok(());
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.app.now();
+            let Some(state) = self.app.ledger.load(&principal).await? else { break };
+            if state.status != Status::Blocked {
+                break;
+            }
+            let next = state.next(now, |s| {
+                for p in &self.detached_unrecorded {
+                    if !s.detached_policy_arns.contains(p) {
+                        s.detached_policy_arns.push(p.clone());
+                    }
+                }
+            });
+            let event = AuditEvent::new(
+                now,
+                EventKind::Enforced,
+                ACTOR,
+                json!({"message_id": self.message_id, "policies": self.detached_unrecorded, "note": "detached by a concurrent delivery of the same alert"}),
+            );
+            let commit = Commit {
+                state: Some((next, Some(state.version))),
+                events: vec![(Subject::Principal(principal.clone()), event)],
+                ..Commit::default()
+            };
+            match self.app.ledger.commit(commit, now).await {
+                Ok(()) => {
+                    self.detached_unrecorded.clear();
+                    return Ok(());
+                }
+                Err(CommitError::Conflict) => continue,
+                Err(CommitError::Ledger(e)) => return Err(e.into()),
+            }
+        }
+        self.give_back_unrecorded_or_fail().await
+    }
+
+    async fn give_back_unrecorded_or_fail(&mut self) -> Result<(), AlertError> {
+        let Some(principal) = &self.detached_from else {
+            return Ok(());
+        };
+        if !self.detached_unrecorded.is_empty() {
+            self.app.iam.attach_all(principal, &self.detached_unrecorded).await?;
+            info!(%principal, policies = ?self.detached_unrecorded, "gave back policies detached by a superseded attempt");
+            self.detached_unrecorded.clear();
+        }
+        Ok(())
+    }
+
+    /// Last resort on an error path: try to give back what was detached but not recorded,
+    /// so a failed invocation leaves IAM as the ledger says it is.
+    async fn give_back_unrecorded(&mut self) {
+        if let Err(e) = self.give_back_unrecorded_or_fail().await {
+            error!(
+                error = %e, policies = ?self.detached_unrecorded, budget = %self.alert.budget_name,
+                "could not re-attach policies after a failed enforcement; reconcile must repair this"
+            );
+        }
+    }
+
+    async fn unmanaged(&self, natural_key: &str) -> Result<AlertReport, AlertError> {
+        let (app, alert) = (self.app, self.alert);
+        warn!(budget = %alert.budget_name, "alert for a budget seatcap does not manage; recorded, not enforced");
+        metrics::count("AlertsUnmanaged", 1);
+        let now = app.now();
+        let event = AuditEvent::new(
+            now,
+            EventKind::AlertUnmanaged,
+            ACTOR,
+            json!({"message_id": self.message_id, "budget": alert.budget_name, "alert": alert}),
+        );
+        let commit = Commit {
+            claims: vec![Claim::Message(self.message_id.to_owned()), Claim::Alert(natural_key.to_owned())],
+            events: vec![(Subject::UnownedAlerts, event)],
+            ..Commit::default()
+        };
+        match app.ledger.commit(commit, now).await {
+            Ok(()) => {
+                Ok(AlertReport::Unmanaged { message_id: self.message_id.to_owned(), budget: alert.budget_name.clone() })
+            }
+            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate { message_id: self.message_id.to_owned() }),
+            Err(CommitError::Ledger(e)) => Err(e.into()),
+        }
+    }
+
+    fn notice(&self, state: &PrincipalState, decision: &Decision, dry_run: bool) -> Option<Notice> {
+        let alert = self.alert;
+        let contact = &self.app.config.finance_contact;
+        let audience = decision.outcome.audience()?;
+        let (kind, headline, next_step) = match decision.outcome {
+            Outcome::Warn { forecast: true, .. } => (
+                NoticeKind::Forecast,
+                format!("Forecast: {} is on course to pass {}", alert.budget_name, alert.threshold),
+                format!("Nothing is blocked: this is a forecast. If you need more, ask {contact} before the cap is reached."),
+            ),
+            Outcome::Warn { .. } => (
+                NoticeKind::Warning,
+                format!("{}% of the Bedrock budget used", alert.threshold_percent()),
+                format!("Access continues until the cap. If you need more, ask {contact} to raise the cap or grant an override."),
+            ),
+            Outcome::Enforce if dry_run => (
+                NoticeKind::WouldCutOff,
+                "Dry run: Bedrock access would have been cut off".to_owned(),
+                "seatcap is in dry-run mode and changed nothing. Switch SEATCAP_MODE to enforce when ready.".to_owned(),
+            ),
+            Outcome::Enforce => (
+                NoticeKind::CutOff,
+                "Bedrock access cut off: monthly cap reached".to_owned(),
+                format!(
+                    "Access returns when the cap is raised, an override is granted, or the next budget period starts. Ask {contact}."
+                ),
+            ),
+            Outcome::ProtectedOverCap => (
+                NoticeKind::ProtectedOverCap,
+                "Over the cap, not cut off: protected principal".to_owned(),
+                "This principal is protected (break-glass). Review the spend with its owner.".to_owned(),
+            ),
+            Outcome::AlreadyBlocked | Outcome::BelowLadder => return None,
+        };
+        Some(Notice {
+            kind,
+            audience,
+            principal: state.principal.clone(),
+            budget: alert.budget_name.clone(),
+            spend: Some(alert.amount),
+            cap: match decision.effective_cap {
+                EffectiveCap::Limited(cap) => Some(cap),
+                EffectiveCap::Exempt => None,
+            },
+            period: Some(alert.period_key()),
+            headline,
+            next_step,
+        })
+    }
+}
+
+impl App {
+    /// Sends a notice; each failed channel is audited. Returns how many failed. Only a ledger
+    /// failure while auditing is an error.
+    pub async fn deliver(&self, notice: &Notice) -> Result<usize, LedgerError> {
+        let failures = self.notifier.send(notice).await;
+        if failures.is_empty() {
+            metrics::count("NotificationsSent", 1);
+            return Ok(0);
+        }
+        metrics::count("NotificationFailures", failures.len());
+        let now = self.now();
+        let events = failures
+            .iter()
+            .map(|f| {
+                warn!(principal = %notice.principal, channel = f.channel, error = %f.error, "notification failed");
+                let detail = json!({"channel": f.channel, "error": f.error, "kind": notice.kind});
+                (Subject::Principal(notice.principal.clone()), AuditEvent::new(now, EventKind::NotificationFailed, ACTOR, detail))
+            })
+            .collect();
+        self.ledger.append(events, now).await?;
+        Ok(failures.len())
+    }
+}
+
+pub(crate) fn cap_json(cap: EffectiveCap) -> serde_json::Value {
+    match cap {
+        EffectiveCap::Limited(usd) => json!(usd),
+        EffectiveCap::Exempt => json!("exempt"),
+    }
+}

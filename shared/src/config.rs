@@ -1,0 +1,238 @@
+//! Configuration: read from the environment once, at cold start, into one typed struct.
+//! A bad value stops the start with a message that names the variable and the fix.
+
+use std::collections::HashSet;
+
+use crate::decide::Ladder;
+use crate::money::Usd;
+use crate::principal::PrincipalArn;
+
+/// `enforce` cuts access; `dry-run` records and notifies what it would do and changes no IAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    DryRun,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::DryRun => "dry-run",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub table: String,
+    /// The only policies seatcap ever detaches or attaches.
+    pub managed_policy_arns: Vec<String>,
+    pub notify_topic_arn: String,
+    pub slack_webhook_url: Option<String>,
+    pub mode: Mode,
+    pub protected_principals: HashSet<PrincipalArn>,
+    pub ladder: Ladder,
+    /// Who people should ask for a higher cap, shown in every message.
+    pub finance_contact: String,
+    /// Admin requests above this cap or override are refused as likely typos.
+    pub max_amount_usd: Usd,
+    /// How long idempotency claims are kept: longer than the longest budget period.
+    pub claim_ttl_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set; {1}")]
+    Missing(&'static str, &'static str),
+    #[error("{name}=`{value}`: {problem}")]
+    Invalid { name: &'static str, value: String, problem: String },
+}
+
+pub const TABLE: &str = "SEATCAP_TABLE";
+pub const MANAGED_POLICY_ARNS: &str = "SEATCAP_MANAGED_POLICY_ARNS";
+pub const NOTIFY_TOPIC_ARN: &str = "SEATCAP_NOTIFY_TOPIC_ARN";
+pub const SLACK_WEBHOOK_URL: &str = "SEATCAP_SLACK_WEBHOOK_URL";
+pub const MODE: &str = "SEATCAP_MODE";
+pub const PROTECTED_PRINCIPALS: &str = "SEATCAP_PROTECTED_PRINCIPALS";
+pub const LADDER: &str = "SEATCAP_LADDER";
+pub const FINANCE_CONTACT: &str = "SEATCAP_FINANCE_CONTACT";
+pub const MAX_AMOUNT_USD: &str = "SEATCAP_MAX_AMOUNT_USD";
+pub const CLAIM_TTL_DAYS: &str = "SEATCAP_CLAIM_TTL_DAYS";
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// `lookup` returns a variable's value; an empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let invalid = |name, value: &str, problem: String| ConfigError::Invalid { name, value: value.to_owned(), problem };
+
+        let table = get(TABLE).ok_or(ConfigError::Missing(TABLE, "set it to the ledger's DynamoDB table name"))?;
+
+        let policies_text = get(MANAGED_POLICY_ARNS).ok_or(ConfigError::Missing(
+            MANAGED_POLICY_ARNS,
+            "set it to the comma-separated ARNs of the Bedrock policies seatcap may detach",
+        ))?;
+        let managed_policy_arns: Vec<String> = split_list(&policies_text);
+        if let Some(bad) = managed_policy_arns.iter().find(|arn| !is_policy_arn(arn)) {
+            return Err(invalid(
+                MANAGED_POLICY_ARNS,
+                &policies_text,
+                format!("`{bad}` is not a managed policy ARN (arn:aws:iam::<account>:policy/<name>)"),
+            ));
+        }
+
+        let notify_topic_arn = get(NOTIFY_TOPIC_ARN)
+            .ok_or(ConfigError::Missing(NOTIFY_TOPIC_ARN, "set it to the SNS topic that carries email notifications"))?;
+        if !notify_topic_arn.starts_with("arn:") || notify_topic_arn.split(':').nth(2) != Some("sns") {
+            return Err(invalid(NOTIFY_TOPIC_ARN, &notify_topic_arn, "not an SNS topic ARN".into()));
+        }
+
+        let slack_webhook_url = get(SLACK_WEBHOOK_URL);
+        if let Some(url) = &slack_webhook_url {
+            // Never echo the URL: it is a credential.
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(SLACK_WEBHOOK_URL, "<redacted>", "not an http(s) URL".into()));
+            }
+        }
+
+        let mode = match get(MODE).as_deref() {
+            None | Some("enforce") => Mode::Enforce,
+            Some("dry-run") => Mode::DryRun,
+            Some(other) => return Err(invalid(MODE, other, "expected `enforce` or `dry-run`".into())),
+        };
+
+        let protected_principals = match get(PROTECTED_PRINCIPALS) {
+            None => HashSet::new(),
+            Some(text) => split_list(&text)
+                .iter()
+                .map(|arn| arn.parse::<PrincipalArn>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| invalid(PROTECTED_PRINCIPALS, &text, e.to_string()))?,
+        };
+
+        let ladder = match get(LADDER) {
+            None => Ladder::default(),
+            Some(text) => text.parse().map_err(|e: crate::decide::LadderError| invalid(LADDER, &text, e.to_string()))?,
+        };
+
+        let finance_contact = get(FINANCE_CONTACT).unwrap_or_else(|| "your finance team".to_owned());
+
+        let max_amount_usd = match get(MAX_AMOUNT_USD) {
+            None => Usd::from_cents(100_000_00),
+            Some(text) => Usd::parse_request_amount(&text, Usd::from_cents(i64::MAX))
+                .map_err(|e| invalid(MAX_AMOUNT_USD, &text, e.to_string()))?,
+        };
+
+        let claim_ttl_days = match get(CLAIM_TTL_DAYS) {
+            None => 400,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|d| *d >= 2)
+                .ok_or_else(|| invalid(CLAIM_TTL_DAYS, &text, "expected a whole number of days, at least 2".into()))?,
+        };
+
+        Ok(Config {
+            table,
+            managed_policy_arns,
+            notify_topic_arn,
+            slack_webhook_url,
+            mode,
+            protected_principals,
+            ladder,
+            finance_contact,
+            max_amount_usd,
+            claim_ttl_days,
+        })
+    }
+
+    pub fn is_managed_policy(&self, arn: &str) -> bool {
+        self.managed_policy_arns.iter().any(|m| m == arn)
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+fn is_policy_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "iam", "", account, resource]
+        if (*account == "aws" || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+            && resource.strip_prefix("policy/").is_some_and(|name| !name.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> = [
+            (TABLE, "seatcap-ledger"),
+            (MANAGED_POLICY_ARNS, "arn:aws:iam::123456789012:policy/bedrock-invoke"),
+            (NOTIFY_TOPIC_ARN, "arn:aws:sns:us-east-1:123456789012:seatcap-notify"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in vars {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn minimal_environment_gets_sensible_defaults() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.mode, Mode::Enforce);
+        assert_eq!(config.ladder, Ladder::default());
+        assert!(config.slack_webhook_url.is_none());
+        assert!(config.protected_principals.is_empty());
+        assert!(config.is_managed_policy("arn:aws:iam::123456789012:policy/bedrock-invoke"));
+        assert!(!config.is_managed_policy("arn:aws:iam::aws:policy/AdministratorAccess"));
+    }
+
+    #[test]
+    fn lists_are_comma_separated_and_trimmed() {
+        let config = config(&[
+            (MANAGED_POLICY_ARNS, " arn:aws:iam::123456789012:policy/a , arn:aws:iam::aws:policy/AmazonBedrockFullAccess,"),
+            (PROTECTED_PRINCIPALS, "arn:aws:iam::123456789012:role/break-glass"),
+            (MODE, "dry-run"),
+        ])
+        .unwrap();
+        assert_eq!(config.managed_policy_arns.len(), 2);
+        assert_eq!(config.protected_principals.len(), 1);
+        assert_eq!(config.mode, Mode::DryRun);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let missing = Config::from_lookup(|_| None).unwrap_err();
+        assert!(missing.to_string().starts_with("SEATCAP_TABLE is not set"), "{missing}");
+
+        for (name, value) in [
+            (MODE, "enforce-ish"),
+            (MANAGED_POLICY_ARNS, "arn:aws:iam::123456789012:user/alice"),
+            (NOTIFY_TOPIC_ARN, "seatcap-notify"),
+            (PROTECTED_PRINCIPALS, "alice"),
+            (LADDER, "100=person"),
+            (MAX_AMOUNT_USD, "lots"),
+            (CLAIM_TTL_DAYS, "0"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_slack_url_is_reported_without_echoing_it() {
+        let err = config(&[(SLACK_WEBHOOK_URL, "hooks.slack.com/services/SECRET")]).unwrap_err();
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
+}

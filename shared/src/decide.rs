@@ -1,0 +1,312 @@
+//! The decision: from an alert, the principal's record, the ladder and the time, what to do.
+//! Pure: no I/O, no clock, so every rule here is tested without AWS.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::alert::{AlertType, BudgetAlert};
+use crate::state::{EffectiveCap, PrincipalState, Status};
+
+/// Who hears about an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    Person,
+    PersonAndFinance,
+}
+
+/// One rung of the ladder: at `percent` of the budget, tell `audience`, and cut access if
+/// `enforce` (ACTUAL spend only, and only at or over the effective cap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub percent: u32,
+    pub audience: Audience,
+    pub enforce: bool,
+}
+
+/// The thresholds seatcap acts on, lowest first. Written as `50=person,80=finance,100=enforce`
+/// in `SEATCAP_LADDER`; that is also the default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ladder(Vec<Step>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ladder `{text}`: {problem} (expected e.g. `50=person,80=finance,100=enforce`)")]
+pub struct LadderError {
+    text: String,
+    problem: String,
+}
+
+impl Default for Ladder {
+    fn default() -> Self {
+        "50=person,80=finance,100=enforce".parse().expect("the default ladder is valid")
+    }
+}
+
+impl FromStr for Ladder {
+    type Err = LadderError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = |problem: String| LadderError { text: text.to_owned(), problem };
+        let mut steps = Vec::new();
+        for rung in text.split(',').map(str::trim) {
+            let (percent, action) = rung.split_once('=').ok_or_else(|| error(format!("`{rung}` has no `=`")))?;
+            let percent: u32 = percent
+                .trim()
+                .parse()
+                .ok()
+                .filter(|p| (1..=1000).contains(p))
+                .ok_or_else(|| error(format!("`{percent}` is not a percentage between 1 and 1000")))?;
+            let (audience, enforce) = match action.trim() {
+                "person" => (Audience::Person, false),
+                "finance" => (Audience::PersonAndFinance, false),
+                "enforce" => (Audience::PersonAndFinance, true),
+                other => return Err(error(format!("`{other}` is not one of person, finance, enforce"))),
+            };
+            if steps.last().is_some_and(|last: &Step| last.percent >= percent) {
+                return Err(error("percentages must increase".into()));
+            }
+            steps.push(Step { percent, audience, enforce });
+        }
+        if !steps.iter().any(|s| s.enforce) {
+            return Err(error("no step enforces".into()));
+        }
+        Ok(Ladder(steps))
+    }
+}
+
+impl fmt::Display for Ladder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rungs: Vec<String> = self
+            .0
+            .iter()
+            .map(|s| {
+                let action = match (s.enforce, s.audience) {
+                    (true, _) => "enforce",
+                    (false, Audience::Person) => "person",
+                    (false, Audience::PersonAndFinance) => "finance",
+                };
+                format!("{}={action}", s.percent)
+            })
+            .collect();
+        f.write_str(&rungs.join(","))
+    }
+}
+
+impl Ladder {
+    /// The highest step at or below `percent`. Budgets rounds thresholds to cents, so a
+    /// threshold within half a percent below a step still counts as that step.
+    pub fn step_for(&self, percent: Decimal) -> Option<Step> {
+        let tolerance = Decimal::new(5, 1);
+        self.0.iter().rev().find(|s| Decimal::from(s.percent) <= percent + tolerance).copied()
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.0
+    }
+}
+
+/// What the decision says happened, for the audit, the notification and the logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Outcome {
+    /// Under the effective cap (or a forecast): tell people where they stand.
+    Warn { audience: Audience, forecast: bool },
+    /// At or over the effective cap on ACTUAL spend: take Bedrock access away.
+    Enforce,
+    /// Over the cap, but a protected (break-glass) principal: tell, never cut.
+    ProtectedOverCap,
+    /// Over the cap and already blocked: nothing new to do or say.
+    AlreadyBlocked,
+    /// A threshold below the ladder's first step: recorded, nobody told.
+    BelowLadder,
+}
+
+impl Outcome {
+    pub fn audience(self) -> Option<Audience> {
+        match self {
+            Outcome::Warn { audience, .. } => Some(audience),
+            Outcome::Enforce | Outcome::ProtectedOverCap => Some(Audience::PersonAndFinance),
+            Outcome::AlreadyBlocked | Outcome::BelowLadder => None,
+        }
+    }
+}
+
+/// Everything the decision reads, so the caller can see what it was given.
+pub struct DecisionInput<'a> {
+    pub alert: &'a BudgetAlert,
+    pub state: &'a PrincipalState,
+    /// From `SEATCAP_PROTECTED_PRINCIPALS`, in addition to the ledger's own flag.
+    pub protected_by_config: bool,
+    pub ladder: &'a Ladder,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    #[serde(skip)]
+    pub effective_cap: EffectiveCap,
+}
+
+pub fn decide(input: DecisionInput<'_>) -> Decision {
+    let DecisionInput { alert, state, protected_by_config, ladder, now } = input;
+    let effective_cap = state.effective_cap(now);
+    let step = ladder.step_for(alert.threshold_percent());
+    let decision = |outcome| Decision { outcome, effective_cap };
+
+    if alert.alert_type == AlertType::Forecasted {
+        return decision(match step {
+            Some(step) => Outcome::Warn { audience: step.audience, forecast: true },
+            None => Outcome::BelowLadder,
+        });
+    }
+
+    // The ledger's cap is the truth, not the budget's: an ACTUAL amount at or over the
+    // effective cap enforces whichever threshold fired, and one under it never does.
+    if effective_cap.is_reached_by(alert.amount) {
+        return decision(if state.status == Status::Blocked {
+            Outcome::AlreadyBlocked
+        } else if state.protected || protected_by_config {
+            Outcome::ProtectedOverCap
+        } else {
+            Outcome::Enforce
+        });
+    }
+    decision(match step {
+        Some(step) => Outcome::Warn { audience: step.audience, forecast: false },
+        None => Outcome::BelowLadder,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+    use crate::alert::PeriodUnit;
+    use crate::money::Usd;
+    use crate::state::Override;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
+    }
+
+    fn alert(alert_type: AlertType, threshold_cents: i64, amount_cents: i64) -> BudgetAlert {
+        BudgetAlert {
+            notification_date: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
+            account_id: "123456789012".into(),
+            budget_name: "seatcap-alice".into(),
+            budgeted: Usd::from_cents(200_00),
+            alert_type,
+            threshold: Usd::from_cents(threshold_cents),
+            amount: Usd::from_cents(amount_cents),
+            period_unit: PeriodUnit::Monthly,
+        }
+    }
+
+    fn alice() -> PrincipalState {
+        PrincipalState::new(
+            "arn:aws:iam::123456789012:user/alice".parse().unwrap(),
+            "seatcap-alice".into(),
+            Usd::from_cents(200_00),
+            now(),
+        )
+    }
+
+    fn outcome(alert: &BudgetAlert, state: &PrincipalState) -> Outcome {
+        decide(DecisionInput { alert, state, protected_by_config: false, ladder: &Ladder::default(), now: now() })
+            .outcome
+    }
+
+    #[test]
+    fn default_ladder_notifies_then_escalates_then_enforces() {
+        let state = alice();
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 100_00, 101_00), &state),
+            Outcome::Warn { audience: Audience::Person, forecast: false }
+        );
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 160_00, 161_00), &state),
+            Outcome::Warn { audience: Audience::PersonAndFinance, forecast: false }
+        );
+        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 201_00), &state), Outcome::Enforce);
+        assert_eq!(outcome(&alert(AlertType::Actual, 20_00, 21_00), &state), Outcome::BelowLadder);
+    }
+
+    #[test]
+    fn forecasts_only_ever_warn() {
+        assert_eq!(
+            outcome(&alert(AlertType::Forecasted, 200_00, 900_00), &alice()),
+            Outcome::Warn { audience: Audience::PersonAndFinance, forecast: true }
+        );
+    }
+
+    #[test]
+    fn an_override_keeps_an_alert_under_the_effective_cap_from_enforcing() {
+        let mut state = alice();
+        state.overrides.push(Override {
+            id: "o1".into(),
+            extra_usd: Some(Usd::from_cents(100_00)),
+            exempt: false,
+            expires_at: Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
+            granted_by: "finance".into(),
+            reason: "launch".into(),
+        });
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 200_00, 250_00), &state),
+            Outcome::Warn { audience: Audience::PersonAndFinance, forecast: false }
+        );
+        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 300_00), &state), Outcome::Enforce);
+    }
+
+    #[test]
+    fn protected_principals_are_never_enforced() {
+        let mut state = alice();
+        state.protected = true;
+        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 500_00), &state), Outcome::ProtectedOverCap);
+        let by_config = decide(DecisionInput {
+            alert: &alert(AlertType::Actual, 200_00, 500_00),
+            state: &alice(),
+            protected_by_config: true,
+            ladder: &Ladder::default(),
+            now: now(),
+        });
+        assert_eq!(by_config.outcome, Outcome::ProtectedOverCap);
+    }
+
+    #[test]
+    fn the_ledger_cap_wins_over_the_budget_amount() {
+        let mut state = alice();
+        state.cap_usd = Usd::from_cents(150_00);
+        assert_eq!(outcome(&alert(AlertType::Actual, 100_00, 155_00), &state), Outcome::Enforce);
+    }
+
+    #[test]
+    fn a_blocked_principal_is_not_enforced_twice() {
+        let mut state = alice();
+        state.status = Status::Blocked;
+        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 230_00), &state), Outcome::AlreadyBlocked);
+    }
+
+    #[test]
+    fn ladders_parse_validate_and_print() {
+        let ladder: Ladder = "25=person, 90=finance, 100=enforce".parse().unwrap();
+        assert_eq!(ladder.to_string(), "25=person,90=finance,100=enforce");
+        assert_eq!(Ladder::default().to_string(), "50=person,80=finance,100=enforce");
+        for bad in ["", "50", "50=person", "80=finance,50=enforce", "x=enforce", "0=enforce", "50=shout,100=enforce"] {
+            assert!(bad.parse::<Ladder>().is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn steps_tolerate_cent_rounding_below_a_threshold() {
+        let ladder = Ladder::default();
+        assert_eq!(ladder.step_for(Decimal::new(7996, 2)).map(|s| s.percent), Some(80));
+        assert_eq!(ladder.step_for(Decimal::from(79)).map(|s| s.percent), Some(50));
+    }
+}

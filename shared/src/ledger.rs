@@ -1,0 +1,421 @@
+//! The ledger: one DynamoDB table holding principal state, budget ownership, the audit trail
+//! and idempotency claims. Every write is conditional; a group of writes that belong
+//! together (claims, state, audit) commits as one transaction or not at all.
+//!
+//! | pk                  | sk                  | item                                   |
+//! |---------------------|---------------------|----------------------------------------|
+//! | `P#<principal arn>` | `STATE`             | [`PrincipalState`] (+ `status` for the GSI) |
+//! | `P#<principal arn>` | `EV#<time>#<id>`    | [`AuditEvent`]                         |
+//! | `B#<budget name>`   | `OWNER`             | the principal that owns the budget     |
+//! | `SYS#alerts`        | `EV#<time>#<id>`    | audit of alerts no principal owns      |
+//! | `MSG#<message id>`  | `SEEN`              | idempotency claim (TTL `expires_at`)   |
+//! | `ALERT#<natural key>` | `SEEN`            | idempotency claim (TTL `expires_at`)   |
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::principal::PrincipalArn;
+use crate::state::{PrincipalState, Status};
+
+pub const STATUS_INDEX: &str = "by-status";
+const STATE_SK: &str = "STATE";
+const OWNER_SK: &str = "OWNER";
+const SEEN_SK: &str = "SEEN";
+const SYSTEM_ALERTS_PK: &str = "SYS#alerts";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("DynamoDB {operation} failed: {message}")]
+    Dynamo { operation: &'static str, message: String },
+    #[error("ledger item {key} is unreadable: {message}")]
+    Corrupt { key: String, message: String },
+}
+
+fn dynamo_error<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> LedgerError {
+    move |e| LedgerError::Dynamo { operation, message: DisplayErrorContext(&e).to_string() }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// A condition failed: someone else changed the state, or claimed the alert, first.
+    /// Read again and decide again.
+    #[error("the ledger changed underneath this write; read again and retry")]
+    Conflict,
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An alert was handled; `detail.outcome` says how.
+    Alert,
+    /// An alert could not be parsed.
+    AlertRejected,
+    /// An alert for a budget no principal owns.
+    AlertUnmanaged,
+    Enforced,
+    Restored,
+    CapSet,
+    NotificationFailed,
+}
+
+/// One append-only audit record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(at: DateTime<Utc>, kind: EventKind, actor: &str, detail: serde_json::Value) -> Self {
+        AuditEvent { at, kind, actor: actor.to_owned(), reason: None, detail }
+    }
+
+    pub fn because(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+}
+
+/// Where an audit event is filed.
+#[derive(Clone, Debug)]
+pub enum Subject {
+    Principal(PrincipalArn),
+    /// Alerts with no principal: unparsable, or for a budget seatcap does not manage.
+    UnownedAlerts,
+}
+
+impl Subject {
+    fn pk(&self) -> String {
+        match self {
+            Subject::Principal(p) => principal_pk(p),
+            Subject::UnownedAlerts => SYSTEM_ALERTS_PK.to_owned(),
+        }
+    }
+}
+
+/// A claim that something happened once: an SNS message, or an alert's natural key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    Message(String),
+    Alert(String),
+}
+
+impl Claim {
+    fn pk(&self) -> String {
+        match self {
+            Claim::Message(id) => format!("MSG#{id}"),
+            Claim::Alert(key) => format!("ALERT#{key}"),
+        }
+    }
+}
+
+/// A group of writes that commit together or not at all.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// Each must not exist yet.
+    pub claims: Vec<Claim>,
+    /// The new state and the version it replaces (`None`: the principal must be new).
+    pub state: Option<(PrincipalState, Option<u64>)>,
+    /// Budget → principal; the budget must be unowned or already owned by this principal.
+    pub owner: Option<(String, PrincipalArn)>,
+    /// The previous budget of a principal that moved to another one: released.
+    pub release_owner: Option<(String, PrincipalArn)>,
+    pub events: Vec<(Subject, AuditEvent)>,
+}
+
+/// What the ledger knows about an incoming alert, from one read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AlertLookup {
+    /// The message or the alert was handled before.
+    Duplicate,
+    Owner(PrincipalArn),
+    Unowned,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    state: PrincipalState,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OwnerItem {
+    pk: String,
+    sk: String,
+    principal: PrincipalArn,
+}
+
+#[derive(Serialize)]
+struct ClaimItem<'a> {
+    pk: String,
+    sk: &'a str,
+    at: DateTime<Utc>,
+    /// Epoch seconds: DynamoDB TTL deletes the claim after the longest budget period.
+    expires_at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    event: AuditEvent,
+}
+
+fn principal_pk(p: &PrincipalArn) -> String {
+    format!("P#{p}")
+}
+
+fn budget_pk(budget: &str) -> String {
+    format!("B#{budget}")
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))])
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, LedgerError> {
+    serde_dynamo::to_item(value).map_err(|e| LedgerError::Corrupt { key: "<new item>".into(), message: e.to_string() })
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(item: HashMap<String, AttributeValue>) -> Result<T, LedgerError> {
+    let key = match (item.get("pk"), item.get("sk")) {
+        (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => format!("{pk}/{sk}"),
+        _ => "<no key>".to_owned(),
+    };
+    serde_dynamo::from_item(item).map_err(|e| LedgerError::Corrupt { key, message: e.to_string() })
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    client: Client,
+    table: String,
+    claim_ttl: Duration,
+}
+
+impl Ledger {
+    pub fn new(client: Client, table: impl Into<String>, claim_ttl_days: u32) -> Self {
+        Ledger { client, table: table.into(), claim_ttl: Duration::days(i64::from(claim_ttl_days)) }
+    }
+
+    /// One consistent read answers "seen before?" and "whose budget?".
+    pub async fn lookup_alert(&self, message_id: &str, natural_key: &str, budget: &str) -> Result<AlertLookup, LedgerError> {
+        let keys = vec![
+            key(Claim::Message(message_id.to_owned()).pk(), SEEN_SK),
+            key(Claim::Alert(natural_key.to_owned()).pk(), SEEN_SK),
+            key(budget_pk(budget), OWNER_SK),
+        ];
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(dynamo_error("BatchGetItem"))?;
+        let mut pending = HashMap::from([(self.table.clone(), request)]);
+        let mut found = Vec::new();
+        // BatchGetItem may hand back unprocessed keys under load; ask again for those.
+        for _ in 0..5 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(dynamo_error("BatchGetItem"))?;
+            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                Some(unprocessed) => pending = unprocessed,
+                None => {
+                    return found_to_lookup(found);
+                }
+            }
+        }
+        Err(LedgerError::Dynamo { operation: "BatchGetItem", message: "keys still unprocessed after 5 attempts".into() })
+    }
+
+    pub async fn load(&self, principal: &PrincipalArn) -> Result<Option<PrincipalState>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(principal_pk(principal), STATE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        out.item.map(|item| from_item::<StateItem>(item).map(|i| i.state)).transpose()
+    }
+
+    pub async fn owner_of(&self, budget: &str) -> Result<Option<PrincipalArn>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(budget_pk(budget), OWNER_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        out.item.map(|item| from_item::<OwnerItem>(item).map(|i| i.principal)).transpose()
+    }
+
+    /// Writes everything in `commit` in one transaction, each item under its condition.
+    pub async fn commit(&self, commit: Commit, now: DateTime<Utc>) -> Result<(), CommitError> {
+        let mut items = Vec::new();
+        let expires_at = (now + self.claim_ttl).timestamp();
+        for claim in &commit.claims {
+            let item = to_item(&ClaimItem { pk: claim.pk(), sk: SEEN_SK, at: now, expires_at })?;
+            items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
+        }
+        if let Some((state, expected_version)) = &commit.state {
+            let mut item = to_item(&StateItem { pk: principal_pk(&state.principal), sk: STATE_SK.into(), state: state.clone() })?;
+            // serde_dynamo writes `status` as part of the state; the GSI indexes it as is.
+            debug_assert!(item.contains_key("status"));
+            item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+            items.push(match expected_version {
+                None => self.put(item, "attribute_not_exists(pk)", &[])?,
+                Some(v) => self.put(item, "version = :v", &[(":v", AttributeValue::N(v.to_string()))])?,
+            });
+        }
+        if let Some((budget, principal)) = &commit.owner {
+            let item = to_item(&OwnerItem { pk: budget_pk(budget), sk: OWNER_SK.into(), principal: principal.clone() })?;
+            items.push(self.put(
+                item,
+                "attribute_not_exists(pk) OR principal = :p",
+                &[(":p", AttributeValue::S(principal.to_string()))],
+            )?);
+        }
+        if let Some((budget, principal)) = &commit.release_owner {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(budget_pk(budget), OWNER_SK)))
+                .condition_expression("principal = :p")
+                .expression_attribute_values(":p", AttributeValue::S(principal.to_string()))
+                .build()
+                .map_err(dynamo_error("TransactWriteItems"))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        for (subject, event) in &commit.events {
+            let sk = format!("EV#{}#{}", event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), short_id());
+            let item = to_item(&EventItem { pk: subject.pk(), sk, event: event.clone() })?;
+            items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
+        }
+
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) => {
+                Err(CommitError::Conflict)
+            }
+            Err(e) => Err(dynamo_error("TransactWriteItems")(e).into()),
+        }
+    }
+
+    /// Appends audit events on their own (e.g. a notification that failed after the commit).
+    pub async fn append(&self, events: Vec<(Subject, AuditEvent)>, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        match self.commit(Commit { events, ..Commit::default() }, now).await {
+            Ok(()) => Ok(()),
+            // Event keys are unique; a conflict here means a broken clock or id source.
+            Err(CommitError::Conflict) => {
+                Err(LedgerError::Dynamo { operation: "TransactWriteItems", message: "audit event key collision".into() })
+            }
+            Err(CommitError::Ledger(e)) => Err(e),
+        }
+    }
+
+    /// The audit of a principal, newest first.
+    pub async fn history(&self, subject: &Subject, limit: i32) -> Result<Vec<AuditEvent>, LedgerError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :ev)")
+            .expression_attribute_values(":pk", AttributeValue::S(subject.pk()))
+            .expression_attribute_values(":ev", AttributeValue::S("EV#".into()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(dynamo_error("Query"))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<EventItem>(item).map(|i| i.event))
+            .collect()
+    }
+
+    /// Every principal with `status`, through the status index (never a table scan).
+    pub async fn list_by_status(&self, status: Status) -> Result<Vec<PrincipalState>, LedgerError> {
+        let mut states = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(STATUS_INDEX)
+                .key_condition_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(dynamo_error("Query"))?;
+            for item in out.items.unwrap_or_default() {
+                states.push(from_item::<StateItem>(item)?.state);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(states),
+            }
+        }
+    }
+
+    fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        for (name, value) in values {
+            put = put.expression_attribute_values(*name, value.clone());
+        }
+        Ok(TransactWriteItem::builder().put(put.build().map_err(dynamo_error("TransactWriteItems"))?).build())
+    }
+}
+
+fn found_to_lookup(found: Vec<HashMap<String, AttributeValue>>) -> Result<AlertLookup, LedgerError> {
+    let mut owner = None;
+    for item in found {
+        match item.get("sk") {
+            Some(AttributeValue::S(sk)) if sk == SEEN_SK => return Ok(AlertLookup::Duplicate),
+            Some(AttributeValue::S(sk)) if sk == OWNER_SK => owner = Some(from_item::<OwnerItem>(item)?.principal),
+            _ => {}
+        }
+    }
+    Ok(owner.map_or(AlertLookup::Unowned, AlertLookup::Owner))
+}
+
+/// Eight hex digits: enough to keep two events of the same microsecond apart.
+fn short_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}

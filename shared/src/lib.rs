@@ -1,0 +1,23 @@
+//! seatcap: per-seat AI spending caps on AWS, enforced by infrastructure.
+//!
+//! A pure core that knows nothing of AWS — [`alert`] (parse Budgets alerts), [`decide`]
+//! (what to do about one), [`money`], [`principal`], [`state`] — and thin adapters around it:
+//! [`ledger`] (DynamoDB), [`iam`], [`notify`] (Slack, SNS). [`alerts`] and [`admin`] are the
+//! two flows the Lambda functions run; each `functions/*/src/main.rs` only wires them up.
+
+pub mod admin;
+pub mod alert;
+pub mod alerts;
+pub mod app;
+pub mod config;
+pub mod decide;
+pub mod iam;
+pub mod ledger;
+pub mod metrics;
+pub mod money;
+pub mod notify;
+pub mod principal;
+pub mod state;
+pub mod telemetry;
+
+pub use app::App;

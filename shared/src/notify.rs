@@ -1,0 +1,256 @@
+//! Notifications: one [`Notice`] model, rendered for Slack (Block Kit) and for email (plain
+//! text through the notification SNS topic, with attributes that subscriptions filter on).
+//! Delivery failures are returned, never raised: enforcement has already happened and must
+//! not be undone or delayed by a chat outage.
+
+use std::time::Duration;
+
+use aws_sdk_sns::Client as SnsClient;
+use aws_sdk_sns::error::DisplayErrorContext;
+use aws_sdk_sns::types::MessageAttributeValue;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::decide::Audience;
+use crate::money::Usd;
+use crate::principal::PrincipalArn;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    Warning,
+    Forecast,
+    CutOff,
+    WouldCutOff,
+    ProtectedOverCap,
+    Restored,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Warning => "warning",
+            NoticeKind::Forecast => "forecast",
+            NoticeKind::CutOff => "cut_off",
+            NoticeKind::WouldCutOff => "would_cut_off",
+            NoticeKind::ProtectedOverCap => "protected_over_cap",
+            NoticeKind::Restored => "restored",
+        }
+    }
+
+    pub fn severity(self) -> &'static str {
+        match self {
+            NoticeKind::Forecast | NoticeKind::Restored => "info",
+            NoticeKind::Warning | NoticeKind::WouldCutOff => "warning",
+            NoticeKind::CutOff | NoticeKind::ProtectedOverCap => "critical",
+        }
+    }
+}
+
+/// Everything a message says, before it is rendered for a channel.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub audience: Audience,
+    pub principal: PrincipalArn,
+    pub budget: String,
+    pub spend: Option<Usd>,
+    /// `None` while an exemption is active.
+    pub cap: Option<Usd>,
+    pub period: Option<String>,
+    /// What happened, in one line.
+    pub headline: String,
+    /// What the reader can do next.
+    pub next_step: String,
+}
+
+/// Slack caps a section's text at 3,000 characters.
+const SLACK_SECTION_LIMIT: usize = 3000;
+
+impl Notice {
+    fn spend_line(&self) -> String {
+        match (self.spend, self.cap) {
+            (Some(spend), Some(cap)) => match spend.percent_of(cap) {
+                Some(pct) => format!("{spend} of {cap} ({pct}%)"),
+                None => format!("{spend} of {cap}"),
+            },
+            (Some(spend), None) => format!("{spend} (no cap: exemption active)"),
+            (None, Some(cap)) => format!("cap {cap}"),
+            (None, None) => "no cap: exemption active".to_owned(),
+        }
+    }
+
+    /// Plain text for email and logs.
+    pub fn to_text(&self) -> String {
+        let mut text = format!(
+            "{}\n\nWho:    {}\nBudget: {}\nSpend:  {}\n",
+            self.headline,
+            self.principal,
+            self.budget,
+            self.spend_line()
+        );
+        if let Some(period) = &self.period {
+            text.push_str(&format!("Period: {period}\n"));
+        }
+        text.push_str(&format!("\nNext: {}\n", self.next_step));
+        text
+    }
+
+    pub fn subject(&self) -> String {
+        // SNS subjects: at most 100 printable characters.
+        let subject = format!("seatcap: {} ({})", self.headline, self.principal.name());
+        truncate(&subject, 100)
+    }
+
+    /// Slack Block Kit payload, with `text` as the notification fallback.
+    pub fn to_slack(&self) -> serde_json::Value {
+        let mut fields = vec![
+            json!({"type": "mrkdwn", "text": truncate(&format!("*Who*\n`{}`", self.principal), 2000)}),
+            json!({"type": "mrkdwn", "text": truncate(&format!("*Budget*\n{}", self.budget), 2000)}),
+            json!({"type": "mrkdwn", "text": format!("*Spend*\n{}", self.spend_line())}),
+        ];
+        if let Some(period) = &self.period {
+            fields.push(json!({"type": "mrkdwn", "text": format!("*Period*\n{period}")}));
+        }
+        json!({
+            "text": truncate(&self.headline, SLACK_SECTION_LIMIT),
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": truncate(&self.headline, 150)}},
+                {"type": "section", "fields": fields},
+                {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*Next:* {}", self.next_step), SLACK_SECTION_LIMIT)}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("seatcap · {} · {}", self.kind.as_str(), self.kind.severity())}]}
+            ]
+        })
+    }
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max_chars - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// A delivery that did not happen, for the audit. Never carries the webhook URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliveryFailure {
+    pub channel: &'static str,
+    pub error: String,
+}
+
+#[derive(Clone)]
+pub struct Notifier {
+    http: reqwest::Client,
+    slack_webhook_url: Option<String>,
+    sns: SnsClient,
+    topic_arn: String,
+}
+
+impl Notifier {
+    pub fn new(sns: SnsClient, topic_arn: String, slack_webhook_url: Option<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("a reqwest client with only a timeout set always builds");
+        Notifier { http, slack_webhook_url, sns, topic_arn }
+    }
+
+    /// Sends `notice` to every channel; returns the deliveries that failed.
+    pub async fn send(&self, notice: &Notice) -> Vec<DeliveryFailure> {
+        let (slack, email) = futures::join!(self.post_slack(notice), self.publish_email(notice));
+        [slack, email].into_iter().filter_map(Result::err).collect()
+    }
+
+    async fn post_slack(&self, notice: &Notice) -> Result<(), DeliveryFailure> {
+        let Some(url) = &self.slack_webhook_url else {
+            return Ok(());
+        };
+        let failure = |error: String| DeliveryFailure { channel: "slack", error };
+        let response = self
+            .http
+            .post(url)
+            .json(&notice.to_slack())
+            .send()
+            .await
+            .map_err(|e| failure(e.without_url().to_string()))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() && body.trim() == "ok" {
+            Ok(())
+        } else {
+            Err(failure(format!("HTTP {}: {}", status.as_u16(), truncate(body.trim(), 200))))
+        }
+    }
+
+    async fn publish_email(&self, notice: &Notice) -> Result<(), DeliveryFailure> {
+        let attribute = |value: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .expect("data_type is set")
+        };
+        let audience = match notice.audience {
+            Audience::Person => "person",
+            Audience::PersonAndFinance => "person_and_finance",
+        };
+        self.sns
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(notice.subject())
+            .message(notice.to_text())
+            .message_attributes("principal", attribute(notice.principal.as_str()))
+            .message_attributes("kind", attribute(notice.kind.as_str()))
+            .message_attributes("severity", attribute(notice.kind.severity()))
+            .message_attributes("audience", attribute(audience))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| DeliveryFailure { channel: "email", error: DisplayErrorContext(&e).to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice(headline: &str) -> Notice {
+        Notice {
+            kind: NoticeKind::CutOff,
+            audience: Audience::PersonAndFinance,
+            principal: "arn:aws:iam::123456789012:user/alice".parse().unwrap(),
+            budget: "seatcap-alice".into(),
+            spend: Some(Usd::from_cents(205_00)),
+            cap: Some(Usd::from_cents(200_00)),
+            period: Some("2026-11".into()),
+            headline: headline.into(),
+            next_step: "Ask your finance team to raise your cap.".into(),
+        }
+    }
+
+    #[test]
+    fn text_rendering_says_who_what_and_next() {
+        let text = notice("Bedrock access cut off").to_text();
+        assert!(text.contains("Who:    arn:aws:iam::123456789012:user/alice"), "{text}");
+        assert!(text.contains("Spend:  $205.00 of $200.00 (103%)"), "{text}");
+        assert!(text.contains("Period: 2026-11"), "{text}");
+        assert!(text.contains("Next: Ask your finance team"), "{text}");
+    }
+
+    #[test]
+    fn slack_blocks_respect_slack_limits() {
+        let long = "x".repeat(5000);
+        let payload = notice(&long).to_slack();
+        let blocks = payload["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 50);
+        assert_eq!(blocks[0]["text"]["text"].as_str().unwrap().chars().count(), 150);
+        assert!(payload["text"].as_str().unwrap().chars().count() <= 3000);
+    }
+
+    #[test]
+    fn subjects_fit_sns() {
+        assert!(notice(&"y".repeat(300)).subject().chars().count() <= 100);
+    }
+}

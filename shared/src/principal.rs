@@ -1,0 +1,174 @@
+//! Principal ARNs: the IAM identities whose Bedrock access seatcap caps.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What kind of IAM identity a principal is; it decides which IAM calls enforce its cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    User,
+    Role,
+    Group,
+}
+
+/// A validated IAM user, role or group ARN, e.g. `arn:aws:iam::123456789012:user/alice` or
+/// `arn:aws:iam::123456789012:role/team/claude-dev` (paths allowed). The text form is the
+/// identity everywhere: in the ledger, in admin requests and in answers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PrincipalArn {
+    arn: String,
+    kind: PrincipalKind,
+    /// Byte offset of the friendly name (the last path segment) in `arn`.
+    name_start: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalError {
+    #[error(
+        "`{0}` is not an IAM principal ARN; expected arn:aws:iam::<12-digit account>:user/<name>, :role/<name> or :group/<name>"
+    )]
+    Malformed(String),
+    #[error("`{arn}`: {problem}")]
+    Invalid { arn: String, problem: &'static str },
+}
+
+impl PrincipalArn {
+    pub fn as_str(&self) -> &str {
+        &self.arn
+    }
+
+    pub fn kind(&self) -> PrincipalKind {
+        self.kind
+    }
+
+    /// The friendly name IAM's APIs take (`UserName`, `RoleName`, `GroupName`): the last
+    /// path segment.
+    pub fn name(&self) -> &str {
+        &self.arn[self.name_start..]
+    }
+
+    pub fn account_id(&self) -> &str {
+        // Validated at parse time: arn:<partition>:iam::<account>:...
+        self.arn.split(':').nth(4).unwrap_or_default()
+    }
+}
+
+impl FromStr for PrincipalArn {
+    type Err = PrincipalError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let malformed = || PrincipalError::Malformed(text.to_owned());
+        let invalid = |problem| PrincipalError::Invalid { arn: text.to_owned(), problem };
+
+        let mut parts = text.splitn(6, ':');
+        let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(malformed());
+        };
+        if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+            return Err(invalid("unknown AWS partition"));
+        }
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid("the account id must be 12 digits"));
+        }
+        let (kind, rest) = resource.split_once('/').ok_or_else(malformed)?;
+        let kind = match kind {
+            "user" => PrincipalKind::User,
+            "role" => PrincipalKind::Role,
+            "group" => PrincipalKind::Group,
+            _ => return Err(malformed()),
+        };
+        let name = rest.rsplit('/').next().unwrap_or(rest);
+        // IAM's own rules: names of [\w+=,.@-], at most 64 characters (128 for groups).
+        if name.is_empty() || name.len() > 128 {
+            return Err(invalid("the name must be 1 to 128 characters"));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+        if !name.chars().all(allowed) || !rest.chars().all(|c| allowed(c) || c == '/') {
+            return Err(invalid("IAM names and paths allow only letters, digits and _+=,.@-/"));
+        }
+        if rest.contains("//") {
+            return Err(invalid("empty path segment"));
+        }
+        Ok(PrincipalArn {
+            arn: text.to_owned(),
+            kind,
+            name_start: text.len() - name.len(),
+        })
+    }
+}
+
+impl fmt::Display for PrincipalArn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arn)
+    }
+}
+
+impl Serialize for PrincipalArn {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.arn)
+    }
+}
+
+impl<'de> Deserialize<'de> for PrincipalArn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_users_roles_and_groups_with_paths() {
+        let alice: PrincipalArn = "arn:aws:iam::123456789012:user/alice".parse().unwrap();
+        assert_eq!((alice.kind(), alice.name(), alice.account_id()), (PrincipalKind::User, "alice", "123456789012"));
+
+        let role: PrincipalArn = "arn:aws:iam::123456789012:role/team/claude-dev".parse().unwrap();
+        assert_eq!((role.kind(), role.name()), (PrincipalKind::Role, "claude-dev"));
+
+        let group: PrincipalArn = "arn:aws-us-gov:iam::123456789012:group/atlas".parse().unwrap();
+        assert_eq!((group.kind(), group.name()), (PrincipalKind::Group, "atlas"));
+
+        let email: PrincipalArn = "arn:aws:iam::123456789012:user/quinn.lee@example.com".parse().unwrap();
+        assert_eq!(email.name(), "quinn.lee@example.com");
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_iam_principal() {
+        for bad in [
+            "",
+            "alice",
+            "arn:aws:iam::123456789012:policy/Bedrock",
+            "arn:aws:iam::12345:user/alice",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:user/",
+            "arn:aws:iam::123456789012:user/al ice",
+            "arn:aws:iam::123456789012:user/a//b",
+            "arn:foo:iam::123456789012:user/alice",
+            "arn:aws:iam:us-east-1:123456789012:user/alice",
+        ] {
+            assert!(bad.parse::<PrincipalArn>().is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn round_trips_through_json_as_its_arn() {
+        let arn: PrincipalArn = "arn:aws:iam::123456789012:role/dev".parse().unwrap();
+        let json = serde_json::to_string(&arn).unwrap();
+        assert_eq!(json, "\"arn:aws:iam::123456789012:role/dev\"");
+        assert_eq!(serde_json::from_str::<PrincipalArn>(&json).unwrap(), arn);
+        assert!(serde_json::from_str::<PrincipalArn>("\"arn:aws:iam::1:user/x\"").is_err());
+    }
+}
