@@ -11,12 +11,12 @@ use tracing::info;
 use crate::alerts::cap_json;
 use crate::app::App;
 use crate::config::Mode;
+use crate::decide::Audience;
 use crate::iam::IamError;
 use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Subject};
 use crate::metrics;
 use crate::money::Usd;
 use crate::notify::{Notice, NoticeKind};
-use crate::decide::Audience;
 use crate::principal::PrincipalArn;
 use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
 
@@ -66,7 +66,10 @@ pub struct Refusal {
 
 impl Refusal {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Refusal { code, message: message.into() }
+        Refusal {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -122,7 +125,9 @@ fn view(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> Value {
 }
 
 fn ok(mut body: Value) -> Value {
-    body.as_object_mut().expect("answers are objects").insert("ok".into(), Value::Bool(true));
+    body.as_object_mut()
+        .expect("answers are objects")
+        .insert("ok".into(), Value::Bool(true));
     body
 }
 
@@ -183,7 +188,9 @@ impl App {
             {
                 return Ok(Err(Refusal::new(
                     "budget_taken",
-                    format!("budget `{budget}` already belongs to {owner}; give each principal its own budget"),
+                    format!(
+                        "budget `{budget}` already belongs to {owner}; give each principal its own budget"
+                    ),
                 )));
             }
             let before = self.ledger.load(&principal).await?;
@@ -195,7 +202,8 @@ impl App {
                 }),
             };
             // Dry-run mutates no IAM, so there the ledger cannot say access is back.
-            let restored = restorable_under_new_cap(&next, now) && self.config.mode == Mode::Enforce;
+            let restored =
+                restorable_under_new_cap(&next, now) && self.config.mode == Mode::Enforce;
             let mut attached = Vec::new();
             if restored {
                 attached = next.detached_policy_arns.clone();
@@ -214,9 +222,19 @@ impl App {
                 .because(&reason),
             )];
             if restored {
-                events.push(restored_event(&principal, now, &actor, &reason, &attached, "cap raised above spend"));
+                events.push(restored_event(
+                    &principal,
+                    now,
+                    &actor,
+                    &reason,
+                    &attached,
+                    "cap raised above spend",
+                ));
             }
-            let moved_from = before.as_ref().map(|s| s.budget.clone()).filter(|old| *old != budget);
+            let moved_from = before
+                .as_ref()
+                .map(|s| s.budget.clone())
+                .filter(|old| *old != budget);
             let commit = Commit {
                 state: Some((next.clone(), before.as_ref().map(|s| s.version))),
                 owner: Some((budget.clone(), principal.clone())),
@@ -280,7 +298,14 @@ impl App {
             let next = state.next(now, mark_restored);
             let commit = Commit {
                 state: Some((next.clone(), Some(state.version))),
-                events: vec![restored_event(&principal, now, &actor, &reason, &attached, "restored by admin")],
+                events: vec![restored_event(
+                    &principal,
+                    now,
+                    &actor,
+                    &reason,
+                    &attached,
+                    "restored by admin",
+                )],
                 ..Commit::default()
             };
             match self.ledger.commit(commit, now).await {
@@ -305,14 +330,22 @@ impl App {
 
     /// A write lost a race after re-attaching: take the policies away again so IAM matches the
     /// ledger, which still says blocked; the next attempt decides afresh.
-    async fn undo_attach(&self, principal: &PrincipalArn, attached: &[String]) -> Result<(), IamError> {
+    async fn undo_attach(
+        &self,
+        principal: &PrincipalArn,
+        attached: &[String],
+    ) -> Result<(), IamError> {
         if !attached.is_empty() {
             self.iam.detach_all(principal, attached).await?;
         }
         Ok(())
     }
 
-    async fn announce_restore(&self, state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> Result<(), LedgerError> {
+    async fn announce_restore(
+        &self,
+        state: &PrincipalState,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), LedgerError> {
         let notice = Notice {
             kind: NoticeKind::Restored,
             audience: Audience::PersonAndFinance,
@@ -335,7 +368,9 @@ impl App {
 fn restorable_under_new_cap(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> bool {
     state.status == Status::Blocked
         && state.block_cause == Some(BlockCause::Cap)
-        && !state.effective_cap(now).is_reached_by(state.last_actual_usd.unwrap_or(Usd::ZERO))
+        && !state
+            .effective_cap(now)
+            .is_reached_by(state.last_actual_usd.unwrap_or(Usd::ZERO))
 }
 
 fn mark_restored(state: &mut PrincipalState) {
@@ -354,15 +389,26 @@ fn restored_event(
     why: &str,
 ) -> (Subject, AuditEvent) {
     let detail = json!({"reattached_policy_arns": attached, "why": why});
-    (Subject::Principal(principal.clone()), AuditEvent::new(now, EventKind::Restored, actor, detail).because(reason))
+    (
+        Subject::Principal(principal.clone()),
+        AuditEvent::new(now, EventKind::Restored, actor, detail).because(reason),
+    )
 }
 
 fn parse_request(request: Value) -> Result<Request, Refusal> {
     let Some(object) = request.as_object() else {
-        return Err(Refusal::new("invalid_request", "the request must be a JSON object with an `action` field"));
+        return Err(Refusal::new(
+            "invalid_request",
+            "the request must be a JSON object with an `action` field",
+        ));
     };
     match object.get("action") {
-        None => return Err(Refusal::new("invalid_request", format!("missing `action`; one of {}", ACTIONS.join(", ")))),
+        None => {
+            return Err(Refusal::new(
+                "invalid_request",
+                format!("missing `action`; one of {}", ACTIONS.join(", ")),
+            ));
+        }
         Some(Value::String(action)) if !ACTIONS.contains(&action.as_str()) => {
             return Err(Refusal::new(
                 "unknown_action",
@@ -376,7 +422,9 @@ fn parse_request(request: Value) -> Result<Request, Refusal> {
 }
 
 fn parse_principal(text: &str) -> Result<PrincipalArn, Refusal> {
-    text.parse().map_err(|e: crate::principal::PrincipalError| Refusal::new("invalid_principal", e.to_string()))
+    text.parse().map_err(|e: crate::principal::PrincipalError| {
+        Refusal::new("invalid_principal", e.to_string())
+    })
 }
 
 fn parse_budget_name(text: &str) -> Result<String, Refusal> {
@@ -393,16 +441,25 @@ fn parse_budget_name(text: &str) -> Result<String, Refusal> {
 
 fn parse_actor_reason(actor: &str, reason: &str) -> Result<(String, String), Refusal> {
     if actor.trim().is_empty() {
-        return Err(Refusal::new("invalid_request", "actor must name who is making the change"));
+        return Err(Refusal::new(
+            "invalid_request",
+            "actor must name who is making the change",
+        ));
     }
     if reason.trim().is_empty() {
-        return Err(Refusal::new("invalid_request", "reason must say why; it goes into the audit"));
+        return Err(Refusal::new(
+            "invalid_request",
+            "reason must say why; it goes into the audit",
+        ));
     }
     Ok((actor.trim().to_owned(), reason.trim().to_owned()))
 }
 
 fn not_found(principal: &PrincipalArn) -> Refusal {
-    Refusal::new("not_found", format!("{principal} has no cap in the ledger; set one with set_cap"))
+    Refusal::new(
+        "not_found",
+        format!("{principal} has no cap in the ledger; set one with set_cap"),
+    )
 }
 
 #[cfg(test)]
@@ -418,14 +475,20 @@ mod tests {
         let request = json!({"action": "set_cap", "principal": "arn:aws:iam::123456789012:user/alice",
             "budget": "seatcap-alice", "cap_usd": "200.00", "actor": "finance@example.com", "reason": "Q4 project"});
         assert!(matches!(parse_request(request), Ok(Request::SetCap(_))));
-        assert!(matches!(parse_request(json!({"action": "status", "principal": "x"})), Ok(Request::Status(_))));
+        assert!(matches!(
+            parse_request(json!({"action": "status", "principal": "x"})),
+            Ok(Request::Status(_))
+        ));
     }
 
     #[test]
     fn malformed_requests_are_refused_with_a_code() {
         assert_eq!(refusal(json!([1])).code, "invalid_request");
         assert_eq!(refusal(json!({"principal": "x"})).code, "invalid_request");
-        assert_eq!(refusal(json!({"action": "delete_everything"})).code, "unknown_action");
+        assert_eq!(
+            refusal(json!({"action": "delete_everything"})).code,
+            "unknown_action"
+        );
         assert_eq!(refusal(json!({"action": 7})).code, "invalid_request");
         let missing = refusal(json!({"action": "restore", "principal": "x", "actor": "a"}));
         assert_eq!(missing.code, "invalid_request");
@@ -433,18 +496,38 @@ mod tests {
         let unknown = refusal(json!({"action": "status", "principal": "x", "principle": "y"}));
         assert!(unknown.message.contains("principle"), "{}", unknown.message);
         // A number where a decimal string is expected: money is never a float.
-        let float = refusal(json!({"action": "set_cap", "principal": "x", "budget": "b", "cap_usd": 200.0, "actor": "a", "reason": "r"}));
+        let float = refusal(
+            json!({"action": "set_cap", "principal": "x", "budget": "b", "cap_usd": 200.0, "actor": "a", "reason": "r"}),
+        );
         assert_eq!(float.code, "invalid_request");
     }
 
     #[test]
     fn field_validation_names_the_problem() {
-        assert_eq!(parse_principal("alice").unwrap_err().code, "invalid_principal");
+        assert_eq!(
+            parse_principal("alice").unwrap_err().code,
+            "invalid_principal"
+        );
         assert_eq!(parse_budget_name("").unwrap_err().code, "invalid_budget");
-        assert_eq!(parse_budget_name(" padded").unwrap_err().code, "invalid_budget");
-        assert_eq!(parse_budget_name(&"b".repeat(101)).unwrap_err().code, "invalid_budget");
-        assert_eq!(parse_budget_name("Team Atlas - Bedrock").unwrap(), "Team Atlas - Bedrock");
-        assert_eq!(parse_actor_reason("a", " ").unwrap_err().code, "invalid_request");
-        assert_eq!(parse_actor_reason("", "r").unwrap_err().code, "invalid_request");
+        assert_eq!(
+            parse_budget_name(" padded").unwrap_err().code,
+            "invalid_budget"
+        );
+        assert_eq!(
+            parse_budget_name(&"b".repeat(101)).unwrap_err().code,
+            "invalid_budget"
+        );
+        assert_eq!(
+            parse_budget_name("Team Atlas - Bedrock").unwrap(),
+            "Team Atlas - Bedrock"
+        );
+        assert_eq!(
+            parse_actor_reason("a", " ").unwrap_err().code,
+            "invalid_request"
+        );
+        assert_eq!(
+            parse_actor_reason("", "r").unwrap_err().code,
+            "invalid_request"
+        );
     }
 }

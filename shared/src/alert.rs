@@ -90,7 +90,9 @@ impl BudgetAlert {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AlertParseError {
-    #[error("not an AWS Budgets notification: the first line must be `AWS Budget Notification <Month DD, YYYY>`")]
+    #[error(
+        "not an AWS Budgets notification: the first line must be `AWS Budget Notification <Month DD, YYYY>`"
+    )]
     NotABudgetsNotification,
     #[error("the notification date `{0}` is not a date like `October 28, 2026`")]
     BadDate(String),
@@ -125,8 +127,15 @@ const ALERT_TYPE: &str = "Alert Type";
 const ALERT_THRESHOLD: &str = "Alert Threshold";
 const ACTUAL_AMOUNT: &str = "ACTUAL Amount";
 const FORECASTED_AMOUNT: &str = "FORECASTED Amount";
-const FIELDS: [&str; 7] =
-    [BUDGET_NAME, BUDGET_TYPE, BUDGETED_AMOUNT, ALERT_TYPE, ALERT_THRESHOLD, ACTUAL_AMOUNT, FORECASTED_AMOUNT];
+const FIELDS: [&str; 7] = [
+    BUDGET_NAME,
+    BUDGET_TYPE,
+    BUDGETED_AMOUNT,
+    ALERT_TYPE,
+    ALERT_THRESHOLD,
+    ACTUAL_AMOUNT,
+    FORECASTED_AMOUNT,
+];
 
 /// Field values by position in [`FIELDS`].
 #[derive(Default)]
@@ -134,7 +143,10 @@ struct Fields<'a>([Option<&'a str>; FIELDS.len()]);
 
 impl<'a> Fields<'a> {
     fn get(&self, name: &'static str) -> Option<&'a str> {
-        FIELDS.iter().position(|f| *f == name).and_then(|i| self.0[i])
+        FIELDS
+            .iter()
+            .position(|f| *f == name)
+            .and_then(|i| self.0[i])
     }
 
     fn require(&self, name: &'static str) -> Result<&'a str, AlertParseError> {
@@ -187,7 +199,9 @@ pub fn parse_budget_alert(message: &str) -> Result<BudgetAlert, AlertParseError>
 
     let budget_type = fields.require(BUDGET_TYPE)?;
     if budget_type != "Cost" {
-        return Err(AlertParseError::UnsupportedBudgetType(budget_type.to_owned()));
+        return Err(AlertParseError::UnsupportedBudgetType(
+            budget_type.to_owned(),
+        ));
     }
 
     let alert_type = match fields.require(ALERT_TYPE)? {
@@ -251,7 +265,8 @@ fn period_unit_in_prose(line: &str) -> PeriodUnit {
 }
 
 fn amount_field(fields: &Fields<'_>, field: &'static str) -> Result<Usd, AlertParseError> {
-    Usd::parse_budgets_amount(fields.require(field)?).map_err(|source| AlertParseError::BadAmount { field, source })
+    Usd::parse_budgets_amount(fields.require(field)?)
+        .map_err(|source| AlertParseError::BadAmount { field, source })
 }
 
 /// `> $160.00` is the form Budgets uses; `> 80%` is accepted too and turned into dollars.
@@ -260,13 +275,17 @@ fn parse_threshold(text: &str, budgeted: Usd) -> Result<Usd, AlertParseError> {
     let value = text.strip_prefix('>').ok_or_else(bad)?.trim();
     if let Some(percent) = value.strip_suffix('%') {
         let percent = Usd::parse_budgets_amount(percent).map_err(|_| bad())?;
-        let dollars = budgeted.as_decimal() * percent.as_decimal() / rust_decimal::Decimal::ONE_HUNDRED;
+        let dollars =
+            budgeted.as_decimal() * percent.as_decimal() / rust_decimal::Decimal::ONE_HUNDRED;
         return Ok(Usd::new(dollars.round_dp(2)));
     }
     if !value.starts_with('$') {
         return Err(bad());
     }
-    Usd::parse_budgets_amount(value).map_err(|source| AlertParseError::BadAmount { field: ALERT_THRESHOLD, source })
+    Usd::parse_budgets_amount(value).map_err(|source| AlertParseError::BadAmount {
+        field: ALERT_THRESHOLD,
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -291,12 +310,21 @@ mod tests {
         let alert = parse_budget_alert(MONTHLY_ACTUAL).unwrap();
         assert_eq!(alert.budget_name, "Team Atlas - Bedrock");
         assert_eq!(alert.account_id, "210987654321");
-        assert_eq!(alert.notification_date, NaiveDate::from_ymd_opt(2026, 10, 28).unwrap());
+        assert_eq!(
+            alert.notification_date,
+            NaiveDate::from_ymd_opt(2026, 10, 28).unwrap()
+        );
         assert_eq!(alert.alert_type, AlertType::Actual);
-        assert_eq!((alert.budgeted, alert.threshold, alert.amount), (usd("2500"), usd("2500"), usd("2512.34")));
+        assert_eq!(
+            (alert.budgeted, alert.threshold, alert.amount),
+            (usd("2500"), usd("2500"), usd("2512.34"))
+        );
         assert_eq!(alert.period_unit, PeriodUnit::Monthly);
         assert_eq!(alert.period_key(), "2026-10");
-        assert_eq!(alert.natural_key(), "Team Atlas - Bedrock#2026-10#ACTUAL#2500.00");
+        assert_eq!(
+            alert.natural_key(),
+            "Team Atlas - Bedrock#2026-10#ACTUAL#2500.00"
+        );
         assert_eq!(alert.threshold_percent(), Decimal::from(100));
     }
 
@@ -305,7 +333,10 @@ mod tests {
         let alert = parse_budget_alert(MONTHLY_FORECASTED).unwrap();
         assert_eq!(alert.alert_type, AlertType::Forecasted);
         assert_eq!(alert.amount, usd("96.10"));
-        assert_eq!(alert.notification_date, NaiveDate::from_ymd_opt(2026, 10, 3).unwrap());
+        assert_eq!(
+            alert.notification_date,
+            NaiveDate::from_ymd_opt(2026, 10, 3).unwrap()
+        );
     }
 
     #[test]
@@ -318,15 +349,26 @@ mod tests {
 
     #[test]
     fn crlf_and_the_old_console_link_change_nothing() {
-        let crlf = MONTHLY_ACTUAL.replace('\n', "\r\n").replace("costmanagement/home", "billing/home");
-        assert_eq!(parse_budget_alert(&crlf).unwrap(), parse_budget_alert(MONTHLY_ACTUAL).unwrap());
+        let crlf = MONTHLY_ACTUAL
+            .replace('\n', "\r\n")
+            .replace("costmanagement/home", "billing/home");
+        assert_eq!(
+            parse_budget_alert(&crlf).unwrap(),
+            parse_budget_alert(MONTHLY_ACTUAL).unwrap()
+        );
     }
 
     #[test]
     fn non_ascii_names_and_unknown_lines_are_fine() {
         let text = MONTHLY_ACTUAL
-            .replace("Budget Name: Team Atlas - Bedrock", "Budget Name: Équipe Zoë: 北京 🚀")
-            .replace("Budget Type: Cost", "Budget Type: Cost\nCost Filters: TagKeyValue user:seatcap$alice");
+            .replace(
+                "Budget Name: Team Atlas - Bedrock",
+                "Budget Name: Équipe Zoë: 北京 🚀",
+            )
+            .replace(
+                "Budget Type: Cost",
+                "Budget Type: Cost\nCost Filters: TagKeyValue user:seatcap$alice",
+            );
         let alert = parse_budget_alert(&text).unwrap();
         assert_eq!(alert.budget_name, "Équipe Zoë: 北京 🚀");
     }
@@ -355,7 +397,10 @@ mod tests {
             MissingField(BUDGET_NAME)
         );
         assert_eq!(
-            rejects(&MONTHLY_ACTUAL.replace("Budget Type: Cost", "Budget Name: other\nBudget Type: Cost")),
+            rejects(
+                &MONTHLY_ACTUAL
+                    .replace("Budget Type: Cost", "Budget Name: other\nBudget Type: Cost")
+            ),
             DuplicateField(BUDGET_NAME)
         );
         assert_eq!(
@@ -367,19 +412,30 @@ mod tests {
             UnknownAlertType("SOMETIMES".into())
         );
         assert_eq!(
-            rejects(&MONTHLY_ACTUAL.replace("Budgeted Amount: $2,500.00", "Budgeted Amount: $0.00")),
+            rejects(
+                &MONTHLY_ACTUAL.replace("Budgeted Amount: $2,500.00", "Budgeted Amount: $0.00")
+            ),
             ZeroBudgetedAmount
         );
         assert!(matches!(
             rejects(&MONTHLY_ACTUAL.replace("ACTUAL Amount: $2,512.34", "ACTUAL Amount: lots")),
-            BadAmount { field: ACTUAL_AMOUNT, source: MoneyError::NotANumber(_) }
+            BadAmount {
+                field: ACTUAL_AMOUNT,
+                source: MoneyError::NotANumber(_)
+            }
         ));
         assert!(matches!(
             rejects(&MONTHLY_ACTUAL.replace("ACTUAL Amount: $2,512.34", "ACTUAL Amount: -$3.00")),
-            BadAmount { field: ACTUAL_AMOUNT, source: MoneyError::Negative(_) }
+            BadAmount {
+                field: ACTUAL_AMOUNT,
+                source: MoneyError::Negative(_)
+            }
         ));
         assert_eq!(
-            rejects(&MONTHLY_ACTUAL.replace("Alert Threshold: > $2,500.00", "Alert Threshold: $2,500.00")),
+            rejects(
+                &MONTHLY_ACTUAL
+                    .replace("Alert Threshold: > $2,500.00", "Alert Threshold: $2,500.00")
+            ),
             BadThreshold("$2,500.00".into())
         );
         // A FORECASTED alert must carry the FORECASTED amount, not just the ACTUAL one.
@@ -428,8 +484,16 @@ mod tests {
                 money(r.amount_cents)
             ),
         };
-        let link = if r.old_link { "billing/home#/budgets" } else { "costmanagement/home#/budgets" };
-        let extra = r.extra_line.as_deref().map(|l| format!("{l}\n")).unwrap_or_default();
+        let link = if r.old_link {
+            "billing/home#/budgets"
+        } else {
+            "costmanagement/home#/budgets"
+        };
+        let extra = r
+            .extra_line
+            .as_deref()
+            .map(|l| format!("{l}\n"))
+            .unwrap_or_default();
         let text = format!(
             "AWS Budget Notification March 09, 2026\nAWS Account 123456789012\n\nDear AWS Customer,\n\n\
              You requested that we alert you when the {kind} Cost associated with your {name} budget {prose} \
@@ -442,7 +506,11 @@ mod tests {
             threshold = money(r.threshold_cents),
             amount = money(r.amount_cents),
         );
-        if r.crlf { text.replace('\n', "\r\n") } else { text }
+        if r.crlf {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        }
     }
 
     fn rendered() -> impl Strategy<Value = Rendered> {

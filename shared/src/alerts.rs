@@ -14,7 +14,9 @@ use crate::app::App;
 use crate::config::Mode;
 use crate::decide::{Decision, DecisionInput, Outcome, decide};
 use crate::iam::IamError;
-use crate::ledger::{AlertLookup, AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject};
+use crate::ledger::{
+    AlertLookup, AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject,
+};
 use crate::metrics;
 use crate::notify::{Notice, NoticeKind};
 use crate::principal::PrincipalArn;
@@ -85,7 +87,10 @@ impl App {
         let mut reports = Vec::with_capacity(event.records.len());
         let mut first_error = None;
         for record in event.records {
-            match self.handle_delivery(&record.sns.message_id, &record.sns.message).await {
+            match self
+                .handle_delivery(&record.sns.message_id, &record.sns.message)
+                .await
+            {
                 Ok(report) => reports.push(report),
                 Err(e) => {
                     error!(message_id = %record.sns.message_id, error = %e, "alert failed; will be retried");
@@ -97,13 +102,23 @@ impl App {
         first_error.map_or(Ok(reports), Err)
     }
 
-    pub async fn handle_delivery(&self, message_id: &str, message: &str) -> Result<AlertReport, AlertError> {
+    pub async fn handle_delivery(
+        &self,
+        message_id: &str,
+        message: &str,
+    ) -> Result<AlertReport, AlertError> {
         metrics::count("AlertsReceived", 1);
         let alert = match parse_budget_alert(message) {
             Ok(alert) => alert,
             Err(e) => return self.reject(message_id, message, e).await,
         };
-        let mut run = AlertRun { app: self, message_id, alert: &alert, detached_from: None, detached_unrecorded: Vec::new() };
+        let mut run = AlertRun {
+            app: self,
+            message_id,
+            alert: &alert,
+            detached_from: None,
+            detached_unrecorded: Vec::new(),
+        };
         let result = run.run().await;
         if result.is_err() {
             run.give_back_unrecorded().await;
@@ -111,7 +126,12 @@ impl App {
         result
     }
 
-    async fn reject(&self, message_id: &str, message: &str, e: AlertParseError) -> Result<AlertReport, AlertError> {
+    async fn reject(
+        &self,
+        message_id: &str,
+        message: &str,
+        e: AlertParseError,
+    ) -> Result<AlertReport, AlertError> {
         warn!(message_id, error = %e, "unparsable alert; recorded, not retried");
         metrics::count("AlertsRejected", 1);
         let now = self.now();
@@ -122,11 +142,19 @@ impl App {
             ACTOR,
             json!({"message_id": message_id, "error": e.to_string(), "message": excerpt}),
         );
-        let commit =
-            Commit { claims: vec![Claim::Message(message_id.to_owned())], events: vec![(Subject::UnownedAlerts, event)], ..Commit::default() };
+        let commit = Commit {
+            claims: vec![Claim::Message(message_id.to_owned())],
+            events: vec![(Subject::UnownedAlerts, event)],
+            ..Commit::default()
+        };
         match self.ledger.commit(commit, now).await {
-            Ok(()) => Ok(AlertReport::Rejected { message_id: message_id.to_owned(), error: e.to_string() }),
-            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate { message_id: message_id.to_owned() }),
+            Ok(()) => Ok(AlertReport::Rejected {
+                message_id: message_id.to_owned(),
+                error: e.to_string(),
+            }),
+            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate {
+                message_id: message_id.to_owned(),
+            }),
             Err(CommitError::Ledger(e)) => Err(e.into()),
         }
     }
@@ -146,13 +174,18 @@ impl AlertRun<'_> {
         let (app, alert) = (self.app, self.alert);
         let natural_key = alert.natural_key();
         for _ in 0..MAX_ATTEMPTS {
-            let lookup = app.ledger.lookup_alert(self.message_id, &natural_key, &alert.budget_name).await?;
+            let lookup = app
+                .ledger
+                .lookup_alert(self.message_id, &natural_key, &alert.budget_name)
+                .await?;
             let principal = match lookup {
                 AlertLookup::Duplicate => {
                     self.settle_unrecorded_after_duplicate().await?;
                     info!(message_id = self.message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
                     metrics::count("AlertsDuplicate", 1);
-                    return Ok(AlertReport::Duplicate { message_id: self.message_id.to_owned() });
+                    return Ok(AlertReport::Duplicate {
+                        message_id: self.message_id.to_owned(),
+                    });
                 }
                 AlertLookup::Unowned => return self.unmanaged(&natural_key).await,
                 AlertLookup::Owner(principal) => principal,
@@ -207,7 +240,10 @@ impl AlertRun<'_> {
             self.give_back_unrecorded_or_fail().await?;
             if decision.outcome == Outcome::Enforce {
                 let attached = app.iam.attached_policies(principal).await?;
-                attached.into_iter().filter(|p| app.config.is_managed_policy(p)).collect()
+                attached
+                    .into_iter()
+                    .filter(|p| app.config.is_managed_policy(p))
+                    .collect()
             } else {
                 Vec::new()
             }
@@ -236,11 +272,21 @@ impl AlertRun<'_> {
             "dry_run": dry_run && decision.outcome == Outcome::Enforce,
             "policies": policies,
         });
-        let kind = if enforcing { EventKind::Enforced } else { EventKind::Alert };
+        let kind = if enforcing {
+            EventKind::Enforced
+        } else {
+            EventKind::Alert
+        };
         let commit = Commit {
-            claims: vec![Claim::Message(self.message_id.to_owned()), Claim::Alert(natural_key.to_owned())],
+            claims: vec![
+                Claim::Message(self.message_id.to_owned()),
+                Claim::Alert(natural_key.to_owned()),
+            ],
             state: Some((next.clone(), Some(state.version))),
-            events: vec![(Subject::Principal(principal.clone()), AuditEvent::new(now, kind, ACTOR, detail))],
+            events: vec![(
+                Subject::Principal(principal.clone()),
+                AuditEvent::new(now, kind, ACTOR, detail),
+            )],
             ..Commit::default()
         };
         match app.ledger.commit(commit, now).await {
@@ -277,9 +323,15 @@ impl AlertRun<'_> {
 
     /// Detaches `policies`, adding each one detached to `detached_unrecorded` as it goes. On
     /// an IAM failure the error is returned; the caller gives back what was detached.
-    async fn detach(&mut self, principal: &PrincipalArn, policies: &[String]) -> Result<(), IamError> {
+    async fn detach(
+        &mut self,
+        principal: &PrincipalArn,
+        policies: &[String],
+    ) -> Result<(), IamError> {
         self.detached_from = Some(principal.clone());
-        let results = futures::future::join_all(policies.iter().map(|p| self.app.iam.detach(principal, p))).await;
+        let results =
+            futures::future::join_all(policies.iter().map(|p| self.app.iam.detach(principal, p)))
+                .await;
         let mut first_error = None;
         for (policy, result) in policies.iter().zip(results) {
             match result {
@@ -296,12 +348,18 @@ impl AlertRun<'_> {
     /// Another delivery of the same alert committed first. If it blocked the principal,
     /// what this one detached joins the record; otherwise it goes back.
     async fn settle_unrecorded_after_duplicate(&mut self) -> Result<(), AlertError> {
-        let Some(principal) = self.detached_from.clone().filter(|_| !self.detached_unrecorded.is_empty()) else {
+        let Some(principal) = self
+            .detached_from
+            .clone()
+            .filter(|_| !self.detached_unrecorded.is_empty())
+        else {
             return Ok(());
         };
         for _ in 0..MAX_ATTEMPTS {
             let now = self.app.now();
-            let Some(state) = self.app.ledger.load(&principal).await? else { break };
+            let Some(state) = self.app.ledger.load(&principal).await? else {
+                break;
+            };
             if state.status != Status::Blocked {
                 break;
             }
@@ -340,7 +398,10 @@ impl AlertRun<'_> {
             return Ok(());
         };
         if !self.detached_unrecorded.is_empty() {
-            self.app.iam.attach_all(principal, &self.detached_unrecorded).await?;
+            self.app
+                .iam
+                .attach_all(principal, &self.detached_unrecorded)
+                .await?;
             info!(%principal, policies = ?self.detached_unrecorded, "gave back policies detached by a superseded attempt");
             self.detached_unrecorded.clear();
         }
@@ -370,15 +431,21 @@ impl AlertRun<'_> {
             json!({"message_id": self.message_id, "budget": alert.budget_name, "alert": alert}),
         );
         let commit = Commit {
-            claims: vec![Claim::Message(self.message_id.to_owned()), Claim::Alert(natural_key.to_owned())],
+            claims: vec![
+                Claim::Message(self.message_id.to_owned()),
+                Claim::Alert(natural_key.to_owned()),
+            ],
             events: vec![(Subject::UnownedAlerts, event)],
             ..Commit::default()
         };
         match app.ledger.commit(commit, now).await {
-            Ok(()) => {
-                Ok(AlertReport::Unmanaged { message_id: self.message_id.to_owned(), budget: alert.budget_name.clone() })
-            }
-            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate { message_id: self.message_id.to_owned() }),
+            Ok(()) => Ok(AlertReport::Unmanaged {
+                message_id: self.message_id.to_owned(),
+                budget: alert.budget_name.clone(),
+            }),
+            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate {
+                message_id: self.message_id.to_owned(),
+            }),
             Err(CommitError::Ledger(e)) => Err(e.into()),
         }
     }

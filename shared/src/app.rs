@@ -38,14 +38,33 @@ impl App {
     }
 
     pub fn new(config: Config, sdk: &SdkConfig, clock: Clock) -> App {
-        let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(sdk), &config.table, config.claim_ttl_days);
+        let ledger = Ledger::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &config.table,
+            config.claim_ttl_days,
+        );
         let iam = Iam::new(aws_sdk_iam::Client::new(sdk));
         let notifier = Notifier::new(
             aws_sdk_sns::Client::new(sdk),
             config.notify_topic_arn.clone(),
             config.slack_webhook_url.clone(),
         );
-        App { config: Arc::new(config), ledger, iam, notifier, clock }
+        App {
+            config: Arc::new(config),
+            ledger,
+            iam,
+            notifier,
+            clock,
+        }
+    }
+
+    /// The cold start of every function: JSON logs, then configuration and clients. A bad
+    /// configuration is logged with the variable to fix, and stops the start.
+    pub async fn start() -> Result<App, ConfigError> {
+        crate::telemetry::init();
+        App::from_env()
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "configuration error; not starting"))
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -46,7 +46,11 @@ pub enum ConfigError {
     #[error("{0} is not set; {1}")]
     Missing(&'static str, &'static str),
     #[error("{name}=`{value}`: {problem}")]
-    Invalid { name: &'static str, value: String, problem: String },
+    Invalid {
+        name: &'static str,
+        value: String,
+        problem: String,
+    },
 }
 
 pub const TABLE: &str = "SEATCAP_TABLE";
@@ -67,10 +71,21 @@ impl Config {
 
     /// `lookup` returns a variable's value; an empty value counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let invalid = |name, value: &str, problem: String| ConfigError::Invalid { name, value: value.to_owned(), problem };
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let invalid = |name, value: &str, problem: String| ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            problem,
+        };
 
-        let table = get(TABLE).ok_or(ConfigError::Missing(TABLE, "set it to the ledger's DynamoDB table name"))?;
+        let table = get(TABLE).ok_or(ConfigError::Missing(
+            TABLE,
+            "set it to the ledger's DynamoDB table name",
+        ))?;
 
         let policies_text = get(MANAGED_POLICY_ARNS).ok_or(ConfigError::Missing(
             MANAGED_POLICY_ARNS,
@@ -81,28 +96,48 @@ impl Config {
             return Err(invalid(
                 MANAGED_POLICY_ARNS,
                 &policies_text,
-                format!("`{bad}` is not a managed policy ARN (arn:aws:iam::<account>:policy/<name>)"),
+                format!(
+                    "`{bad}` is not a managed policy ARN (arn:aws:iam::<account>:policy/<name>)"
+                ),
             ));
         }
 
-        let notify_topic_arn = get(NOTIFY_TOPIC_ARN)
-            .ok_or(ConfigError::Missing(NOTIFY_TOPIC_ARN, "set it to the SNS topic that carries email notifications"))?;
-        if !notify_topic_arn.starts_with("arn:") || notify_topic_arn.split(':').nth(2) != Some("sns") {
-            return Err(invalid(NOTIFY_TOPIC_ARN, &notify_topic_arn, "not an SNS topic ARN".into()));
+        let notify_topic_arn = get(NOTIFY_TOPIC_ARN).ok_or(ConfigError::Missing(
+            NOTIFY_TOPIC_ARN,
+            "set it to the SNS topic that carries email notifications",
+        ))?;
+        if !notify_topic_arn.starts_with("arn:")
+            || notify_topic_arn.split(':').nth(2) != Some("sns")
+        {
+            return Err(invalid(
+                NOTIFY_TOPIC_ARN,
+                &notify_topic_arn,
+                "not an SNS topic ARN".into(),
+            ));
         }
 
         let slack_webhook_url = get(SLACK_WEBHOOK_URL);
         if let Some(url) = &slack_webhook_url {
             // Never echo the URL: it is a credential.
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(invalid(SLACK_WEBHOOK_URL, "<redacted>", "not an http(s) URL".into()));
+                return Err(invalid(
+                    SLACK_WEBHOOK_URL,
+                    "<redacted>",
+                    "not an http(s) URL".into(),
+                ));
             }
         }
 
         let mode = match get(MODE).as_deref() {
             None | Some("enforce") => Mode::Enforce,
             Some("dry-run") => Mode::DryRun,
-            Some(other) => return Err(invalid(MODE, other, "expected `enforce` or `dry-run`".into())),
+            Some(other) => {
+                return Err(invalid(
+                    MODE,
+                    other,
+                    "expected `enforce` or `dry-run`".into(),
+                ));
+            }
         };
 
         let protected_principals = match get(PROTECTED_PRINCIPALS) {
@@ -116,10 +151,13 @@ impl Config {
 
         let ladder = match get(LADDER) {
             None => Ladder::default(),
-            Some(text) => text.parse().map_err(|e: crate::decide::LadderError| invalid(LADDER, &text, e.to_string()))?,
+            Some(text) => text
+                .parse()
+                .map_err(|e: crate::decide::LadderError| invalid(LADDER, &text, e.to_string()))?,
         };
 
-        let finance_contact = get(FINANCE_CONTACT).unwrap_or_else(|| "your finance team".to_owned());
+        let finance_contact =
+            get(FINANCE_CONTACT).unwrap_or_else(|| "your finance team".to_owned());
 
         let max_amount_usd = match get(MAX_AMOUNT_USD) {
             None => Usd::from_cents(100_000_00),
@@ -129,11 +167,13 @@ impl Config {
 
         let claim_ttl_days = match get(CLAIM_TTL_DAYS) {
             None => 400,
-            Some(text) => text
-                .parse()
-                .ok()
-                .filter(|d| *d >= 2)
-                .ok_or_else(|| invalid(CLAIM_TTL_DAYS, &text, "expected a whole number of days, at least 2".into()))?,
+            Some(text) => text.parse().ok().filter(|d| *d >= 2).ok_or_else(|| {
+                invalid(
+                    CLAIM_TTL_DAYS,
+                    &text,
+                    "expected a whole number of days, at least 2".into(),
+                )
+            })?,
         };
 
         Ok(Config {
@@ -156,7 +196,11 @@ impl Config {
 }
 
 fn split_list(text: &str) -> Vec<String> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn is_policy_arn(arn: &str) -> bool {
@@ -175,8 +219,14 @@ mod tests {
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut env: HashMap<String, String> = [
             (TABLE, "seatcap-ledger"),
-            (MANAGED_POLICY_ARNS, "arn:aws:iam::123456789012:policy/bedrock-invoke"),
-            (NOTIFY_TOPIC_ARN, "arn:aws:sns:us-east-1:123456789012:seatcap-notify"),
+            (
+                MANAGED_POLICY_ARNS,
+                "arn:aws:iam::123456789012:policy/bedrock-invoke",
+            ),
+            (
+                NOTIFY_TOPIC_ARN,
+                "arn:aws:sns:us-east-1:123456789012:seatcap-notify",
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -214,7 +264,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let missing = Config::from_lookup(|_| None).unwrap_err();
-        assert!(missing.to_string().starts_with("SEATCAP_TABLE is not set"), "{missing}");
+        assert!(
+            missing.to_string().starts_with("SEATCAP_TABLE is not set"),
+            "{missing}"
+        );
 
         for (name, value) in [
             (MODE, "enforce-ish"),

@@ -42,7 +42,9 @@ pub struct LadderError {
 
 impl Default for Ladder {
     fn default() -> Self {
-        "50=person,80=finance,100=enforce".parse().expect("the default ladder is valid")
+        "50=person,80=finance,100=enforce"
+            .parse()
+            .expect("the default ladder is valid")
     }
 }
 
@@ -50,26 +52,46 @@ impl FromStr for Ladder {
     type Err = LadderError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = |problem: String| LadderError { text: text.to_owned(), problem };
+        let error = |problem: String| LadderError {
+            text: text.to_owned(),
+            problem,
+        };
         let mut steps = Vec::new();
         for rung in text.split(',').map(str::trim) {
-            let (percent, action) = rung.split_once('=').ok_or_else(|| error(format!("`{rung}` has no `=`")))?;
+            let (percent, action) = rung
+                .split_once('=')
+                .ok_or_else(|| error(format!("`{rung}` has no `=`")))?;
             let percent: u32 = percent
                 .trim()
                 .parse()
                 .ok()
                 .filter(|p| (1..=1000).contains(p))
-                .ok_or_else(|| error(format!("`{percent}` is not a percentage between 1 and 1000")))?;
+                .ok_or_else(|| {
+                    error(format!(
+                        "`{percent}` is not a percentage between 1 and 1000"
+                    ))
+                })?;
             let (audience, enforce) = match action.trim() {
                 "person" => (Audience::Person, false),
                 "finance" => (Audience::PersonAndFinance, false),
                 "enforce" => (Audience::PersonAndFinance, true),
-                other => return Err(error(format!("`{other}` is not one of person, finance, enforce"))),
+                other => {
+                    return Err(error(format!(
+                        "`{other}` is not one of person, finance, enforce"
+                    )));
+                }
             };
-            if steps.last().is_some_and(|last: &Step| last.percent >= percent) {
+            if steps
+                .last()
+                .is_some_and(|last: &Step| last.percent >= percent)
+            {
                 return Err(error("percentages must increase".into()));
             }
-            steps.push(Step { percent, audience, enforce });
+            steps.push(Step {
+                percent,
+                audience,
+                enforce,
+            });
         }
         if !steps.iter().any(|s| s.enforce) {
             return Err(error("no step enforces".into()));
@@ -101,7 +123,11 @@ impl Ladder {
     /// threshold within half a percent below a step still counts as that step.
     pub fn step_for(&self, percent: Decimal) -> Option<Step> {
         let tolerance = Decimal::new(5, 1);
-        self.0.iter().rev().find(|s| Decimal::from(s.percent) <= percent + tolerance).copied()
+        self.0
+            .iter()
+            .rev()
+            .find(|s| Decimal::from(s.percent) <= percent + tolerance)
+            .copied()
     }
 
     pub fn steps(&self) -> &[Step] {
@@ -154,14 +180,26 @@ pub struct Decision {
 }
 
 pub fn decide(input: DecisionInput<'_>) -> Decision {
-    let DecisionInput { alert, state, protected_by_config, ladder, now } = input;
+    let DecisionInput {
+        alert,
+        state,
+        protected_by_config,
+        ladder,
+        now,
+    } = input;
     let effective_cap = state.effective_cap(now);
     let step = ladder.step_for(alert.threshold_percent());
-    let decision = |outcome| Decision { outcome, effective_cap };
+    let decision = |outcome| Decision {
+        outcome,
+        effective_cap,
+    };
 
     if alert.alert_type == AlertType::Forecasted {
         return decision(match step {
-            Some(step) => Outcome::Warn { audience: step.audience, forecast: true },
+            Some(step) => Outcome::Warn {
+                audience: step.audience,
+                forecast: true,
+            },
             None => Outcome::BelowLadder,
         });
     }
@@ -178,7 +216,10 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         });
     }
     decision(match step {
-        Some(step) => Outcome::Warn { audience: step.audience, forecast: false },
+        Some(step) => Outcome::Warn {
+            audience: step.audience,
+            forecast: false,
+        },
         None => Outcome::BelowLadder,
     })
 }
@@ -219,8 +260,14 @@ mod tests {
     }
 
     fn outcome(alert: &BudgetAlert, state: &PrincipalState) -> Outcome {
-        decide(DecisionInput { alert, state, protected_by_config: false, ladder: &Ladder::default(), now: now() })
-            .outcome
+        decide(DecisionInput {
+            alert,
+            state,
+            protected_by_config: false,
+            ladder: &Ladder::default(),
+            now: now(),
+        })
+        .outcome
     }
 
     #[test]
@@ -228,21 +275,36 @@ mod tests {
         let state = alice();
         assert_eq!(
             outcome(&alert(AlertType::Actual, 100_00, 101_00), &state),
-            Outcome::Warn { audience: Audience::Person, forecast: false }
+            Outcome::Warn {
+                audience: Audience::Person,
+                forecast: false
+            }
         );
         assert_eq!(
             outcome(&alert(AlertType::Actual, 160_00, 161_00), &state),
-            Outcome::Warn { audience: Audience::PersonAndFinance, forecast: false }
+            Outcome::Warn {
+                audience: Audience::PersonAndFinance,
+                forecast: false
+            }
         );
-        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 201_00), &state), Outcome::Enforce);
-        assert_eq!(outcome(&alert(AlertType::Actual, 20_00, 21_00), &state), Outcome::BelowLadder);
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 200_00, 201_00), &state),
+            Outcome::Enforce
+        );
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 20_00, 21_00), &state),
+            Outcome::BelowLadder
+        );
     }
 
     #[test]
     fn forecasts_only_ever_warn() {
         assert_eq!(
             outcome(&alert(AlertType::Forecasted, 200_00, 900_00), &alice()),
-            Outcome::Warn { audience: Audience::PersonAndFinance, forecast: true }
+            Outcome::Warn {
+                audience: Audience::PersonAndFinance,
+                forecast: true
+            }
         );
     }
 
@@ -259,16 +321,25 @@ mod tests {
         });
         assert_eq!(
             outcome(&alert(AlertType::Actual, 200_00, 250_00), &state),
-            Outcome::Warn { audience: Audience::PersonAndFinance, forecast: false }
+            Outcome::Warn {
+                audience: Audience::PersonAndFinance,
+                forecast: false
+            }
         );
-        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 300_00), &state), Outcome::Enforce);
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 200_00, 300_00), &state),
+            Outcome::Enforce
+        );
     }
 
     #[test]
     fn protected_principals_are_never_enforced() {
         let mut state = alice();
         state.protected = true;
-        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 500_00), &state), Outcome::ProtectedOverCap);
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 200_00, 500_00), &state),
+            Outcome::ProtectedOverCap
+        );
         let by_config = decide(DecisionInput {
             alert: &alert(AlertType::Actual, 200_00, 500_00),
             state: &alice(),
@@ -283,22 +354,39 @@ mod tests {
     fn the_ledger_cap_wins_over_the_budget_amount() {
         let mut state = alice();
         state.cap_usd = Usd::from_cents(150_00);
-        assert_eq!(outcome(&alert(AlertType::Actual, 100_00, 155_00), &state), Outcome::Enforce);
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 100_00, 155_00), &state),
+            Outcome::Enforce
+        );
     }
 
     #[test]
     fn a_blocked_principal_is_not_enforced_twice() {
         let mut state = alice();
         state.status = Status::Blocked;
-        assert_eq!(outcome(&alert(AlertType::Actual, 200_00, 230_00), &state), Outcome::AlreadyBlocked);
+        assert_eq!(
+            outcome(&alert(AlertType::Actual, 200_00, 230_00), &state),
+            Outcome::AlreadyBlocked
+        );
     }
 
     #[test]
     fn ladders_parse_validate_and_print() {
         let ladder: Ladder = "25=person, 90=finance, 100=enforce".parse().unwrap();
         assert_eq!(ladder.to_string(), "25=person,90=finance,100=enforce");
-        assert_eq!(Ladder::default().to_string(), "50=person,80=finance,100=enforce");
-        for bad in ["", "50", "50=person", "80=finance,50=enforce", "x=enforce", "0=enforce", "50=shout,100=enforce"] {
+        assert_eq!(
+            Ladder::default().to_string(),
+            "50=person,80=finance,100=enforce"
+        );
+        for bad in [
+            "",
+            "50",
+            "50=person",
+            "80=finance,50=enforce",
+            "x=enforce",
+            "0=enforce",
+            "50=shout,100=enforce",
+        ] {
             assert!(bad.parse::<Ladder>().is_err(), "{bad:?} should be rejected");
         }
     }
@@ -306,7 +394,13 @@ mod tests {
     #[test]
     fn steps_tolerate_cent_rounding_below_a_threshold() {
         let ladder = Ladder::default();
-        assert_eq!(ladder.step_for(Decimal::new(7996, 2)).map(|s| s.percent), Some(80));
-        assert_eq!(ladder.step_for(Decimal::from(79)).map(|s| s.percent), Some(50));
+        assert_eq!(
+            ladder.step_for(Decimal::new(7996, 2)).map(|s| s.percent),
+            Some(80)
+        );
+        assert_eq!(
+            ladder.step_for(Decimal::from(79)).map(|s| s.percent),
+            Some(50)
+        );
     }
 }

@@ -35,32 +35,66 @@ impl Iam {
 
     /// Detaches each policy in `policies` that is attached, concurrently. Returns those that
     /// were attached and are now detached; IAM's `NoSuchEntity` means "was not attached".
-    pub async fn detach_all(&self, principal: &PrincipalArn, policies: &[String]) -> Result<Vec<String>, IamError> {
+    pub async fn detach_all(
+        &self,
+        principal: &PrincipalArn,
+        policies: &[String],
+    ) -> Result<Vec<String>, IamError> {
         let results = try_join_all(policies.iter().map(|policy| async move {
             Ok::<_, IamError>((policy.clone(), self.detach(principal, policy).await?))
         }))
         .await?;
-        Ok(results.into_iter().filter(|(_, d)| *d == Detached::Yes).map(|(p, _)| p).collect())
+        Ok(results
+            .into_iter()
+            .filter(|(_, d)| *d == Detached::Yes)
+            .map(|(p, _)| p)
+            .collect())
     }
 
     /// Attaches each of `policies` (idempotent in IAM: attaching twice is not an error).
-    pub async fn attach_all(&self, principal: &PrincipalArn, policies: &[String]) -> Result<(), IamError> {
+    pub async fn attach_all(
+        &self,
+        principal: &PrincipalArn,
+        policies: &[String],
+    ) -> Result<(), IamError> {
         try_join_all(policies.iter().map(|policy| self.attach(principal, policy))).await?;
         Ok(())
     }
 
-    pub async fn detach(&self, principal: &PrincipalArn, policy: &str) -> Result<Detached, IamError> {
+    pub async fn detach(
+        &self,
+        principal: &PrincipalArn,
+        policy: &str,
+    ) -> Result<Detached, IamError> {
         let name = principal.name();
         let result = match principal.kind() {
-            PrincipalKind::User => {
-                self.client.detach_user_policy().user_name(name).policy_arn(policy).send().await.map(drop).map_err(Failure::from)
-            }
-            PrincipalKind::Role => {
-                self.client.detach_role_policy().role_name(name).policy_arn(policy).send().await.map(drop).map_err(Failure::from)
-            }
-            PrincipalKind::Group => {
-                self.client.detach_group_policy().group_name(name).policy_arn(policy).send().await.map(drop).map_err(Failure::from)
-            }
+            PrincipalKind::User => self
+                .client
+                .detach_user_policy()
+                .user_name(name)
+                .policy_arn(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::from),
+            PrincipalKind::Role => self
+                .client
+                .detach_role_policy()
+                .role_name(name)
+                .policy_arn(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::from),
+            PrincipalKind::Group => self
+                .client
+                .detach_group_policy()
+                .group_name(name)
+                .policy_arn(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::from),
         };
         match result {
             Ok(()) => Ok(Detached::Yes),
@@ -72,40 +106,94 @@ impl Iam {
     pub async fn attach(&self, principal: &PrincipalArn, policy: &str) -> Result<(), IamError> {
         let name = principal.name();
         let result = match principal.kind() {
-            PrincipalKind::User => {
-                self.client.attach_user_policy().user_name(name).policy_arn(policy).send().await.map(drop).map_err(Failure::from)
-            }
-            PrincipalKind::Role => {
-                self.client.attach_role_policy().role_name(name).policy_arn(policy).send().await.map(drop).map_err(Failure::from)
-            }
-            PrincipalKind::Group => {
-                self.client.attach_group_policy().group_name(name).policy_arn(policy).send().await.map(drop).map_err(Failure::from)
-            }
+            PrincipalKind::User => self
+                .client
+                .attach_user_policy()
+                .user_name(name)
+                .policy_arn(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::from),
+            PrincipalKind::Role => self
+                .client
+                .attach_role_policy()
+                .role_name(name)
+                .policy_arn(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::from),
+            PrincipalKind::Group => self
+                .client
+                .attach_group_policy()
+                .group_name(name)
+                .policy_arn(policy)
+                .send()
+                .await
+                .map(drop)
+                .map_err(Failure::from),
         };
         result.map_err(|f| f.into_error("Attach", principal, policy))
     }
 
     /// The managed policies attached to `principal` directly (all pages).
-    pub async fn attached_policies(&self, principal: &PrincipalArn) -> Result<Vec<String>, IamError> {
+    pub async fn attached_policies(
+        &self,
+        principal: &PrincipalArn,
+    ) -> Result<Vec<String>, IamError> {
         let name = principal.name();
         let mut arns = Vec::new();
         let mut marker = None;
         loop {
             let (page, next) = match principal.kind() {
                 PrincipalKind::User => {
-                    let out = self.client.list_attached_user_policies().user_name(name).set_marker(marker).send().await;
-                    out.map(|o| (o.attached_policies.unwrap_or_default(), o.is_truncated.then_some(o.marker).flatten()))
-                        .map_err(Failure::from)
+                    let out = self
+                        .client
+                        .list_attached_user_policies()
+                        .user_name(name)
+                        .set_marker(marker)
+                        .send()
+                        .await;
+                    out.map(|o| {
+                        (
+                            o.attached_policies.unwrap_or_default(),
+                            o.is_truncated.then_some(o.marker).flatten(),
+                        )
+                    })
+                    .map_err(Failure::from)
                 }
                 PrincipalKind::Role => {
-                    let out = self.client.list_attached_role_policies().role_name(name).set_marker(marker).send().await;
-                    out.map(|o| (o.attached_policies.unwrap_or_default(), o.is_truncated.then_some(o.marker).flatten()))
-                        .map_err(Failure::from)
+                    let out = self
+                        .client
+                        .list_attached_role_policies()
+                        .role_name(name)
+                        .set_marker(marker)
+                        .send()
+                        .await;
+                    out.map(|o| {
+                        (
+                            o.attached_policies.unwrap_or_default(),
+                            o.is_truncated.then_some(o.marker).flatten(),
+                        )
+                    })
+                    .map_err(Failure::from)
                 }
                 PrincipalKind::Group => {
-                    let out = self.client.list_attached_group_policies().group_name(name).set_marker(marker).send().await;
-                    out.map(|o| (o.attached_policies.unwrap_or_default(), o.is_truncated.then_some(o.marker).flatten()))
-                        .map_err(Failure::from)
+                    let out = self
+                        .client
+                        .list_attached_group_policies()
+                        .group_name(name)
+                        .set_marker(marker)
+                        .send()
+                        .await;
+                    out.map(|o| {
+                        (
+                            o.attached_policies.unwrap_or_default(),
+                            o.is_truncated.then_some(o.marker).flatten(),
+                        )
+                    })
+                    .map_err(Failure::from)
                 }
             }
             .map_err(|f| f.into_error("ListAttachedPolicies", principal, "*"))?;
@@ -124,14 +212,29 @@ struct Failure {
     message: String,
 }
 
-impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>> for Failure {
+impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>>
+    for Failure
+{
     fn from(e: SdkError<E, R>) -> Self {
-        Failure { code: e.code().map(str::to_owned), message: DisplayErrorContext(&e).to_string() }
+        Failure {
+            code: e.code().map(str::to_owned),
+            message: DisplayErrorContext(&e).to_string(),
+        }
     }
 }
 
 impl Failure {
-    fn into_error(self, operation: &'static str, principal: &PrincipalArn, policy: &str) -> IamError {
-        IamError { operation, principal: principal.to_string(), policy: policy.to_owned(), message: self.message }
+    fn into_error(
+        self,
+        operation: &'static str,
+        principal: &PrincipalArn,
+        policy: &str,
+    ) -> IamError {
+        IamError {
+            operation,
+            principal: principal.to_string(),
+            policy: policy.to_owned(),
+            message: self.message,
+        }
     }
 }

@@ -15,9 +15,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -33,13 +31,21 @@ const SYSTEM_ALERTS_PK: &str = "SYS#alerts";
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("DynamoDB {operation} failed: {message}")]
-    Dynamo { operation: &'static str, message: String },
+    Dynamo {
+        operation: &'static str,
+        message: String,
+    },
     #[error("ledger item {key} is unreadable: {message}")]
     Corrupt { key: String, message: String },
 }
 
-fn dynamo_error<E: std::error::Error + 'static>(operation: &'static str) -> impl FnOnce(E) -> LedgerError {
-    move |e| LedgerError::Dynamo { operation, message: DisplayErrorContext(&e).to_string() }
+fn dynamo_error<E: std::error::Error + 'static>(
+    operation: &'static str,
+) -> impl FnOnce(E) -> LedgerError {
+    move |e| LedgerError::Dynamo {
+        operation,
+        message: DisplayErrorContext(&e).to_string(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +87,13 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(at: DateTime<Utc>, kind: EventKind, actor: &str, detail: serde_json::Value) -> Self {
-        AuditEvent { at, kind, actor: actor.to_owned(), reason: None, detail }
+        AuditEvent {
+            at,
+            kind,
+            actor: actor.to_owned(),
+            reason: None,
+            detail,
+        }
     }
 
     pub fn because(mut self, reason: &str) -> Self {
@@ -187,19 +199,30 @@ fn budget_pk(budget: &str) -> String {
 }
 
 fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))])
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<HashMap<String, AttributeValue>, LedgerError> {
-    serde_dynamo::to_item(value).map_err(|e| LedgerError::Corrupt { key: "<new item>".into(), message: e.to_string() })
+    serde_dynamo::to_item(value).map_err(|e| LedgerError::Corrupt {
+        key: "<new item>".into(),
+        message: e.to_string(),
+    })
 }
 
-fn from_item<T: for<'de> Deserialize<'de>>(item: HashMap<String, AttributeValue>) -> Result<T, LedgerError> {
+fn from_item<T: for<'de> Deserialize<'de>>(
+    item: HashMap<String, AttributeValue>,
+) -> Result<T, LedgerError> {
     let key = match (item.get("pk"), item.get("sk")) {
         (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => format!("{pk}/{sk}"),
         _ => "<no key>".to_owned(),
     };
-    serde_dynamo::from_item(item).map_err(|e| LedgerError::Corrupt { key, message: e.to_string() })
+    serde_dynamo::from_item(item).map_err(|e| LedgerError::Corrupt {
+        key,
+        message: e.to_string(),
+    })
 }
 
 #[derive(Clone)]
@@ -211,11 +234,20 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(client: Client, table: impl Into<String>, claim_ttl_days: u32) -> Self {
-        Ledger { client, table: table.into(), claim_ttl: Duration::days(i64::from(claim_ttl_days)) }
+        Ledger {
+            client,
+            table: table.into(),
+            claim_ttl: Duration::days(i64::from(claim_ttl_days)),
+        }
     }
 
     /// One consistent read answers "seen before?" and "whose budget?".
-    pub async fn lookup_alert(&self, message_id: &str, natural_key: &str, budget: &str) -> Result<AlertLookup, LedgerError> {
+    pub async fn lookup_alert(
+        &self,
+        message_id: &str,
+        natural_key: &str,
+        budget: &str,
+    ) -> Result<AlertLookup, LedgerError> {
         let keys = vec![
             key(Claim::Message(message_id.to_owned()).pk(), SEEN_SK),
             key(Claim::Alert(natural_key.to_owned()).pk(), SEEN_SK),
@@ -237,7 +269,11 @@ impl Ledger {
                 .send()
                 .await
                 .map_err(dynamo_error("BatchGetItem"))?;
-            found.extend(out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
             match out.unprocessed_keys.filter(|u| !u.is_empty()) {
                 Some(unprocessed) => pending = unprocessed,
                 None => {
@@ -245,10 +281,16 @@ impl Ledger {
                 }
             }
         }
-        Err(LedgerError::Dynamo { operation: "BatchGetItem", message: "keys still unprocessed after 5 attempts".into() })
+        Err(LedgerError::Dynamo {
+            operation: "BatchGetItem",
+            message: "keys still unprocessed after 5 attempts".into(),
+        })
     }
 
-    pub async fn load(&self, principal: &PrincipalArn) -> Result<Option<PrincipalState>, LedgerError> {
+    pub async fn load(
+        &self,
+        principal: &PrincipalArn,
+    ) -> Result<Option<PrincipalState>, LedgerError> {
         let out = self
             .client
             .get_item()
@@ -258,7 +300,9 @@ impl Ledger {
             .send()
             .await
             .map_err(dynamo_error("GetItem"))?;
-        out.item.map(|item| from_item::<StateItem>(item).map(|i| i.state)).transpose()
+        out.item
+            .map(|item| from_item::<StateItem>(item).map(|i| i.state))
+            .transpose()
     }
 
     pub async fn owner_of(&self, budget: &str) -> Result<Option<PrincipalArn>, LedgerError> {
@@ -271,7 +315,9 @@ impl Ledger {
             .send()
             .await
             .map_err(dynamo_error("GetItem"))?;
-        out.item.map(|item| from_item::<OwnerItem>(item).map(|i| i.principal)).transpose()
+        out.item
+            .map(|item| from_item::<OwnerItem>(item).map(|i| i.principal))
+            .transpose()
     }
 
     /// Writes everything in `commit` in one transaction, each item under its condition.
@@ -279,21 +325,38 @@ impl Ledger {
         let mut items = Vec::new();
         let expires_at = (now + self.claim_ttl).timestamp();
         for claim in &commit.claims {
-            let item = to_item(&ClaimItem { pk: claim.pk(), sk: SEEN_SK, at: now, expires_at })?;
+            let item = to_item(&ClaimItem {
+                pk: claim.pk(),
+                sk: SEEN_SK,
+                at: now,
+                expires_at,
+            })?;
             items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
         }
         if let Some((state, expected_version)) = &commit.state {
-            let mut item = to_item(&StateItem { pk: principal_pk(&state.principal), sk: STATE_SK.into(), state: state.clone() })?;
+            let mut item = to_item(&StateItem {
+                pk: principal_pk(&state.principal),
+                sk: STATE_SK.into(),
+                state: state.clone(),
+            })?;
             // serde_dynamo writes `status` as part of the state; the GSI indexes it as is.
             debug_assert!(item.contains_key("status"));
             item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
             items.push(match expected_version {
                 None => self.put(item, "attribute_not_exists(pk)", &[])?,
-                Some(v) => self.put(item, "version = :v", &[(":v", AttributeValue::N(v.to_string()))])?,
+                Some(v) => self.put(
+                    item,
+                    "version = :v",
+                    &[(":v", AttributeValue::N(v.to_string()))],
+                )?,
             });
         }
         if let Some((budget, principal)) = &commit.owner {
-            let item = to_item(&OwnerItem { pk: budget_pk(budget), sk: OWNER_SK.into(), principal: principal.clone() })?;
+            let item = to_item(&OwnerItem {
+                pk: budget_pk(budget),
+                sk: OWNER_SK.into(),
+                principal: principal.clone(),
+            })?;
             items.push(self.put(
                 item,
                 "attribute_not_exists(pk) OR principal = :p",
@@ -311,15 +374,31 @@ impl Ledger {
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         for (subject, event) in &commit.events {
-            let sk = format!("EV#{}#{}", event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), short_id());
-            let item = to_item(&EventItem { pk: subject.pk(), sk, event: event.clone() })?;
+            let sk = format!(
+                "EV#{}#{}",
+                event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                short_id()
+            );
+            let item = to_item(&EventItem {
+                pk: subject.pk(),
+                sk,
+                event: event.clone(),
+            })?;
             items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
         }
 
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_transaction_canceled_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
                 Err(CommitError::Conflict)
             }
             Err(e) => Err(dynamo_error("TransactWriteItems")(e).into()),
@@ -327,19 +406,37 @@ impl Ledger {
     }
 
     /// Appends audit events on their own (e.g. a notification that failed after the commit).
-    pub async fn append(&self, events: Vec<(Subject, AuditEvent)>, now: DateTime<Utc>) -> Result<(), LedgerError> {
-        match self.commit(Commit { events, ..Commit::default() }, now).await {
+    pub async fn append(
+        &self,
+        events: Vec<(Subject, AuditEvent)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        match self
+            .commit(
+                Commit {
+                    events,
+                    ..Commit::default()
+                },
+                now,
+            )
+            .await
+        {
             Ok(()) => Ok(()),
             // Event keys are unique; a conflict here means a broken clock or id source.
-            Err(CommitError::Conflict) => {
-                Err(LedgerError::Dynamo { operation: "TransactWriteItems", message: "audit event key collision".into() })
-            }
+            Err(CommitError::Conflict) => Err(LedgerError::Dynamo {
+                operation: "TransactWriteItems",
+                message: "audit event key collision".into(),
+            }),
             Err(CommitError::Ledger(e)) => Err(e),
         }
     }
 
     /// The audit of a principal, newest first.
-    pub async fn history(&self, subject: &Subject, limit: i32) -> Result<Vec<AuditEvent>, LedgerError> {
+    pub async fn history(
+        &self,
+        subject: &Subject,
+        limit: i32,
+    ) -> Result<Vec<AuditEvent>, LedgerError> {
         let out = self
             .client
             .query()
@@ -399,16 +496,22 @@ impl Ledger {
         for (name, value) in values {
             put = put.expression_attribute_values(*name, value.clone());
         }
-        Ok(TransactWriteItem::builder().put(put.build().map_err(dynamo_error("TransactWriteItems"))?).build())
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(dynamo_error("TransactWriteItems"))?)
+            .build())
     }
 }
 
-fn found_to_lookup(found: Vec<HashMap<String, AttributeValue>>) -> Result<AlertLookup, LedgerError> {
+fn found_to_lookup(
+    found: Vec<HashMap<String, AttributeValue>>,
+) -> Result<AlertLookup, LedgerError> {
     let mut owner = None;
     for item in found {
         match item.get("sk") {
             Some(AttributeValue::S(sk)) if sk == SEEN_SK => return Ok(AlertLookup::Duplicate),
-            Some(AttributeValue::S(sk)) if sk == OWNER_SK => owner = Some(from_item::<OwnerItem>(item)?.principal),
+            Some(AttributeValue::S(sk)) if sk == OWNER_SK => {
+                owner = Some(from_item::<OwnerItem>(item)?.principal)
+            }
             _ => {}
         }
     }

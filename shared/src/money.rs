@@ -14,7 +14,9 @@ pub struct Usd(Decimal);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("`{0}` is not a dollar amount (expected digits like 1234.56, optionally $ and thousands separators)")]
+    #[error(
+        "`{0}` is not a dollar amount (expected digits like 1234.56, optionally $ and thousands separators)"
+    )]
     NotANumber(String),
     #[error("`{0}` is negative; amounts must be zero or more")]
     Negative(String),
@@ -51,7 +53,8 @@ impl Usd {
         }
         let digits = strip_thousands_separators(unsigned)
             .ok_or_else(|| MoneyError::NotANumber(trimmed.to_owned()))?;
-        let value = parse_plain_decimal(&digits).ok_or_else(|| MoneyError::NotANumber(trimmed.to_owned()))?;
+        let value = parse_plain_decimal(&digits)
+            .ok_or_else(|| MoneyError::NotANumber(trimmed.to_owned()))?;
         Ok(Usd(value))
     }
 
@@ -62,7 +65,8 @@ impl Usd {
         if trimmed.starts_with('-') {
             return Err(MoneyError::Negative(text.to_owned()));
         }
-        let value = parse_plain_decimal(trimmed).ok_or_else(|| MoneyError::NotANumber(text.to_owned()))?;
+        let value =
+            parse_plain_decimal(trimmed).ok_or_else(|| MoneyError::NotANumber(text.to_owned()))?;
         if value.is_zero() {
             return Err(MoneyError::NotPositive(text.to_owned()));
         }
@@ -71,7 +75,10 @@ impl Usd {
         }
         let amount = Usd(value);
         if amount > max {
-            return Err(MoneyError::AboveMaximum { amount: text.to_owned(), max });
+            return Err(MoneyError::AboveMaximum {
+                amount: text.to_owned(),
+                max,
+            });
         }
         Ok(amount)
     }
@@ -81,7 +88,10 @@ impl Usd {
         if whole.0.is_zero() {
             return None;
         }
-        Some((self.0 * Decimal::ONE_HUNDRED / whole.0).round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
+        Some(
+            (self.0 * Decimal::ONE_HUNDRED / whole.0)
+                .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero),
+        )
     }
 }
 
@@ -139,7 +149,11 @@ impl fmt::Display for Usd {
             }
             grouped.push(digit);
         }
-        let sign = if rounded.is_sign_negative() && !rounded.is_zero() { "-" } else { "" };
+        let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+            "-"
+        } else {
+            ""
+        };
         write!(f, "{sign}${grouped}.{cents}")
     }
 }
@@ -155,9 +169,9 @@ impl Serialize for Usd {
 impl<'de> Deserialize<'de> for Usd {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_plain_decimal(&text)
-            .map(Usd)
-            .ok_or_else(|| serde::de::Error::custom(format!("`{text}` is not a decimal dollar amount")))
+        parse_plain_decimal(&text).map(Usd).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not a decimal dollar amount"))
+        })
     }
 }
 
@@ -179,21 +193,44 @@ mod tests {
     #[test]
     fn parses_budgets_amounts_with_and_without_separators() {
         assert_eq!(Usd::parse_budgets_amount("$2,512.34"), Ok(usd("2512.34")));
-        assert_eq!(Usd::parse_budgets_amount("$1,234,567.00"), Ok(usd("1234567.00")));
+        assert_eq!(
+            Usd::parse_budgets_amount("$1,234,567.00"),
+            Ok(usd("1234567.00"))
+        );
         assert_eq!(Usd::parse_budgets_amount("$80.00"), Ok(usd("80")));
         assert_eq!(Usd::parse_budgets_amount(" 12 "), Ok(usd("12")));
     }
 
     #[test]
     fn rejects_malformed_budgets_amounts() {
-        for bad in ["", "$", "$1,23.4", "$,123", "$12,34", "$1.2.3", "$1e3", "USD 5", "$+5", "$1,234,5678"] {
+        for bad in [
+            "",
+            "$",
+            "$1,23.4",
+            "$,123",
+            "$12,34",
+            "$1.2.3",
+            "$1e3",
+            "USD 5",
+            "$+5",
+            "$1,234,5678",
+        ] {
             assert!(
-                matches!(Usd::parse_budgets_amount(bad), Err(MoneyError::NotANumber(_))),
+                matches!(
+                    Usd::parse_budgets_amount(bad),
+                    Err(MoneyError::NotANumber(_))
+                ),
                 "{bad} should be rejected"
             );
         }
-        assert!(matches!(Usd::parse_budgets_amount("-$5.00"), Err(MoneyError::Negative(_))));
-        assert!(matches!(Usd::parse_budgets_amount("$-5.00"), Err(MoneyError::Negative(_))));
+        assert!(matches!(
+            Usd::parse_budgets_amount("-$5.00"),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!(matches!(
+            Usd::parse_budgets_amount("$-5.00"),
+            Err(MoneyError::Negative(_))
+        ));
     }
 
     #[test]
@@ -201,13 +238,34 @@ mod tests {
         let max = usd("100000");
         assert_eq!(Usd::parse_request_amount("200.00", max), Ok(usd("200")));
         assert_eq!(Usd::parse_request_amount("250.5", max), Ok(usd("250.5")));
-        assert!(matches!(Usd::parse_request_amount("0", max), Err(MoneyError::NotPositive(_))));
-        assert!(matches!(Usd::parse_request_amount("0.00", max), Err(MoneyError::NotPositive(_))));
-        assert!(matches!(Usd::parse_request_amount("1.005", max), Err(MoneyError::TooPrecise(_))));
-        assert!(matches!(Usd::parse_request_amount("-3", max), Err(MoneyError::Negative(_))));
-        assert!(matches!(Usd::parse_request_amount("1,000", max), Err(MoneyError::NotANumber(_))));
-        assert!(matches!(Usd::parse_request_amount("NaN", max), Err(MoneyError::NotANumber(_))));
-        assert!(matches!(Usd::parse_request_amount("100000.01", max), Err(MoneyError::AboveMaximum { .. })));
+        assert!(matches!(
+            Usd::parse_request_amount("0", max),
+            Err(MoneyError::NotPositive(_))
+        ));
+        assert!(matches!(
+            Usd::parse_request_amount("0.00", max),
+            Err(MoneyError::NotPositive(_))
+        ));
+        assert!(matches!(
+            Usd::parse_request_amount("1.005", max),
+            Err(MoneyError::TooPrecise(_))
+        ));
+        assert!(matches!(
+            Usd::parse_request_amount("-3", max),
+            Err(MoneyError::Negative(_))
+        ));
+        assert!(matches!(
+            Usd::parse_request_amount("1,000", max),
+            Err(MoneyError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Usd::parse_request_amount("NaN", max),
+            Err(MoneyError::NotANumber(_))
+        ));
+        assert!(matches!(
+            Usd::parse_request_amount("100000.01", max),
+            Err(MoneyError::AboveMaximum { .. })
+        ));
     }
 
     #[test]
@@ -222,8 +280,14 @@ mod tests {
     #[test]
     fn serialises_as_plain_two_place_string() {
         assert_eq!(serde_json::to_string(&usd("200")).unwrap(), "\"200.00\"");
-        assert_eq!(serde_json::from_str::<Usd>("\"12.5\"").unwrap(), usd("12.5"));
-        assert!(serde_json::from_str::<Usd>("12.5").is_err(), "a JSON number is a float: refused");
+        assert_eq!(
+            serde_json::from_str::<Usd>("\"12.5\"").unwrap(),
+            usd("12.5")
+        );
+        assert!(
+            serde_json::from_str::<Usd>("12.5").is_err(),
+            "a JSON number is a float: refused"
+        );
     }
 
     #[test]

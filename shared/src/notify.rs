@@ -154,7 +154,12 @@ impl Notifier {
             .timeout(Duration::from_secs(5))
             .build()
             .expect("a reqwest client with only a timeout set always builds");
-        Notifier { http, slack_webhook_url, sns, topic_arn }
+        Notifier {
+            http,
+            slack_webhook_url,
+            sns,
+            topic_arn,
+        }
     }
 
     /// Sends `notice` to every channel; returns the deliveries that failed.
@@ -167,7 +172,10 @@ impl Notifier {
         let Some(url) = &self.slack_webhook_url else {
             return Ok(());
         };
-        let failure = |error: String| DeliveryFailure { channel: "slack", error };
+        let failure = |error: String| DeliveryFailure {
+            channel: "slack",
+            error,
+        };
         let response = self
             .http
             .post(url)
@@ -180,7 +188,11 @@ impl Notifier {
         if status.is_success() && body.trim() == "ok" {
             Ok(())
         } else {
-            Err(failure(format!("HTTP {}: {}", status.as_u16(), truncate(body.trim(), 200))))
+            Err(failure(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                truncate(body.trim(), 200)
+            )))
         }
     }
 
@@ -208,7 +220,10 @@ impl Notifier {
             .send()
             .await
             .map(drop)
-            .map_err(|e| DeliveryFailure { channel: "email", error: DisplayErrorContext(&e).to_string() })
+            .map_err(|e| DeliveryFailure {
+                channel: "email",
+                error: DisplayErrorContext(&e).to_string(),
+            })
     }
 }
 
@@ -233,7 +248,10 @@ mod tests {
     #[test]
     fn text_rendering_says_who_what_and_next() {
         let text = notice("Bedrock access cut off").to_text();
-        assert!(text.contains("Who:    arn:aws:iam::123456789012:user/alice"), "{text}");
+        assert!(
+            text.contains("Who:    arn:aws:iam::123456789012:user/alice"),
+            "{text}"
+        );
         assert!(text.contains("Spend:  $205.00 of $200.00 (103%)"), "{text}");
         assert!(text.contains("Period: 2026-11"), "{text}");
         assert!(text.contains("Next: Ask your finance team"), "{text}");
@@ -245,7 +263,10 @@ mod tests {
         let payload = notice(&long).to_slack();
         let blocks = payload["blocks"].as_array().unwrap();
         assert!(blocks.len() <= 50);
-        assert_eq!(blocks[0]["text"]["text"].as_str().unwrap().chars().count(), 150);
+        assert_eq!(
+            blocks[0]["text"]["text"].as_str().unwrap().chars().count(),
+            150
+        );
         assert!(payload["text"].as_str().unwrap().chars().count() <= 3000);
     }
 

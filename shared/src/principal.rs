@@ -61,7 +61,10 @@ impl FromStr for PrincipalArn {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let malformed = || PrincipalError::Malformed(text.to_owned());
-        let invalid = |problem| PrincipalError::Invalid { arn: text.to_owned(), problem };
+        let invalid = |problem| PrincipalError::Invalid {
+            arn: text.to_owned(),
+            problem,
+        };
 
         let mut parts = text.splitn(6, ':');
         let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
@@ -94,7 +97,9 @@ impl FromStr for PrincipalArn {
         }
         let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
         if !name.chars().all(allowed) || !rest.chars().all(|c| allowed(c) || c == '/') {
-            return Err(invalid("IAM names and paths allow only letters, digits and _+=,.@-/"));
+            return Err(invalid(
+                "IAM names and paths allow only letters, digits and _+=,.@-/",
+            ));
         }
         if rest.contains("//") {
             return Err(invalid("empty path segment"));
@@ -133,15 +138,30 @@ mod tests {
     #[test]
     fn parses_users_roles_and_groups_with_paths() {
         let alice: PrincipalArn = "arn:aws:iam::123456789012:user/alice".parse().unwrap();
-        assert_eq!((alice.kind(), alice.name(), alice.account_id()), (PrincipalKind::User, "alice", "123456789012"));
+        assert_eq!(
+            (alice.kind(), alice.name(), alice.account_id()),
+            (PrincipalKind::User, "alice", "123456789012")
+        );
 
-        let role: PrincipalArn = "arn:aws:iam::123456789012:role/team/claude-dev".parse().unwrap();
-        assert_eq!((role.kind(), role.name()), (PrincipalKind::Role, "claude-dev"));
+        let role: PrincipalArn = "arn:aws:iam::123456789012:role/team/claude-dev"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (role.kind(), role.name()),
+            (PrincipalKind::Role, "claude-dev")
+        );
 
-        let group: PrincipalArn = "arn:aws-us-gov:iam::123456789012:group/atlas".parse().unwrap();
-        assert_eq!((group.kind(), group.name()), (PrincipalKind::Group, "atlas"));
+        let group: PrincipalArn = "arn:aws-us-gov:iam::123456789012:group/atlas"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (group.kind(), group.name()),
+            (PrincipalKind::Group, "atlas")
+        );
 
-        let email: PrincipalArn = "arn:aws:iam::123456789012:user/quinn.lee@example.com".parse().unwrap();
+        let email: PrincipalArn = "arn:aws:iam::123456789012:user/quinn.lee@example.com"
+            .parse()
+            .unwrap();
         assert_eq!(email.name(), "quinn.lee@example.com");
     }
 
@@ -159,7 +179,10 @@ mod tests {
             "arn:foo:iam::123456789012:user/alice",
             "arn:aws:iam:us-east-1:123456789012:user/alice",
         ] {
-            assert!(bad.parse::<PrincipalArn>().is_err(), "{bad:?} should be rejected");
+            assert!(
+                bad.parse::<PrincipalArn>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

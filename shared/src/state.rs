@@ -118,11 +118,19 @@ impl PrincipalState {
         if active().any(|o| o.exempt) {
             return EffectiveCap::Exempt;
         }
-        EffectiveCap::Limited(active().filter_map(|o| o.extra_usd).fold(self.cap_usd, |sum, extra| sum + extra))
+        EffectiveCap::Limited(
+            active()
+                .filter_map(|o| o.extra_usd)
+                .fold(self.cap_usd, |sum, extra| sum + extra),
+        )
     }
 
     /// The next version of this state, for a conditional write against `self.version`.
-    pub fn next(&self, now: DateTime<Utc>, change: impl FnOnce(&mut PrincipalState)) -> PrincipalState {
+    pub fn next(
+        &self,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut PrincipalState),
+    ) -> PrincipalState {
         let mut next = self.clone();
         change(&mut next);
         next.version = self.version + 1;
@@ -154,7 +162,9 @@ mod tests {
             id: format!("o{expires_day}"),
             extra_usd: extra_cents.map(Usd::from_cents),
             exempt,
-            expires_at: Utc.with_ymd_and_hms(2026, 11, expires_day, 0, 0, 0).unwrap(),
+            expires_at: Utc
+                .with_ymd_and_hms(2026, 11, expires_day, 0, 0, 0)
+                .unwrap(),
             granted_by: "finance@example.com".into(),
             reason: "test".into(),
         }
@@ -163,10 +173,24 @@ mod tests {
     #[test]
     fn active_overrides_raise_the_cap_and_expired_ones_do_not() {
         let now = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
-        let state = state_with(vec![grant(Some(50_00), false, 30), grant(Some(1000_00), false, 21)]);
-        assert_eq!(state.effective_cap(now), EffectiveCap::Limited(Usd::from_cents(250_00)));
-        assert!(state.effective_cap(now).is_reached_by(Usd::from_cents(250_00)));
-        assert!(!state.effective_cap(now).is_reached_by(Usd::from_cents(249_99)));
+        let state = state_with(vec![
+            grant(Some(50_00), false, 30),
+            grant(Some(1000_00), false, 21),
+        ]);
+        assert_eq!(
+            state.effective_cap(now),
+            EffectiveCap::Limited(Usd::from_cents(250_00))
+        );
+        assert!(
+            state
+                .effective_cap(now)
+                .is_reached_by(Usd::from_cents(250_00))
+        );
+        assert!(
+            !state
+                .effective_cap(now)
+                .is_reached_by(Usd::from_cents(249_99))
+        );
     }
 
     #[test]
@@ -175,6 +199,9 @@ mod tests {
         let state = state_with(vec![grant(None, true, 22)]);
         assert_eq!(state.effective_cap(now), EffectiveCap::Exempt);
         let later = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap();
-        assert_eq!(state.effective_cap(later), EffectiveCap::Limited(Usd::from_cents(200_00)));
+        assert_eq!(
+            state.effective_cap(later),
+            EffectiveCap::Limited(Usd::from_cents(200_00))
+        );
     }
 }

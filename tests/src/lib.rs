@@ -1,1 +1,41 @@
+//! Test harness for seatcap: real parts only. A moto server for AWS (one per test process,
+//! one account per test), the real function binaries under a Lambda Runtime API, and a local
+//! Slack receiver. Used by the tests in `tests/tests/` and by the demo.
 
+pub mod moto;
+pub mod runtime;
+pub mod slack;
+pub mod template;
+
+pub use moto::{Account, moto};
+pub use runtime::{Function, Invocation, binary};
+pub use slack::SlackReceiver;
+
+/// An SNS → Lambda event carrying `message` under `message_id`, as Lambda delivers it.
+pub fn sns_event(message_id: &str, message: &str) -> serde_json::Value {
+    let mut event: serde_json::Value =
+        serde_json::from_str(include_str!("../../events/sns-monthly-actual.json"))
+            .expect("the sample event is JSON");
+    event["Records"][0]["Sns"]["MessageId"] = message_id.into();
+    event["Records"][0]["Sns"]["Message"] = message.into();
+    event
+}
+
+/// A Budgets alert in Budgets' own words, for `budget` at `threshold` of `budgeted`.
+pub fn budget_alert(
+    budget: &str,
+    alert_type: &str,
+    budgeted: &str,
+    threshold: &str,
+    amount: &str,
+) -> String {
+    format!(
+        "AWS Budget Notification November 21, 2026\nAWS Account 123456789012\n\nDear AWS Customer,\n\n\
+         You requested that we alert you when the {alert_type} Cost associated with your {budget} budget is greater \
+         than ${threshold} for the current month. The {alert_type} Cost associated with this budget is ${amount}. \
+         You can find additional details below and by accessing the AWS Budgets dashboard [1].\n\n\
+         Budget Name: {budget}\nBudget Type: Cost\nBudgeted Amount: ${budgeted}\nAlert Type: {alert_type}\n\
+         Alert Threshold: > ${threshold}\n{alert_type} Amount: ${amount}\n\n\
+         [1] https://console.aws.amazon.com/costmanagement/home#/budgets\n"
+    )
+}

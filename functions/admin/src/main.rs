@@ -1,1 +1,14 @@
-fn main() {}
+//! admin: finance's commands (set_cap, restore, status), one JSON request per invoke.
+//! All logic lives in the `seatcap` crate; this only wires it up.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let app = &seatcap::App::start().await?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        Ok::<_, Error>(app.handle_admin(event.payload).await?)
+    }))
+    .await
+}

@@ -1,0 +1,327 @@
+//! The local AWS: one moto server per test process, one AWS account per test.
+//!
+//! Tests never reset the server: each [`Account`] is a fresh random account id, reached with
+//! credentials from a real STS AssumeRole into that account, so concurrent tests cannot see
+//! each other's users, tables or topics.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use seatcap::principal::PrincipalArn;
+
+use crate::template::LedgerTable;
+
+pub const REGION: &str = "us-east-1";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+pub struct MotoServer {
+    pub endpoint: String,
+    // Held open for the life of the process: the server exits when this pipe closes.
+    _child: Child,
+}
+
+static MOTO: OnceLock<MotoServer> = OnceLock::new();
+
+/// The process-wide moto server, started on first use on a free loopback port.
+pub fn moto() -> &'static MotoServer {
+    MOTO.get_or_init(|| {
+        MotoServer::start().unwrap_or_else(|e| panic!("cannot start the moto server: {e}"))
+    })
+}
+
+impl MotoServer {
+    pub fn start() -> Result<MotoServer, String> {
+        let root = workspace_root();
+        let install = Command::new(root.join("scripts/install-tools"))
+            .status()
+            .map_err(|e| format!("scripts/install-tools: {e}"))?;
+        if !install.success() {
+            return Err("scripts/install-tools failed".into());
+        }
+        let tools = std::env::var("SEATCAP_TOOLS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join(".tools"));
+        let port = free_port();
+        let mut child = Command::new(tools.join("venv/bin/python"))
+            .arg(root.join("scripts/moto_server.py"))
+            .arg(port.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawning moto: {e}"))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading moto's banner: {e}"))?;
+        if !line.starts_with("moto ready") {
+            return Err(format!("moto did not start (said {line:?})"));
+        }
+        Ok(MotoServer {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: child,
+        })
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A fresh AWS account on the emulator, with the ledger table, the notification topic and
+/// two managed policies: one seatcap manages (Bedrock) and one it must never touch.
+pub struct Account {
+    pub id: String,
+    pub sdk: SdkConfig,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub table: String,
+    pub notify_topic_arn: String,
+    pub bedrock_policy_arn: String,
+    pub other_policy_arn: String,
+    pub iam: aws_sdk_iam::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Account {
+    pub async fn new() -> Account {
+        let moto = moto();
+        let id = (100_000_000_000 + rand_u64() % 899_999_999_999).to_string();
+        let bootstrap = sdk_config(&moto.endpoint, "bootstrap", "bootstrap", None).await;
+        let creds = aws_sdk_sts::Client::new(&bootstrap)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{id}:role/seatcap-test"))
+            .role_session_name("seatcap-test")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("STS AssumeRole on moto: {}", DisplayErrorContext(&e)))
+            .credentials
+            .expect("AssumeRole returns credentials");
+        let sdk = sdk_config(
+            &moto.endpoint,
+            &creds.access_key_id,
+            &creds.secret_access_key,
+            Some(&creds.session_token),
+        )
+        .await;
+        let iam = aws_sdk_iam::Client::new(&sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+
+        let table = "seatcap-ledger".to_owned();
+        create_ledger_table(&dynamodb, &table, &LedgerTable::from_template()).await;
+        let notify_topic_arn = aws_sdk_sns::Client::new(&sdk)
+            .create_topic()
+            .name("seatcap-notifications")
+            .send()
+            .await
+            .expect("create the notification topic")
+            .topic_arn
+            .expect("a topic ARN");
+        let bedrock_policy_arn = create_policy(&iam, "bedrock-invoke", "bedrock:InvokeModel").await;
+        let other_policy_arn = create_policy(&iam, "s3-read", "s3:GetObject").await;
+
+        Account {
+            id,
+            sdk,
+            access_key_id: creds.access_key_id,
+            secret_access_key: creds.secret_access_key,
+            session_token: creds.session_token,
+            table,
+            notify_topic_arn,
+            bedrock_policy_arn,
+            other_policy_arn,
+            iam,
+            dynamodb,
+        }
+    }
+
+    /// The environment a seatcap function gets in this account (AWS access and SEATCAP_*).
+    pub fn env(&self) -> HashMap<String, String> {
+        [
+            ("AWS_ENDPOINT_URL", moto().endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", &self.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &self.secret_access_key),
+            ("AWS_SESSION_TOKEN", &self.session_token),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("SEATCAP_TABLE", &self.table),
+            ("SEATCAP_MANAGED_POLICY_ARNS", &self.bedrock_policy_arn),
+            ("SEATCAP_NOTIFY_TOPIC_ARN", &self.notify_topic_arn),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// An in-process seatcap app in this account, with `overrides` on top of [`Self::env`].
+    pub fn app(&self, overrides: &[(&str, &str)], clock: seatcap::app::Clock) -> seatcap::App {
+        let mut env = self.env();
+        for (k, v) in overrides {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = seatcap::config::Config::from_lookup(|k| env.get(k).cloned())
+            .expect("test configuration is valid");
+        seatcap::App::new(config, &self.sdk, clock)
+    }
+
+    pub fn principal(&self, kind: &str, name: &str) -> PrincipalArn {
+        format!("arn:aws:iam::{}:{kind}/{name}", self.id)
+            .parse()
+            .expect("a valid test principal")
+    }
+
+    /// Creates an IAM user, role or group (`kind`) with `policies` attached.
+    pub async fn create_principal(
+        &self,
+        kind: &str,
+        name: &str,
+        policies: &[&str],
+    ) -> PrincipalArn {
+        match kind {
+            "user" => drop(self.iam.create_user().user_name(name).send().await.expect("create user")),
+            "group" => drop(self.iam.create_group().group_name(name).send().await.expect("create group")),
+            "role" => drop(
+                self.iam
+                    .create_role()
+                    .role_name(name)
+                    .assume_role_policy_document(
+                        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+                    )
+                    .send()
+                    .await
+                    .expect("create role"),
+            ),
+            other => panic!("unknown principal kind {other}"),
+        }
+        let principal = self.principal(kind, name);
+        seatcap::iam::Iam::new(self.iam.clone())
+            .attach_all(
+                &principal,
+                &policies.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            )
+            .await
+            .expect("attach policies");
+        principal
+    }
+
+    pub async fn attached(&self, principal: &PrincipalArn) -> Vec<String> {
+        let mut arns = seatcap::iam::Iam::new(self.iam.clone())
+            .attached_policies(principal)
+            .await
+            .expect("list attached");
+        arns.sort();
+        arns
+    }
+
+    pub fn ledger(&self) -> seatcap::ledger::Ledger {
+        seatcap::ledger::Ledger::new(self.dynamodb.clone(), &self.table, 400)
+    }
+}
+
+async fn sdk_config(endpoint: &str, key: &str, secret: &str, token: Option<&str>) -> SdkConfig {
+    let credentials = aws_sdk_sts::config::Credentials::new(
+        key,
+        secret,
+        token.map(str::to_owned),
+        None,
+        "seatcap-tests",
+    );
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(REGION))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}
+
+async fn create_policy(iam: &aws_sdk_iam::Client, name: &str, action: &str) -> String {
+    let document = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
+    );
+    iam.create_policy()
+        .policy_name(name)
+        .policy_document(document)
+        .send()
+        .await
+        .expect("create policy")
+        .policy
+        .and_then(|p| p.arn)
+        .expect("a policy ARN")
+}
+
+/// Creates the ledger table exactly as `template.yaml` defines it.
+pub async fn create_ledger_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    table: &LedgerTable,
+) {
+    let key = |k: &(String, String)| {
+        KeySchemaElement::builder()
+            .attribute_name(&k.0)
+            .key_type(KeyType::from(k.1.as_str()))
+            .build()
+            .expect("key schema")
+    };
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::from(
+            table.billing_mode.as_str(),
+        ))
+        .set_key_schema(Some(table.key_schema.iter().map(key).collect()));
+    for (attribute, kind) in &table.attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attribute)
+                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .build()
+                .expect("attribute definition"),
+        );
+    }
+    for index in &table.indexes {
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .set_key_schema(Some(index.key_schema.iter().map(key).collect()))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(index.projection.as_str()))
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        );
+    }
+    request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create the ledger table: {}", DisplayErrorContext(&e)));
+}
+
+fn rand_u64() -> u64 {
+    u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .expect("8 bytes"),
+    )
+}

@@ -1,0 +1,229 @@
+//! A Lambda Runtime API of our own, so tests (and the demo) run the real function binaries
+//! exactly as Lambda does: the binary polls `/invocation/next`, posts its response or error.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::moto::workspace_root;
+
+/// What an invocation came back with.
+#[derive(Debug)]
+pub enum Invocation {
+    Response(Value),
+    /// The function reported an error (Lambda's "function error"): SNS would retry.
+    Error(Value),
+}
+
+impl Invocation {
+    pub fn expect_response(self) -> Value {
+        match self {
+            Invocation::Response(v) => v,
+            Invocation::Error(e) => panic!("expected a response, the function failed: {e}"),
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Invocation>>>>;
+
+#[derive(Clone)]
+struct Api {
+    next: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, Bytes)>>>,
+    pending: Pending,
+    init_error: Arc<Mutex<Option<String>>>,
+}
+
+/// A running function binary and the Runtime API it polls.
+pub struct Function {
+    requests: mpsc::Sender<(String, Bytes)>,
+    pending: Pending,
+    init_error: Arc<Mutex<Option<String>>>,
+    logs: Arc<Mutex<Vec<String>>>,
+    child: Child,
+}
+
+/// The path of a function binary built by `cargo build --bins` in this workspace.
+pub fn binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the functions first (cargo build --bins)",
+        path.display()
+    );
+    path
+}
+
+impl Function {
+    /// Starts `binary` with `env` (plus the variables the Lambda runtime itself sets).
+    pub async fn start(binary: PathBuf, env: &HashMap<String, String>) -> Function {
+        let (requests, receiver) = mpsc::channel(16);
+        let pending: Pending = Arc::default();
+        let init_error = Arc::new(Mutex::new(None));
+        let api = Api {
+            next: Arc::new(tokio::sync::Mutex::new(receiver)),
+            pending: pending.clone(),
+            init_error: init_error.clone(),
+        };
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(response),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_failed))
+            .with_state(api);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the runtime API");
+        let address = listener.local_addr().expect("local addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let name = binary
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("function")
+            .to_owned();
+        let mut child = Command::new(&binary)
+            .env_clear()
+            .envs(env)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        collect_lines(child.stdout.take().expect("piped"), logs.clone());
+        collect_lines(child.stderr.take().expect("piped"), logs.clone());
+        Function {
+            requests,
+            pending,
+            init_error,
+            logs,
+            child,
+        }
+    }
+
+    /// Invokes the function with `payload` and waits (at most 60 s) for its answer.
+    pub async fn invoke(&self, payload: &Value) -> Invocation {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("lock").insert(id.clone(), tx);
+        self.requests
+            .send((id, Bytes::from(payload.to_string())))
+            .await
+            .expect("the runtime API is up");
+        match tokio::time::timeout(Duration::from_secs(60), rx).await {
+            Ok(Ok(invocation)) => invocation,
+            _ => panic!(
+                "no answer from the function (init error: {:?}); its log:\n{}",
+                self.init_error.lock().expect("lock"),
+                self.logs().join("\n")
+            ),
+        }
+    }
+
+    /// Everything the function wrote to stdout and stderr so far.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("lock").clone()
+    }
+
+    /// Waits for the process to end (e.g. after a failed cold start) and returns its log.
+    pub async fn wait_for_exit(mut self) -> (Option<i32>, Vec<String>, Option<String>) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let init_error = self.init_error.lock().expect("lock").clone();
+        (status.and_then(|s| s.code()), self.logs(), init_error)
+    }
+}
+
+fn collect_lines<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    stream: R,
+    logs: Arc<Mutex<Vec<String>>>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            logs.lock().expect("lock").push(line);
+        }
+    });
+}
+
+async fn next(State(api): State<Api>) -> impl IntoResponse {
+    let Some((id, body)) = api.next.lock().await.recv().await else {
+        return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
+    };
+    let deadline = (std::time::SystemTime::now() + Duration::from_secs(30))
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis();
+    let mut headers = HeaderMap::new();
+    let header = |v: String| HeaderValue::from_str(&v).expect("a header value");
+    headers.insert("lambda-runtime-aws-request-id", header(id));
+    headers.insert("lambda-runtime-deadline-ms", header(deadline.to_string()));
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        header("arn:aws:lambda:us-east-1:123456789012:function:local".into()),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        header("Root=1-00000000-000000000000000000000000".into()),
+    );
+    (StatusCode::OK, headers, body)
+}
+
+async fn response(State(api): State<Api>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    finish(
+        &api,
+        &id,
+        Invocation::Response(serde_json::from_slice(&body).unwrap_or(Value::Null)),
+    )
+}
+
+async fn error(State(api): State<Api>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let error = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+    finish(&api, &id, Invocation::Error(error))
+}
+
+async fn init_failed(State(api): State<Api>, body: Bytes) -> StatusCode {
+    *api.init_error.lock().expect("lock") = Some(String::from_utf8_lossy(&body).into_owned());
+    StatusCode::ACCEPTED
+}
+
+fn finish(api: &Api, id: &str, invocation: Invocation) -> StatusCode {
+    match api.pending.lock().expect("lock").remove(id) {
+        Some(tx) => {
+            let _ = tx.send(invocation);
+            StatusCode::ACCEPTED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
