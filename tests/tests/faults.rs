@@ -1,0 +1,92 @@
+//! Faults moto cannot make, injected with aws-smithy-mocks on the IAM client while the
+//! ledger stays on moto.
+
+use std::sync::Arc;
+
+use aws_sdk_iam::operation::attach_user_policy::AttachUserPolicyOutput;
+use aws_sdk_iam::operation::detach_user_policy::{DetachUserPolicyError, DetachUserPolicyOutput};
+use aws_sdk_iam::types::error::ServiceFailureException;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use chrono::{TimeZone, Utc};
+use seatcap::alerts::AlertError;
+use seatcap::iam::Iam;
+use seatcap_tests::{Account, budget_alert};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_iam_failure_mid_enforcement_gives_back_what_was_detached_and_records_nothing() {
+    let account = Account::new().await;
+    let second_policy = format!("arn:aws:iam::{}:policy/bedrock-opus", account.id);
+    let policies = format!("{},{second_policy}", account.bedrock_policy_arn);
+    let mut app = account.app(
+        &[("SEATCAP_MANAGED_POLICY_ARNS", &policies)],
+        Arc::new(|| Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()),
+    );
+    let alice = account.principal("user", "alice");
+    let answer = app
+        .handle_admin(
+            json!({"action": "set_cap", "principal": alice.as_str(), "budget": "seatcap-alice",
+            "cap_usd": "200", "actor": "finance", "reason": "test"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true);
+
+    // The first policy detaches; IAM fails on the second.
+    let first = account.bedrock_policy_arn.clone();
+    let detach_first = mock!(aws_sdk_iam::Client::detach_user_policy)
+        .match_requests(move |r| r.policy_arn() == Some(first.as_str()))
+        .then_output(|| DetachUserPolicyOutput::builder().build());
+    let second = second_policy.clone();
+    let detach_second_fails = mock!(aws_sdk_iam::Client::detach_user_policy)
+        .match_requests(move |r| r.policy_arn() == Some(second.as_str()))
+        .then_error(|| {
+            DetachUserPolicyError::ServiceFailureException(
+                ServiceFailureException::builder()
+                    .message("internal failure")
+                    .build(),
+            )
+        });
+    let give_back = account.bedrock_policy_arn.clone();
+    let reattach = mock!(aws_sdk_iam::Client::attach_user_policy)
+        .match_requests(move |r| {
+            r.policy_arn() == Some(give_back.as_str()) && r.user_name() == Some("alice")
+        })
+        .then_output(|| AttachUserPolicyOutput::builder().build());
+    app.iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&detach_first, &detach_second_fails, &reattach]
+    ));
+
+    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00");
+    let error = app
+        .handle_delivery("m-1", &alert)
+        .await
+        .expect_err("the invocation must fail so SNS retries");
+    assert!(matches!(error, AlertError::Iam(_)), "{error}");
+    assert_eq!(
+        reattach.num_calls(),
+        1,
+        "the policy detached before the failure was given back"
+    );
+
+    // Nothing recorded: no claim, no state change, so the retry starts from scratch.
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (state.version, state.status),
+        (0, seatcap::state::Status::Active)
+    );
+    let lookup = account
+        .ledger()
+        .lookup_alert(
+            "m-1",
+            &seatcap::alert::parse_budget_alert(&alert)
+                .unwrap()
+                .natural_key(),
+            "seatcap-alice",
+        )
+        .await
+        .unwrap();
+    assert_eq!(lookup, seatcap::ledger::AlertLookup::Owner(alice));
+}
