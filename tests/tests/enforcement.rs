@@ -346,7 +346,7 @@ async fn dry_run_changes_no_iam_and_says_what_it_would_do() {
             assert!(dry_run);
             assert_eq!(
                 policies,
-                [account.bedrock_policy_arn.clone()],
+                std::slice::from_ref(&account.bedrock_policy_arn),
                 "what it would detach"
             );
         }
