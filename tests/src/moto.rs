@@ -233,6 +233,47 @@ impl Account {
         arns
     }
 
+    /// What was published to this account's notification topic: (subject, message,
+    /// attributes as name → value), oldest first, read from moto's `/moto-api/data.json`.
+    pub async fn sent_notifications(&self) -> Vec<(String, String, HashMap<String, String>)> {
+        let url = format!("{}/moto-api/data.json", moto().endpoint);
+        let data: serde_json::Value = reqwest::get(url)
+            .await
+            .expect("moto data")
+            .json()
+            .await
+            .expect("moto data is JSON");
+        let topics = data["sns"]["Topic"].as_array().cloned().unwrap_or_default();
+        let topic = topics
+            .iter()
+            .find(|t| t["arn"] == self.notify_topic_arn.as_str());
+        let sent = topic
+            .and_then(|t| t["sent_notifications"].as_array().cloned())
+            .unwrap_or_default();
+        sent.iter()
+            .map(|n| {
+                let attributes = n[3]
+                    .as_object()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v["Value"].as_str().unwrap_or_default().to_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (
+                    n[2].as_str().unwrap_or_default().to_owned(),
+                    n[1].as_str().unwrap_or_default().to_owned(),
+                    attributes,
+                )
+            })
+            .collect()
+    }
+
     pub fn ledger(&self) -> seatcap::ledger::Ledger {
         seatcap::ledger::Ledger::new(self.dynamodb.clone(), &self.table, 400)
     }

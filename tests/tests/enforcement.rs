@@ -144,6 +144,17 @@ async fn duplicates_enforce_once_and_notify_once() {
         );
     }
     assert_eq!(slack.received().len(), 1);
+    let emails = account.sent_notifications().await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let (subject, body, attributes) = &emails[0];
+    assert!(
+        subject.contains("cut off") && subject.contains("alice"),
+        "{subject}"
+    );
+    assert!(body.contains("$212.00 of $200.00 (106%)"), "{body}");
+    assert_eq!(attributes["principal"], alice.as_str());
+    assert_eq!(attributes["kind"], "cut_off");
+    assert_eq!(attributes["severity"], "critical");
     let history = account
         .ledger()
         .history(&Subject::Principal(alice.clone()), 50)
