@@ -17,8 +17,10 @@ use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Sub
 use crate::metrics;
 use crate::money::Usd;
 use crate::notify::{Notice, NoticeKind};
+use crate::period;
 use crate::principal::PrincipalArn;
-use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
+use crate::state::{BlockCause, EffectiveCap, Override, PrincipalState, Status};
+use chrono::{DateTime, Utc};
 
 /// Requests as deployers send them. Unknown fields are refused, not ignored: a typo in a
 /// field name must not silently do something else.
@@ -26,11 +28,29 @@ use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
 #[serde(tag = "action", rename_all = "snake_case")]
 enum Request {
     SetCap(SetCap),
-    Restore(Restore),
-    Status(StatusRequest),
+    Restore(Mutation),
+    Block(Mutation),
+    Protect(Mutation),
+    Unprotect(Mutation),
+    GrantOverride(GrantOverride),
+    RevokeOverride(RevokeOverride),
+    Status(PrincipalOnly),
+    List(ListRequest),
+    History(HistoryRequest),
 }
 
-const ACTIONS: &[&str] = &["set_cap", "restore", "status"];
+const ACTIONS: &[&str] = &[
+    "set_cap",
+    "restore",
+    "block",
+    "protect",
+    "unprotect",
+    "grant_override",
+    "revoke_override",
+    "status",
+    "list",
+    "history",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,9 +62,10 @@ struct SetCap {
     reason: String,
 }
 
+/// `restore`, `block`, `protect`, `unprotect`: who, by whom, why.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Restore {
+struct Mutation {
     principal: String,
     actor: String,
     reason: String,
@@ -52,9 +73,57 @@ struct Restore {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusRequest {
+struct GrantOverride {
+    principal: String,
+    #[serde(default)]
+    extra_usd: Option<String>,
+    #[serde(default)]
+    exempt: bool,
+    expires_at: String,
+    actor: String,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeOverride {
+    principal: String,
+    /// One override by id; without it, every override of the principal.
+    #[serde(default)]
+    override_id: Option<String>,
+    actor: String,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalOnly {
     principal: String,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListRequest {
+    #[serde(default)]
+    status: Option<Status>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryRequest {
+    principal: String,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 500;
 
 /// A refusal: the request was wrong, nothing changed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,20 +204,42 @@ pub fn refusal_answer(refusal: &Refusal) -> Value {
     json!({"ok": false, "error": {"code": refusal.code, "message": refusal.message}})
 }
 
+/// What a command does to one principal, decided from its current state (pure).
+enum Change {
+    /// Already as asked: nothing to write.
+    Unchanged,
+    To {
+        // Boxed: a state is large next to `Unchanged`.
+        next: Box<PrincipalState>,
+        iam: IamStep,
+        kind: EventKind,
+    },
+}
+
+/// What IAM must do before the new state is committed.
+enum IamStep {
+    Nothing,
+    /// Re-attach exactly these (a restore).
+    Attach(Vec<String>),
+    /// Detach every managed policy that is attached (a block).
+    DetachManaged,
+}
+
+/// What IAM did, so a lost race can undo it.
+enum Applied {
+    Nothing,
+    Attached(Vec<String>),
+    Detached(Vec<String>),
+}
+
+type Answer = Result<Value, Refusal>;
+
 impl App {
     /// Handles one admin request. `Ok` carries the answer, refusals included.
     pub async fn handle_admin(&self, request: Value) -> Result<Value, AdminError> {
-        let request = match parse_request(request) {
-            Ok(r) => r,
-            Err(refusal) => {
-                info!(code = refusal.code, message = %refusal.message, "admin request refused");
-                return Ok(refusal_answer(&refusal));
-            }
-        };
-        let answer = match request {
-            Request::SetCap(r) => self.set_cap(r).await?,
-            Request::Restore(r) => self.restore(r).await?,
-            Request::Status(r) => self.status(r).await?,
+        let answer = match parse_request(request) {
+            Err(refusal) => Err(refusal),
+            Ok(request) => self.run(request).await?,
         };
         Ok(answer.unwrap_or_else(|refusal| {
             info!(code = refusal.code, message = %refusal.message, "admin request refused");
@@ -156,8 +247,54 @@ impl App {
         }))
     }
 
-    async fn status(&self, r: StatusRequest) -> Result<Result<Value, Refusal>, AdminError> {
-        let principal = match parse_principal(&r.principal) {
+    async fn run(&self, request: Request) -> Result<Answer, AdminError> {
+        let now = self.now();
+        let max = self.config.max_amount_usd;
+        match request {
+            Request::SetCap(r) => match validate_set_cap(&r, max) {
+                Ok((principal, budget, cap, who)) => {
+                    self.set_cap(principal, budget, cap, who).await
+                }
+                Err(refusal) => Ok(Err(refusal)),
+            },
+            Request::Restore(r) => self.mutate(&r, restore).await,
+            Request::Block(r) => self.mutate(&r, block).await,
+            Request::Protect(r) => self.mutate(&r, protect).await,
+            Request::Unprotect(r) => self.mutate(&r, unprotect).await,
+            Request::GrantOverride(r) => match validate_override(&r, max, now) {
+                Ok((grant, who)) => {
+                    let request = Mutation {
+                        principal: r.principal,
+                        actor: who.0,
+                        reason: who.1,
+                    };
+                    self.mutate(&request, move |s, now| {
+                        Ok(grant_override(s, now, grant.clone()))
+                    })
+                    .await
+                }
+                Err(refusal) => Ok(Err(refusal)),
+            },
+            Request::RevokeOverride(r) => {
+                let id = r.override_id.clone();
+                let request = Mutation {
+                    principal: r.principal,
+                    actor: r.actor,
+                    reason: r.reason,
+                };
+                self.mutate(&request, move |s, now| {
+                    revoke_override(s, now, id.as_deref())
+                })
+                .await
+            }
+            Request::Status(r) => self.status(&r.principal).await,
+            Request::List(r) => self.list(r).await,
+            Request::History(r) => self.history(r).await,
+        }
+    }
+
+    async fn status(&self, principal: &str) -> Result<Answer, AdminError> {
+        let principal = match parse_principal(principal) {
             Ok(p) => p,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -167,20 +304,93 @@ impl App {
         })
     }
 
-    async fn set_cap(&self, r: SetCap) -> Result<Result<Value, Refusal>, AdminError> {
-        let validated = (|| {
-            let principal = parse_principal(&r.principal)?;
-            let budget = parse_budget_name(&r.budget)?;
-            let cap = Usd::parse_request_amount(&r.cap_usd, self.config.max_amount_usd)
-                .map_err(|e| Refusal::new("invalid_amount", format!("cap_usd: {e}")))?;
-            let (actor, reason) = parse_actor_reason(&r.actor, &r.reason)?;
-            Ok((principal, budget, cap, actor, reason))
-        })();
-        let (principal, budget, cap, actor, reason) = match validated {
+    /// `{"ok": true, "principals": [...], "next_token"?}`: blocked first, then active, each
+    /// in ARN order, through the status index.
+    async fn list(&self, r: ListRequest) -> Result<Answer, AdminError> {
+        let limit = match page_size(r.limit) {
+            Ok(l) => l,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let statuses: Vec<Status> = r
+            .status
+            .map_or(vec![Status::Blocked, Status::Active], |s| vec![s]);
+        let (mut status_index, mut after) = match r
+            .next_token
+            .as_deref()
+            .map(|t| parse_list_token(t, &statuses))
+        {
+            None => (0, None),
+            Some(Ok(position)) => position,
+            Some(Err(refusal)) => return Ok(Err(refusal)),
+        };
+        let now = self.now();
+        let mut principals = Vec::new();
+        let mut next_token = None;
+        while status_index < statuses.len() && principals.len() < limit as usize {
+            let status = statuses[status_index];
+            let room = limit as i32 - principals.len() as i32;
+            let (page, last) = self.ledger.list_page(status, room, after.as_ref()).await?;
+            principals.extend(page.iter().map(|s| view(s, now)));
+            match last {
+                Some(last) => {
+                    next_token = Some(format!("{}|{last}", status.as_str()));
+                    after = Some(last);
+                }
+                None => {
+                    next_token = None;
+                    status_index += 1;
+                    after = None;
+                }
+            }
+        }
+        if next_token.is_none() && status_index < statuses.len() && !principals.is_empty() {
+            // The page filled up exactly at the end of one status: continue with the next.
+            next_token = Some(format!("{}|", statuses[status_index].as_str()));
+        }
+        let mut answer = json!({"principals": principals});
+        if let Some(token) = next_token {
+            answer["next_token"] = Value::String(token);
+        }
+        Ok(Ok(ok(answer)))
+    }
+
+    /// `{"ok": true, "events": [...], "next_token"?}`, newest first.
+    async fn history(&self, r: HistoryRequest) -> Result<Answer, AdminError> {
+        let validated = parse_principal(&r.principal).and_then(|p| Ok((p, page_size(r.limit)?)));
+        let (principal, limit) = match validated {
             Ok(v) => v,
             Err(refusal) => return Ok(Err(refusal)),
         };
+        if let Some(token) = &r.next_token
+            && !token.starts_with("EV#")
+        {
+            return Ok(Err(Refusal::new(
+                "invalid_request",
+                "next_token is not one this function gave out",
+            )));
+        }
+        let (events, next) = self
+            .ledger
+            .history_page(
+                &Subject::Principal(principal),
+                limit as i32,
+                r.next_token.as_deref(),
+            )
+            .await?;
+        let mut answer = json!({"events": events});
+        if let Some(token) = next {
+            answer["next_token"] = Value::String(token);
+        }
+        Ok(Ok(ok(answer)))
+    }
 
+    async fn set_cap(
+        &self,
+        principal: PrincipalArn,
+        budget: String,
+        cap: Usd,
+        (actor, reason): (String, String),
+    ) -> Result<Answer, AdminError> {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.now();
             if let Some(owner) = self.ledger.owner_of(&budget).await?
@@ -201,61 +411,47 @@ impl App {
                     s.budget = budget.clone();
                 }),
             };
-            // Dry-run mutates no IAM, so there the ledger cannot say access is back.
-            let restored =
-                restorable_under_new_cap(&next, now) && self.config.mode == Mode::Enforce;
-            let mut attached = Vec::new();
-            if restored {
-                attached = next.detached_policy_arns.clone();
-                self.iam.attach_all(&principal, &attached).await?;
+            let restore = restorable_under_cap(&next, now);
+            if restore {
                 mark_restored(&mut next);
             }
-
-            let mut events = vec![(
-                Subject::Principal(principal.clone()),
-                AuditEvent::new(
-                    now,
-                    EventKind::CapSet,
-                    &actor,
-                    json!({"before": before.as_ref().map(|s| view(s, now)), "after": view(&next, now)}),
-                )
-                .because(&reason),
-            )];
-            if restored {
-                events.push(restored_event(
-                    &principal,
-                    now,
-                    &actor,
-                    &reason,
-                    &attached,
-                    "cap raised above spend",
-                ));
-            }
+            let iam = if restore {
+                IamStep::Attach(before_detached(&before))
+            } else {
+                IamStep::Nothing
+            };
+            let applied = match self.apply(&principal, iam).await? {
+                Ok(applied) => applied,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
             let moved_from = before
                 .as_ref()
                 .map(|s| s.budget.clone())
                 .filter(|old| *old != budget);
+            let event = audit(
+                EventKind::CapSet,
+                before.as_ref(),
+                &next,
+                &applied,
+                now,
+                &actor,
+                &reason,
+            );
             let commit = Commit {
                 state: Some((next.clone(), before.as_ref().map(|s| s.version))),
                 owner: Some((budget.clone(), principal.clone())),
                 release_owner: moved_from.map(|old| (old, principal.clone())),
-                events,
+                events: vec![event],
                 ..Commit::default()
             };
             match self.ledger.commit(commit, now).await {
                 Ok(()) => {
-                    info!(%principal, %budget, cap = %cap, restored, %actor, "cap set");
-                    if restored {
-                        metrics::count("Restores", 1);
-                        self.announce_restore(&next, now).await?;
-                    }
-                    let mut answer = view(&next, now);
-                    answer["restored"] = Value::Bool(restored);
-                    return Ok(Ok(ok(answer)));
+                    info!(%principal, %budget, cap = %cap, restored = restore, %actor, "cap set");
+                    return Ok(Ok(self.finish(&next, applied, now).await?));
                 }
-                Err(CommitError::Conflict) => self.undo_attach(&principal, &attached).await?,
+                Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
                 Err(CommitError::Ledger(e)) => {
-                    self.undo_attach(&principal, &attached).await?;
+                    self.undo(&principal, applied).await?;
                     return Err(e.into());
                 }
             }
@@ -263,64 +459,54 @@ impl App {
         Err(AdminError::TooManyConflicts(MAX_ATTEMPTS))
     }
 
-    async fn restore(&self, r: Restore) -> Result<Result<Value, Refusal>, AdminError> {
-        let validated = (|| {
-            let principal = parse_principal(&r.principal)?;
-            let (actor, reason) = parse_actor_reason(&r.actor, &r.reason)?;
-            Ok((principal, actor, reason))
-        })();
-        let (principal, actor, reason) = match validated {
+    /// The one way an existing principal changes: read, decide the change, do the IAM part,
+    /// commit conditionally on the version read; on a lost race undo the IAM part and go again.
+    async fn mutate(
+        &self,
+        request: &Mutation,
+        change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
+    ) -> Result<Answer, AdminError> {
+        let validated = parse_principal(&request.principal)
+            .and_then(|p| Ok((p, parse_actor_reason(&request.actor, &request.reason)?)));
+        let (principal, (actor, reason)) = match validated {
             Ok(v) => v,
             Err(refusal) => return Ok(Err(refusal)),
         };
-
         for _ in 0..MAX_ATTEMPTS {
             let now = self.now();
             let Some(state) = self.ledger.load(&principal).await? else {
                 return Ok(Err(not_found(&principal)));
             };
-            if state.status == Status::Active {
-                let mut answer = view(&state, now);
-                answer["restored"] = Value::Bool(false);
-                return Ok(Ok(ok(answer)));
+            let (mut next, iam, kind) = match change(&state, now) {
+                Err(refusal) => return Ok(Err(refusal)),
+                Ok(Change::Unchanged) => {
+                    let mut answer = view(&state, now);
+                    answer["changed"] = Value::Bool(false);
+                    return Ok(Ok(ok(answer)));
+                }
+                Ok(Change::To { next, iam, kind }) => (*next, iam, kind),
+            };
+            let applied = match self.apply(&principal, iam).await? {
+                Ok(applied) => applied,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            if let Applied::Detached(detached) = &applied {
+                next.detached_policy_arns = detached.clone();
             }
-            if self.config.mode == Mode::DryRun {
-                return Ok(Err(Refusal::new(
-                    "dry_run",
-                    format!(
-                        "seatcap is in dry-run mode and changes no IAM; it would re-attach {:?}",
-                        state.detached_policy_arns
-                    ),
-                )));
-            }
-            let attached = state.detached_policy_arns.clone();
-            self.iam.attach_all(&principal, &attached).await?;
-            let next = state.next(now, mark_restored);
+            let event = audit(kind, Some(&state), &next, &applied, now, &actor, &reason);
             let commit = Commit {
                 state: Some((next.clone(), Some(state.version))),
-                events: vec![restored_event(
-                    &principal,
-                    now,
-                    &actor,
-                    &reason,
-                    &attached,
-                    "restored by admin",
-                )],
+                events: vec![event],
                 ..Commit::default()
             };
             match self.ledger.commit(commit, now).await {
                 Ok(()) => {
-                    info!(%principal, policies = ?attached, %actor, "restored");
-                    metrics::count("Restores", 1);
-                    self.announce_restore(&next, now).await?;
-                    let mut answer = view(&next, now);
-                    answer["restored"] = Value::Bool(true);
-                    answer["reattached_policy_arns"] = json!(attached);
-                    return Ok(Ok(ok(answer)));
+                    info!(%principal, ?kind, %actor, "principal changed by admin");
+                    return Ok(Ok(self.finish(&next, applied, now).await?));
                 }
-                Err(CommitError::Conflict) => self.undo_attach(&principal, &attached).await?,
+                Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
                 Err(CommitError::Ledger(e)) => {
-                    self.undo_attach(&principal, &attached).await?;
+                    self.undo(&principal, applied).await?;
                     return Err(e.into());
                 }
             }
@@ -328,49 +514,256 @@ impl App {
         Err(AdminError::TooManyConflicts(MAX_ATTEMPTS))
     }
 
-    /// A write lost a race after re-attaching: take the policies away again so IAM matches the
-    /// ledger, which still says blocked; the next attempt decides afresh.
-    async fn undo_attach(
+    /// Does the IAM part of a change. Dry-run mode mutates no IAM, so a change that needs it
+    /// is refused there: the ledger must never say what IAM does not show.
+    async fn apply(
         &self,
         principal: &PrincipalArn,
-        attached: &[String],
-    ) -> Result<(), IamError> {
-        if !attached.is_empty() {
-            self.iam.detach_all(principal, attached).await?;
+        step: IamStep,
+    ) -> Result<Result<Applied, Refusal>, IamError> {
+        let dry_run = |what: String| {
+            Refusal::new(
+                "dry_run",
+                format!("seatcap is in dry-run mode and changes no IAM; it would {what}"),
+            )
+        };
+        match step {
+            IamStep::Nothing => Ok(Ok(Applied::Nothing)),
+            IamStep::Attach(policies) if self.config.mode == Mode::DryRun => {
+                Ok(Err(dry_run(format!("re-attach {policies:?}"))))
+            }
+            IamStep::DetachManaged if self.config.mode == Mode::DryRun => Ok(Err(dry_run(
+                format!("detach {:?}", self.config.managed_policy_arns),
+            ))),
+            IamStep::Attach(policies) => {
+                self.iam.attach_all(principal, &policies).await?;
+                Ok(Ok(Applied::Attached(policies)))
+            }
+            IamStep::DetachManaged => {
+                let detached = self
+                    .iam
+                    .detach_all(principal, &self.config.managed_policy_arns)
+                    .await?;
+                Ok(Ok(Applied::Detached(detached)))
+            }
         }
-        Ok(())
     }
 
-    async fn announce_restore(
+    /// A commit lost a race after IAM changed: put IAM back as the ledger still says it is.
+    async fn undo(&self, principal: &PrincipalArn, applied: Applied) -> Result<(), IamError> {
+        match applied {
+            Applied::Nothing => Ok(()),
+            Applied::Attached(policies) => {
+                self.iam.detach_all(principal, &policies).await.map(drop)
+            }
+            Applied::Detached(policies) => self.iam.attach_all(principal, &policies).await,
+        }
+    }
+
+    /// After a commit: metrics, the announcement, and the answer.
+    async fn finish(
         &self,
         state: &PrincipalState,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), LedgerError> {
-        let notice = Notice {
-            kind: NoticeKind::Restored,
-            audience: Audience::PersonAndFinance,
-            principal: state.principal.clone(),
-            budget: state.budget.clone(),
-            spend: state.last_actual_usd,
-            cap: match state.effective_cap(now) {
-                EffectiveCap::Limited(cap) => Some(cap),
-                EffectiveCap::Exempt => None,
-            },
-            period: None,
-            headline: "Bedrock access restored".to_owned(),
-            next_step: "Nothing to do: access works again.".to_owned(),
+        applied: Applied,
+        now: DateTime<Utc>,
+    ) -> Result<Value, LedgerError> {
+        let mut answer = view(state, now);
+        answer["changed"] = Value::Bool(true);
+        let announcement = match &applied {
+            Applied::Attached(policies) => {
+                metrics::count("Restores", 1);
+                answer["reattached_policy_arns"] = json!(policies);
+                Some((
+                    NoticeKind::Restored,
+                    "Bedrock access restored",
+                    "Nothing to do: access works again.",
+                ))
+            }
+            Applied::Detached(policies) => {
+                metrics::count("Enforcements", 1);
+                answer["detached_policy_arns"] = json!(policies);
+                Some((
+                    NoticeKind::CutOff,
+                    "Bedrock access blocked by finance",
+                    "Ask finance why and when it returns.",
+                ))
+            }
+            Applied::Nothing => None,
         };
-        self.deliver(&notice).await.map(drop)
+        // `restored` is part of the set_cap/restore answers since the first release.
+        answer["restored"] = Value::Bool(matches!(applied, Applied::Attached(_)));
+        if let Some((kind, headline, next_step)) = announcement {
+            let notice = Notice {
+                kind,
+                audience: Audience::PersonAndFinance,
+                principal: state.principal.clone(),
+                budget: state.budget.clone(),
+                spend: state.last_actual_usd,
+                cap: match state.effective_cap(now) {
+                    EffectiveCap::Limited(cap) => Some(cap),
+                    EffectiveCap::Exempt => None,
+                },
+                period: None,
+                headline: headline.to_owned(),
+                next_step: next_step.to_owned(),
+            };
+            self.deliver(&notice).await?;
+        }
+        Ok(ok(answer))
     }
 }
 
-/// A principal blocked by its cap whose last known spend is under the new effective cap.
-fn restorable_under_new_cap(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> bool {
+// The changes, one pure function each.
+
+fn restore(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> {
+    if state.status == Status::Active {
+        return Ok(Change::Unchanged);
+    }
+    Ok(Change::To {
+        next: Box::new(state.next(now, mark_restored)),
+        iam: IamStep::Attach(state.detached_policy_arns.clone()),
+        kind: EventKind::Restored,
+    })
+}
+
+/// A manual block: it survives period rollover and cap raises until `restore`.
+fn block(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> {
+    match (state.status, state.block_cause) {
+        (Status::Blocked, Some(BlockCause::Manual)) => Ok(Change::Unchanged),
+        // Already cut off by the cap: keep what was detached, make the block a manual one.
+        (Status::Blocked, _) => Ok(Change::To {
+            next: Box::new(state.next(now, |s| s.block_cause = Some(BlockCause::Manual))),
+            iam: IamStep::Nothing,
+            kind: EventKind::Blocked,
+        }),
+        (Status::Active, _) => Ok(Change::To {
+            next: Box::new(state.next(now, |s| {
+                s.status = Status::Blocked;
+                s.block_cause = Some(BlockCause::Manual);
+                s.blocked_period = Some(period::month_key(now));
+            })),
+            iam: IamStep::DetachManaged,
+            kind: EventKind::Blocked,
+        }),
+    }
+}
+
+/// Break-glass: never enforced by the cap; a cap block ends at once. A manual block stays.
+fn protect(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> {
+    if state.protected {
+        return Ok(Change::Unchanged);
+    }
+    let lift_cap_block =
+        state.status == Status::Blocked && state.block_cause == Some(BlockCause::Cap);
+    Ok(Change::To {
+        next: Box::new(state.next(now, |s| {
+            s.protected = true;
+            if lift_cap_block {
+                mark_restored(s);
+            }
+        })),
+        iam: if lift_cap_block {
+            IamStep::Attach(state.detached_policy_arns.clone())
+        } else {
+            IamStep::Nothing
+        },
+        kind: EventKind::Protected,
+    })
+}
+
+fn unprotect(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> {
+    if !state.protected {
+        return Ok(Change::Unchanged);
+    }
+    Ok(enforce_if_over_cap(
+        state.next(now, |s| s.protected = false),
+        now,
+        EventKind::Unprotected,
+    ))
+}
+
+fn grant_override(state: &PrincipalState, now: DateTime<Utc>, grant: Override) -> Change {
+    let mut next = state.next(now, |s| {
+        s.overrides.retain(|o| o.is_active(now));
+        s.overrides.push(grant);
+    });
+    let restore = restorable_under_cap(&next, now);
+    if restore {
+        mark_restored(&mut next);
+    }
+    let iam = if restore {
+        IamStep::Attach(state.detached_policy_arns.clone())
+    } else {
+        IamStep::Nothing
+    };
+    Change::To {
+        next: Box::new(next),
+        iam,
+        kind: EventKind::OverrideGranted,
+    }
+}
+
+fn revoke_override(
+    state: &PrincipalState,
+    now: DateTime<Utc>,
+    id: Option<&str>,
+) -> Result<Change, Refusal> {
+    if let Some(id) = id
+        && !state.overrides.iter().any(|o| o.id == id)
+    {
+        return Err(Refusal::new(
+            "not_found",
+            format!("{} has no override `{id}`", state.principal),
+        ));
+    }
+    if state.overrides.is_empty() {
+        return Ok(Change::Unchanged);
+    }
+    let next = state.next(now, |s| {
+        s.overrides.retain(|o| id.is_some_and(|id| o.id != id))
+    });
+    Ok(enforce_if_over_cap(next, now, EventKind::OverrideRevoked))
+}
+
+/// After a change that can only lower the effective cap or lift protection: if the last
+/// known spend is now at or over it, cut access at once, as the alert would have.
+fn enforce_if_over_cap(mut next: PrincipalState, now: DateTime<Utc>, kind: EventKind) -> Change {
+    let over = next.status == Status::Active
+        && !next.protected
+        && next
+            .last_actual_usd
+            .is_some_and(|spend| next.effective_cap(now).is_reached_by(spend));
+    if !over {
+        return Change::To {
+            next: Box::new(next),
+            iam: IamStep::Nothing,
+            kind,
+        };
+    }
+    next.status = Status::Blocked;
+    next.block_cause = Some(BlockCause::Cap);
+    next.blocked_period = Some(period::month_key(now));
+    Change::To {
+        next: Box::new(next),
+        iam: IamStep::DetachManaged,
+        kind,
+    }
+}
+
+/// A principal blocked by its cap whose last known spend is under its effective cap.
+fn restorable_under_cap(state: &PrincipalState, now: DateTime<Utc>) -> bool {
     state.status == Status::Blocked
         && state.block_cause == Some(BlockCause::Cap)
         && !state
             .effective_cap(now)
             .is_reached_by(state.last_actual_usd.unwrap_or(Usd::ZERO))
+}
+
+fn before_detached(before: &Option<PrincipalState>) -> Vec<String> {
+    before
+        .as_ref()
+        .map(|s| s.detached_policy_arns.clone())
+        .unwrap_or_default()
 }
 
 fn mark_restored(state: &mut PrincipalState) {
@@ -380,19 +773,138 @@ fn mark_restored(state: &mut PrincipalState) {
     state.detached_policy_arns.clear();
 }
 
-fn restored_event(
-    principal: &PrincipalArn,
-    now: chrono::DateTime<chrono::Utc>,
+fn audit(
+    kind: EventKind,
+    before: Option<&PrincipalState>,
+    after: &PrincipalState,
+    applied: &Applied,
+    now: DateTime<Utc>,
     actor: &str,
     reason: &str,
-    attached: &[String],
-    why: &str,
 ) -> (Subject, AuditEvent) {
-    let detail = json!({"reattached_policy_arns": attached, "why": why});
+    let (reattached, detached): (&[String], &[String]) = match applied {
+        Applied::Attached(p) => (p, &[]),
+        Applied::Detached(p) => (&[], p),
+        Applied::Nothing => (&[], &[]),
+    };
+    let detail = json!({
+        "before": before.map(|s| view(s, now)),
+        "after": view(after, now),
+        "reattached_policy_arns": reattached,
+        "detached_policy_arns": detached,
+    });
     (
-        Subject::Principal(principal.clone()),
-        AuditEvent::new(now, EventKind::Restored, actor, detail).because(reason),
+        Subject::Principal(after.principal.clone()),
+        AuditEvent::new(now, kind, actor, detail).because(reason),
     )
+}
+
+fn validate_set_cap(
+    r: &SetCap,
+    max: Usd,
+) -> Result<(PrincipalArn, String, Usd, (String, String)), Refusal> {
+    let principal = parse_principal(&r.principal)?;
+    let budget = parse_budget_name(&r.budget)?;
+    let cap = Usd::parse_request_amount(&r.cap_usd, max)
+        .map_err(|e| Refusal::new("invalid_amount", format!("cap_usd: {e}")))?;
+    Ok((
+        principal,
+        budget,
+        cap,
+        parse_actor_reason(&r.actor, &r.reason)?,
+    ))
+}
+
+fn validate_override(
+    r: &GrantOverride,
+    max: Usd,
+    now: DateTime<Utc>,
+) -> Result<(Override, (String, String)), Refusal> {
+    parse_principal(&r.principal)?;
+    let who = parse_actor_reason(&r.actor, &r.reason)?;
+    let extra_usd = match (&r.extra_usd, r.exempt) {
+        (Some(_), true) | (None, false) => {
+            return Err(Refusal::new(
+                "invalid_request",
+                "give either extra_usd (e.g. \"50.00\") or \"exempt\": true",
+            ));
+        }
+        (Some(text), false) => Some(
+            Usd::parse_request_amount(text, max)
+                .map_err(|e| Refusal::new("invalid_amount", format!("extra_usd: {e}")))?,
+        ),
+        (None, true) => None,
+    };
+    let expires_at = DateTime::parse_from_rfc3339(&r.expires_at)
+        .map_err(|_| {
+            Refusal::new(
+                "invalid_expiry",
+                format!(
+                    "expires_at `{}` is not a time like 2026-12-31T23:59:59Z",
+                    r.expires_at
+                ),
+            )
+        })?
+        .with_timezone(&Utc);
+    if expires_at <= now {
+        return Err(Refusal::new(
+            "invalid_expiry",
+            format!("expires_at {expires_at} is in the past"),
+        ));
+    }
+    let latest = period::start_of_month_after(now, 2);
+    if expires_at > latest {
+        return Err(Refusal::new(
+            "invalid_expiry",
+            format!(
+                "expires_at may be at most the end of the next budget period ({latest}); grant again then"
+            ),
+        ));
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let grant = Override {
+        id,
+        extra_usd,
+        exempt: r.exempt,
+        expires_at,
+        granted_by: who.0.clone(),
+        reason: who.1.clone(),
+    };
+    Ok((grant, who))
+}
+
+fn page_size(limit: Option<u32>) -> Result<u32, Refusal> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        n => Err(Refusal::new(
+            "invalid_request",
+            format!("limit {n} is outside 1..={MAX_PAGE}"),
+        )),
+    }
+}
+
+/// `blocked|arn:...`: resume in `blocked` after that principal; `active|`: start of `active`.
+fn parse_list_token(
+    token: &str,
+    statuses: &[Status],
+) -> Result<(usize, Option<PrincipalArn>), Refusal> {
+    let bad = || {
+        Refusal::new(
+            "invalid_request",
+            "next_token is not one this function gave out",
+        )
+    };
+    let (status, after) = token.split_once('|').ok_or_else(bad)?;
+    let index = statuses
+        .iter()
+        .position(|s| s.as_str() == status)
+        .ok_or_else(bad)?;
+    let after = if after.is_empty() {
+        None
+    } else {
+        Some(after.parse().map_err(|_| bad())?)
+    };
+    Ok((index, after))
 }
 
 fn parse_request(request: Value) -> Result<Request, Refusal> {

@@ -70,6 +70,11 @@ pub enum EventKind {
     Enforced,
     Restored,
     CapSet,
+    Blocked,
+    Protected,
+    Unprotected,
+    OverrideGranted,
+    OverrideRevoked,
     NotificationFailed,
 }
 
@@ -431,12 +436,24 @@ impl Ledger {
         }
     }
 
-    /// The audit of a principal, newest first.
+    /// The audit of a principal, newest first (the first page of [`Self::history_page`]).
     pub async fn history(
         &self,
         subject: &Subject,
         limit: i32,
     ) -> Result<Vec<AuditEvent>, LedgerError> {
+        Ok(self.history_page(subject, limit, None).await?.0)
+    }
+
+    /// Up to `limit` audit events older than the event keyed `before` (a token from an
+    /// earlier page), newest first, and the token for the next page if there is one.
+    pub async fn history_page(
+        &self,
+        subject: &Subject,
+        limit: i32,
+        before: Option<&str>,
+    ) -> Result<(Vec<AuditEvent>, Option<String>), LedgerError> {
+        let start = before.map(|sk| key(subject.pk(), sk));
         let out = self
             .client
             .query()
@@ -446,41 +463,74 @@ impl Ledger {
             .expression_attribute_values(":ev", AttributeValue::S("EV#".into()))
             .scan_index_forward(false)
             .limit(limit)
+            .set_exclusive_start_key(start)
             .send()
             .await
             .map_err(dynamo_error("Query"))?;
-        out.items
+        let next = out
+            .last_evaluated_key
+            .and_then(|mut k| match k.remove("sk") {
+                Some(AttributeValue::S(sk)) => Some(sk),
+                _ => None,
+            });
+        let events = out
+            .items
             .unwrap_or_default()
             .into_iter()
             .map(|item| from_item::<EventItem>(item).map(|i| i.event))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok((events, next))
     }
 
     /// Every principal with `status`, through the status index (never a table scan).
     pub async fn list_by_status(&self, status: Status) -> Result<Vec<PrincipalState>, LedgerError> {
         let mut states = Vec::new();
-        let mut start = None;
+        let mut after = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STATUS_INDEX)
-                .key_condition_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(dynamo_error("Query"))?;
-            for item in out.items.unwrap_or_default() {
-                states.push(from_item::<StateItem>(item)?.state);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(states),
+            let (page, next) = self.list_page(status, 1000, after.as_ref()).await?;
+            states.extend(page);
+            match next {
+                Some(last) => after = Some(last),
+                None => return Ok(states),
             }
         }
+    }
+
+    /// Up to `limit` principals with `status` after the principal `after`, in ARN order, and
+    /// the last one returned if more may follow.
+    pub async fn list_page(
+        &self,
+        status: Status,
+        limit: i32,
+        after: Option<&PrincipalArn>,
+    ) -> Result<(Vec<PrincipalState>, Option<PrincipalArn>), LedgerError> {
+        let start = after.map(|p| {
+            let mut k = key(principal_pk(p), STATE_SK);
+            k.insert("status".into(), AttributeValue::S(status.as_str().into()));
+            k
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("#status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(dynamo_error("Query"))?;
+        let states: Vec<PrincipalState> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| from_item::<StateItem>(item).map(|i| i.state))
+            .collect::<Result<_, _>>()?;
+        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let last = states.last().map(|s| s.principal.clone()).filter(|_| more);
+        Ok((states, last))
     }
 
     fn put(

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod money;
 pub mod notify;
+pub mod period;
 pub mod principal;
 pub mod state;
 pub mod telemetry;
