@@ -10,6 +10,7 @@ use tracing::info;
 
 use crate::alerts::cap_json;
 use crate::app::App;
+use crate::budgets::BudgetsError;
 use crate::config::Mode;
 use crate::decide::Audience;
 use crate::iam::IamError;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 #[serde(tag = "action", rename_all = "snake_case")]
 enum Request {
     SetCap(SetCap),
+    AdoptBudget(AdoptBudget),
     Restore(Mutation),
     Block(Mutation),
     Protect(Mutation),
@@ -41,6 +43,7 @@ enum Request {
 
 const ACTIONS: &[&str] = &[
     "set_cap",
+    "adopt_budget",
     "restore",
     "block",
     "protect",
@@ -58,6 +61,20 @@ struct SetCap {
     principal: String,
     budget: String,
     cap_usd: String,
+    /// The cost-allocation tag value of a budget seatcap creates; the principal's name if
+    /// not given.
+    #[serde(default)]
+    tag_value: Option<String>,
+    actor: String,
+    reason: String,
+}
+
+/// Takes a budget made elsewhere (the console) under management; its limit becomes the cap.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdoptBudget {
+    principal: String,
+    budget: String,
     actor: String,
     reason: String,
 }
@@ -149,6 +166,8 @@ pub enum AdminError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Iam(#[from] IamError),
+    #[error(transparent)]
+    Budgets(#[from] BudgetsError),
     #[error("gave up after {0} conflicting writes to the ledger; try again")]
     TooManyConflicts(usize),
 }
@@ -251,12 +270,20 @@ impl App {
         let now = self.now();
         let max = self.config.max_amount_usd;
         match request {
-            Request::SetCap(r) => match validate_set_cap(&r, max) {
-                Ok((principal, budget, cap, who)) => {
-                    self.set_cap(principal, budget, cap, who).await
+            Request::SetCap(r) => {
+                let (principal, budget, cap, who) = match validate_set_cap(&r, max) {
+                    Ok(v) => v,
+                    Err(refusal) => return Ok(Err(refusal)),
+                };
+                match self
+                    .sync_budget(&principal, &budget, cap, r.tag_value.as_deref())
+                    .await?
+                {
+                    Ok(spend) => self.set_cap(principal, budget, cap, who, spend).await,
+                    Err(refusal) => Ok(Err(refusal)),
                 }
-                Err(refusal) => Ok(Err(refusal)),
-            },
+            }
+            Request::AdoptBudget(r) => self.adopt_budget(r).await,
             Request::Restore(r) => self.mutate(&r, restore).await,
             Request::Block(r) => self.mutate(&r, block).await,
             Request::Protect(r) => self.mutate(&r, protect).await,
@@ -384,12 +411,124 @@ impl App {
         Ok(Ok(ok(answer)))
     }
 
+    /// Creates the principal's AWS Budget, or sets its limit to `cap`, when budget sync is on.
+    /// Returns the budget's actual spend, if Budgets has computed one.
+    async fn sync_budget(
+        &self,
+        principal: &PrincipalArn,
+        budget: &str,
+        cap: Usd,
+        tag_value: Option<&str>,
+    ) -> Result<Result<Option<Usd>, Refusal>, AdminError> {
+        // Never touch a budget another principal owns.
+        if let Some(refusal) = self.owned_by_another(principal, budget).await? {
+            return Ok(Err(refusal));
+        }
+        let Some(sync) = &self.config.budget_sync else {
+            return Ok(Ok(None));
+        };
+        let account = principal.account_id();
+        match self.budgets.describe(account, budget).await? {
+            None => {
+                let spec = crate::budgets::NewBudget {
+                    account_id: account,
+                    name: budget,
+                    limit: cap,
+                    tag_key: &sync.cost_tag_key,
+                    tag_value: tag_value.unwrap_or(principal.name()),
+                    ladder: &self.config.ladder,
+                    alert_topic_arn: &sync.alert_topic_arn,
+                };
+                self.budgets.create(&spec).await?;
+                info!(%principal, budget, cap = %cap, "AWS Budget created");
+                Ok(Ok(None))
+            }
+            Some(info) if !info.is_monthly_cost => Ok(Err(Refusal::new(
+                "invalid_budget",
+                format!(
+                    "AWS Budget `{budget}` is not a monthly cost budget; seatcap caps those only"
+                ),
+            ))),
+            Some(info) => {
+                if info.limit != Some(cap) {
+                    self.budgets.update_limit(account, &info, cap).await?;
+                    info!(%principal, budget, cap = %cap, "AWS Budget limit updated");
+                }
+                Ok(Ok(info.actual_spend))
+            }
+        }
+    }
+
+    async fn owned_by_another(
+        &self,
+        principal: &PrincipalArn,
+        budget: &str,
+    ) -> Result<Option<Refusal>, LedgerError> {
+        Ok(self.ledger.owner_of(budget).await?.filter(|owner| owner != principal).map(|owner| {
+            Refusal::new(
+                "budget_taken",
+                format!("budget `{budget}` already belongs to {owner}; give each principal its own budget"),
+            )
+        }))
+    }
+
+    async fn adopt_budget(&self, r: AdoptBudget) -> Result<Answer, AdminError> {
+        let validated = (|| {
+            let principal = parse_principal(&r.principal)?;
+            Ok((
+                principal,
+                parse_budget_name(&r.budget)?,
+                parse_actor_reason(&r.actor, &r.reason)?,
+            ))
+        })();
+        let (principal, budget, who) = match validated {
+            Ok(v) => v,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Some(refusal) = self.owned_by_another(&principal, &budget).await? {
+            return Ok(Err(refusal));
+        }
+        let account = principal.account_id();
+        let Some(info) = self.budgets.describe(account, &budget).await? else {
+            return Ok(Err(Refusal::new(
+                "not_found",
+                format!("there is no AWS Budget named `{budget}` in account {account}"),
+            )));
+        };
+        let cap = match (info.is_monthly_cost, info.limit) {
+            (true, Some(limit)) if limit > Usd::ZERO => limit,
+            _ => {
+                return Ok(Err(Refusal::new(
+                    "invalid_budget",
+                    format!("AWS Budget `{budget}` is not a monthly cost budget with a USD limit"),
+                )));
+            }
+        };
+        let notifications = self.budgets.notifications(account, &budget).await?;
+        let answer = self
+            .set_cap(principal, budget, cap, who, info.actual_spend)
+            .await?;
+        Ok(answer.map(|mut answer| {
+            let reaches_cap = notifications
+                .iter()
+                .any(|n| n.notification_type == "ACTUAL" && n.threshold_type == "PERCENTAGE" && n.threshold >= 100.0);
+            if !reaches_cap {
+                answer["warnings"] = json!([
+                    "the budget has no ACTUAL notification at 100 %: the cap will not be enforced on time until one is added"
+                ]);
+            }
+            answer["notifications"] = json!(notifications);
+            answer
+        }))
+    }
+
     async fn set_cap(
         &self,
         principal: PrincipalArn,
         budget: String,
         cap: Usd,
         (actor, reason): (String, String),
+        budgets_spend: Option<Usd>,
     ) -> Result<Answer, AdminError> {
         for _ in 0..MAX_ATTEMPTS {
             let now = self.now();
@@ -411,6 +550,10 @@ impl App {
                     s.budget = budget.clone();
                 }),
             };
+            // Budgets' own figure, when it has one, is fresher than the last alert's.
+            if budgets_spend.is_some() {
+                next.last_actual_usd = budgets_spend;
+            }
             let restore = restorable_under_cap(&next, now);
             if restore {
                 mark_restored(&mut next);
@@ -807,6 +950,17 @@ fn validate_set_cap(
     let budget = parse_budget_name(&r.budget)?;
     let cap = Usd::parse_request_amount(&r.cap_usd, max)
         .map_err(|e| Refusal::new("invalid_amount", format!("cap_usd: {e}")))?;
+    if let Some(tag) = &r.tag_value
+        && (tag.trim().is_empty()
+            || tag.len() > 256
+            || tag.contains('$')
+            || tag.chars().any(char::is_control))
+    {
+        return Err(Refusal::new(
+            "invalid_request",
+            "tag_value must be 1 to 256 characters, without `$`",
+        ));
+    }
     Ok((
         principal,
         budget,

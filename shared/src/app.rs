@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
 
+use crate::budgets::Budgets;
 use crate::config::{Config, ConfigError};
 use crate::iam::Iam;
 use crate::ledger::Ledger;
@@ -25,6 +26,7 @@ pub struct App {
     pub ledger: Ledger,
     pub iam: Iam,
     pub notifier: Notifier,
+    pub budgets: Budgets,
     pub clock: Clock,
 }
 
@@ -49,11 +51,13 @@ impl App {
             config.notify_topic_arn.clone(),
             config.slack_webhook_url.clone(),
         );
+        let budgets = Budgets::new(aws_sdk_budgets::Client::new(sdk));
         App {
             config: Arc::new(config),
             ledger,
             iam,
             notifier,
+            budgets,
             clock,
         }
     }

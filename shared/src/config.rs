@@ -39,6 +39,18 @@ pub struct Config {
     pub max_amount_usd: Usd,
     /// How long idempotency claims are kept: longer than the longest budget period.
     pub claim_ttl_days: u32,
+    /// Set when seatcap keeps each principal's AWS Budget in step with its cap
+    /// (`SEATCAP_ALERT_TOPIC_ARN`); without it the admin changes the ledger only.
+    pub budget_sync: Option<BudgetSync>,
+}
+
+/// How `set_cap` creates and updates AWS Budgets.
+#[derive(Clone, Debug)]
+pub struct BudgetSync {
+    /// The SNS topic every budget notifies: the one budget-alert listens on.
+    pub alert_topic_arn: String,
+    /// The cost-allocation tag whose value names a principal's spend.
+    pub cost_tag_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,6 +75,8 @@ pub const LADDER: &str = "SEATCAP_LADDER";
 pub const FINANCE_CONTACT: &str = "SEATCAP_FINANCE_CONTACT";
 pub const MAX_AMOUNT_USD: &str = "SEATCAP_MAX_AMOUNT_USD";
 pub const CLAIM_TTL_DAYS: &str = "SEATCAP_CLAIM_TTL_DAYS";
+pub const ALERT_TOPIC_ARN: &str = "SEATCAP_ALERT_TOPIC_ARN";
+pub const COST_TAG_KEY: &str = "SEATCAP_COST_TAG_KEY";
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -176,6 +190,24 @@ impl Config {
             })?,
         };
 
+        let budget_sync = match get(ALERT_TOPIC_ARN) {
+            None => None,
+            Some(arn) if arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns") => {
+                Some(BudgetSync {
+                    alert_topic_arn: arn,
+                    cost_tag_key: get(COST_TAG_KEY)
+                        .unwrap_or_else(|| "seatcap-principal".to_owned()),
+                })
+            }
+            Some(other) => {
+                return Err(invalid(
+                    ALERT_TOPIC_ARN,
+                    &other,
+                    "not an SNS topic ARN".into(),
+                ));
+            }
+        };
+
         Ok(Config {
             table,
             managed_policy_arns,
@@ -187,6 +219,7 @@ impl Config {
             finance_contact,
             max_amount_usd,
             claim_ttl_days,
+            budget_sync,
         })
     }
 
@@ -277,6 +310,7 @@ mod tests {
             (LADDER, "100=person"),
             (MAX_AMOUNT_USD, "lots"),
             (CLAIM_TTL_DAYS, "0"),
+            (ALERT_TOPIC_ARN, "budget-alerts"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}: {err}");

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod alert;
 pub mod alerts;
 pub mod app;
+pub mod budgets;
 pub mod config;
 pub mod decide;
 pub mod iam;

@@ -1,0 +1,235 @@
+//! AWS Budgets: one monthly cost budget per principal, filtered on a cost-allocation tag,
+//! whose notifications at the ladder's thresholds go to seatcap's alert topic.
+
+use aws_sdk_budgets::Client;
+use aws_sdk_budgets::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_budgets::types::{
+    Budget, BudgetType, ComparisonOperator, Notification, NotificationType,
+    NotificationWithSubscribers, Spend, Subscriber, SubscriptionType, ThresholdType, TimeUnit,
+};
+use serde::Serialize;
+
+use crate::decide::Ladder;
+use crate::money::Usd;
+
+#[derive(Debug, thiserror::Error)]
+#[error("AWS Budgets {operation} for `{budget}` failed: {message}")]
+pub struct BudgetsError {
+    pub operation: &'static str,
+    pub budget: String,
+    pub message: String,
+}
+
+/// What seatcap reads from an existing budget.
+#[derive(Debug, Clone)]
+pub struct BudgetInfo {
+    raw: Budget,
+    /// The limit, if it is in USD (a usage budget's limit is not money).
+    pub limit: Option<Usd>,
+    /// `CalculatedSpend.ActualSpend` in USD, as Budgets last computed it.
+    pub actual_spend: Option<Usd>,
+    pub is_monthly_cost: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationInfo {
+    pub notification_type: String,
+    pub threshold: f64,
+    pub threshold_type: String,
+}
+
+/// The budget seatcap creates for a principal.
+pub struct NewBudget<'a> {
+    pub account_id: &'a str,
+    pub name: &'a str,
+    pub limit: Usd,
+    /// Cost-allocation tag `key` = `value` that marks this principal's Bedrock spend.
+    pub tag_key: &'a str,
+    pub tag_value: &'a str,
+    pub ladder: &'a Ladder,
+    pub alert_topic_arn: &'a str,
+}
+
+#[derive(Clone)]
+pub struct Budgets {
+    client: Client,
+}
+
+impl Budgets {
+    pub fn new(client: Client) -> Self {
+        Budgets { client }
+    }
+
+    /// The budget named `name`, or `None` if there is none.
+    pub async fn describe(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Option<BudgetInfo>, BudgetsError> {
+        let result = self
+            .client
+            .describe_budget()
+            .account_id(account_id)
+            .budget_name(name)
+            .send()
+            .await;
+        let budget = match result {
+            Ok(out) => out.budget,
+            Err(e) if e.code() == Some("NotFoundException") => return Ok(None),
+            Err(e) => return Err(error("DescribeBudget", name, &e)),
+        };
+        Ok(budget.map(|raw| {
+            let usd = |spend: Option<&Spend>| {
+                spend
+                    .filter(|s| s.unit() == "USD")
+                    .and_then(|s| Usd::parse_budgets_amount(s.amount()).ok())
+            };
+            BudgetInfo {
+                limit: usd(raw.budget_limit()),
+                actual_spend: usd(raw.calculated_spend().and_then(|c| c.actual_spend())),
+                is_monthly_cost: raw.budget_type() == &BudgetType::Cost
+                    && raw.time_unit() == &TimeUnit::Monthly,
+                raw,
+            }
+        }))
+    }
+
+    /// Creates the budget with ACTUAL notifications at each ladder step and a FORECASTED one
+    /// at 100 %, all to the alert topic.
+    // `CostFilters` is deprecated in favour of `FilterExpression`, but it is the form the
+    // Budgets console and the emulator both show for a tag filter (`user:key$value`).
+    #[allow(deprecated)]
+    pub async fn create(&self, spec: &NewBudget<'_>) -> Result<(), BudgetsError> {
+        let build = |e: aws_sdk_budgets::error::BuildError| BudgetsError {
+            operation: "CreateBudget",
+            budget: spec.name.to_owned(),
+            message: e.to_string(),
+        };
+        let budget = Budget::builder()
+            .budget_name(spec.name)
+            .budget_type(BudgetType::Cost)
+            .time_unit(TimeUnit::Monthly)
+            .budget_limit(
+                Spend::builder()
+                    .amount(spec.limit.to_plain_string())
+                    .unit("USD")
+                    .build()
+                    .map_err(build)?,
+            )
+            .cost_filters(
+                "TagKeyValue",
+                vec![format!("user:{}${}", spec.tag_key, spec.tag_value)],
+            )
+            .build()
+            .map_err(build)?;
+        let subscriber = Subscriber::builder()
+            .subscription_type(SubscriptionType::Sns)
+            .address(spec.alert_topic_arn)
+            .build()
+            .map_err(build)?;
+        let mut notifications = Vec::new();
+        let thresholds = spec
+            .ladder
+            .steps()
+            .iter()
+            .map(|s| (NotificationType::Actual, f64::from(s.percent)));
+        for (kind, percent) in thresholds.chain([(NotificationType::Forecasted, 100.0)]) {
+            let notification = Notification::builder()
+                .notification_type(kind)
+                .comparison_operator(ComparisonOperator::GreaterThan)
+                .threshold(percent)
+                .threshold_type(ThresholdType::Percentage)
+                .build()
+                .map_err(build)?;
+            notifications.push(
+                NotificationWithSubscribers::builder()
+                    .notification(notification)
+                    .subscribers(subscriber.clone())
+                    .build()
+                    .map_err(build)?,
+            );
+        }
+        self.client
+            .create_budget()
+            .account_id(spec.account_id)
+            .budget(budget)
+            .set_notifications_with_subscribers(Some(notifications))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error("CreateBudget", spec.name, &e))
+    }
+
+    /// Sets a new limit on an existing budget, keeping everything else as it is.
+    pub async fn update_limit(
+        &self,
+        account_id: &str,
+        existing: &BudgetInfo,
+        limit: Usd,
+    ) -> Result<(), BudgetsError> {
+        let name = existing.raw.budget_name().to_owned();
+        let mut budget = existing.raw.clone();
+        budget.budget_limit = Some(
+            Spend::builder()
+                .amount(limit.to_plain_string())
+                .unit("USD")
+                .build()
+                .map_err(|e| BudgetsError {
+                    operation: "UpdateBudget",
+                    budget: name.clone(),
+                    message: e.to_string(),
+                })?,
+        );
+        // Budgets computes these; sending them back is refused.
+        budget.calculated_spend = None;
+        budget.last_updated_time = None;
+        self.client
+            .update_budget()
+            .account_id(account_id)
+            .new_budget(budget)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| error("UpdateBudget", &name, &e))
+    }
+
+    pub async fn notifications(
+        &self,
+        account_id: &str,
+        name: &str,
+    ) -> Result<Vec<NotificationInfo>, BudgetsError> {
+        let out = self
+            .client
+            .describe_notifications_for_budget()
+            .account_id(account_id)
+            .budget_name(name)
+            .send()
+            .await
+            .map_err(|e| error("DescribeNotificationsForBudget", name, &e))?;
+        Ok(out
+            .notifications
+            .unwrap_or_default()
+            .iter()
+            .map(|n| NotificationInfo {
+                notification_type: n.notification_type().as_str().to_owned(),
+                threshold: n.threshold(),
+                threshold_type: n
+                    .threshold_type()
+                    .map_or("PERCENTAGE", |t| t.as_str())
+                    .to_owned(),
+            })
+            .collect())
+    }
+}
+
+fn error<E: std::error::Error + 'static>(
+    operation: &'static str,
+    budget: &str,
+    e: &E,
+) -> BudgetsError {
+    BudgetsError {
+        operation,
+        budget: budget.to_owned(),
+        message: DisplayErrorContext(e).to_string(),
+    }
+}
