@@ -8,7 +8,7 @@ pub mod slack;
 pub mod template;
 
 pub use moto::{Account, moto};
-pub use runtime::{Function, Invocation, binary};
+pub use runtime::{Function, Invocation, binary, serve_invoke_api};
 pub use slack::SlackReceiver;
 
 /// An SNS → Lambda event carrying `message` under `message_id`, as Lambda delivers it.

@@ -227,3 +227,45 @@ fn finish(api: &Api, id: &str, invocation: Invocation) -> StatusCode {
         None => StatusCode::NOT_FOUND,
     }
 }
+
+/// Serves the Lambda `Invoke` API on a loopback port for `functions` (by name), so the real
+/// `seatcap` CLI (aws-sdk-lambda) reaches the real admin binary. Returns the endpoint URL.
+pub async fn serve_invoke_api(functions: HashMap<String, Arc<Function>>) -> String {
+    let app = Router::new()
+        .route("/2015-03-31/functions/{name}/invocations", post(invoke_api))
+        .with_state(Arc::new(functions));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the invoke API");
+    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+async fn invoke_api(
+    State(functions): State<Arc<HashMap<String, Arc<Function>>>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> impl IntoResponse {
+    let mut headers = HeaderMap::new();
+    let Some(function) = functions.get(&name) else {
+        headers.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static("ResourceNotFoundException"),
+        );
+        let body =
+            serde_json::json!({"Type": "User", "Message": format!("Function not found: {name}")});
+        return (StatusCode::NOT_FOUND, headers, body.to_string());
+    };
+    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    match function.invoke(&payload).await {
+        Invocation::Response(answer) => (StatusCode::OK, headers, answer.to_string()),
+        Invocation::Error(error) => {
+            headers.insert(
+                "x-amz-function-error",
+                HeaderValue::from_static("Unhandled"),
+            );
+            (StatusCode::OK, headers, error.to_string())
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The `seatcap` CLI binary, run as finance runs it, against the real admin binary (through a
+//! local Lambda Invoke API) and moto.
+
+use std::collections::HashMap;
+use std::process::Output;
+use std::sync::Arc;
+
+use seatcap_tests::{Account, Function, binary, budget_alert, moto, serve_invoke_api, sns_event};
+use serde_json::Value;
+
+struct Finance {
+    account: Account,
+    alerts: Function,
+    env: HashMap<String, String>,
+}
+
+async fn setup() -> Finance {
+    let account = Account::new().await;
+    let alerts = Function::start(binary("budget-alert"), &account.env()).await;
+    let admin = Arc::new(Function::start(binary("admin"), &account.env()).await);
+    let invoke_url = serve_invoke_api(HashMap::from([("seatcap-admin".to_owned(), admin)])).await;
+    let mut env = account.env();
+    // The CLI reaches Lambda through the local Invoke API and STS through moto.
+    env.insert("AWS_ENDPOINT_URL".into(), moto().endpoint.clone());
+    env.insert("AWS_ENDPOINT_URL_LAMBDA".into(), invoke_url);
+    Finance {
+        account,
+        alerts,
+        env,
+    }
+}
+
+impl Finance {
+    async fn seatcap(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(binary("seatcap"))
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .output()
+            .await
+            .expect("run seatcap")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_caps_lists_overrides_and_reads_history_with_short_names() {
+    let f = setup().await;
+    let alice = f
+        .account
+        .create_principal("user", "alice", &[&f.account.bedrock_policy_arn])
+        .await;
+
+    let set = f
+        .seatcap(&["set-cap", "alice", "200", "--reason", "Q4 seat"])
+        .await;
+    assert!(set.status.success(), "{}", stderr(&set));
+    let table = stdout(&set);
+    assert!(
+        table.contains(alice.as_str()) && table.contains("ACTIVE") && table.contains("$200.00"),
+        "{table}"
+    );
+
+    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "212.00");
+    f.alerts
+        .invoke(&sns_event("m-1", &alert))
+        .await
+        .expect_response();
+
+    let blocked = f.seatcap(&["list", "--blocked"]).await;
+    let listing = stdout(&blocked);
+    assert!(listing.starts_with("PRINCIPAL"), "{listing}");
+    assert!(
+        listing.contains(alice.as_str()) && listing.contains("$212.00"),
+        "{listing}"
+    );
+
+    let json = f.seatcap(&["--json", "status", "alice"]).await;
+    let status: Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    assert_eq!(status["status"], "blocked");
+
+    let granted = f
+        .seatcap(&[
+            "override",
+            "alice",
+            "+100",
+            "--until",
+            "2026-12-31",
+            "--reason",
+            "launch",
+        ])
+        .await;
+    assert!(granted.status.success(), "{}", stderr(&granted));
+    assert!(
+        stdout(&granted).contains("restored         yes"),
+        "{}",
+        stdout(&granted)
+    );
+    assert_eq!(
+        f.account.attached(&alice).await,
+        vec![f.account.bedrock_policy_arn.clone()]
+    );
+
+    let history = f.seatcap(&["history", "alice", "--limit", "10"]).await;
+    let lines = stdout(&history);
+    let first_event = lines.lines().nth(1).unwrap_or_default();
+    assert!(
+        first_event.contains("override_granted") && first_event.contains("launch"),
+        "{lines}"
+    );
+    // The actor is the caller's AWS identity when --actor is not given.
+    assert!(
+        first_event.contains(&format!("arn:aws:sts::{}:assumed-role/", f.account.id)),
+        "{lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
+    let f = setup().await;
+    let refused = f
+        .seatcap(&[
+            "set-cap", "alice", "-5", "--actor", "finance", "--reason", "typo",
+        ])
+        .await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("refused (invalid_amount)"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("nothing was changed"));
+
+    let unknown = f.seatcap(&["status", "nobody"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("not_found"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let wrong_function = f
+        .seatcap(&["--function", "no-such-function", "status", "alice"])
+        .await;
+    assert_eq!(wrong_function.status.code(), Some(1));
+    assert!(
+        stderr(&wrong_function).contains("could not invoke no-such-function"),
+        "{}",
+        stderr(&wrong_function)
+    );
+
+    let no_reason = f.seatcap(&["restore", "alice"]).await;
+    assert_eq!(
+        no_reason.status.code(),
+        Some(2),
+        "clap refuses a missing --reason"
+    );
+    assert!(stderr(&no_reason).contains("--reason"));
+}
