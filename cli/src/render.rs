@@ -93,7 +93,12 @@ pub fn events(answer: &Value) -> String {
                 .map(str::to_owned)
                 .or_else(|| e["reason"].as_str().map(str::to_owned))
                 .unwrap_or_default();
-            [text(&e["at"]), text(&e["kind"]), text(&e["actor"]), what]
+            // To the second, in UTC: enough to read, and what CloudTrail shows beside it.
+            let at = text(&e["at"]);
+            let at = at
+                .get(..19)
+                .map_or(at.clone(), |s| format!("{}Z", s.replace('T', " ")));
+            [at, text(&e["kind"]), text(&e["actor"]), what]
         })
         .collect();
     table(["AT", "EVENT", "BY", "WHY / OUTCOME"], &rows)

@@ -3,9 +3,13 @@
 //!
 //! Run it with `./scripts/demo` (which installs the emulator and builds the binaries first).
 
-use seatcap::ledger::Subject;
-use seatcap_tests::{Account, Function, SlackReceiver, binary, budget_alert, moto, sns_event};
-use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use seatcap_tests::{
+    Account, Function, SlackReceiver, binary, budget_alert, moto, serve_invoke_api, sns_event,
+};
+use serde_json::Value;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -18,7 +22,6 @@ async fn main() {
         "  account {} · ledger table `{}` created from template.yaml",
         account.id, account.table
     );
-
     let alice = account
         .create_principal(
             "user",
@@ -38,23 +41,24 @@ async fn main() {
     );
     env.insert("RUST_LOG".into(), "warn".into());
     let alerts = Function::start(binary("budget-alert"), &env).await;
-    let admin = Function::start(binary("admin"), &env).await;
+    let admin = Arc::new(Function::start(binary("admin"), &env).await);
     println!(
         "  functions running: budget-alert, admin (built binaries under a Lambda Runtime API)"
     );
-
-    step("Finance sets Alice's cap", "admin ← set_cap $200.00");
-    let answer = admin
-        .invoke(
-            &json!({"action": "set_cap", "principal": alice.as_str(), "budget": "seatcap-alice",
-            "cap_usd": "200.00", "actor": "finance@example.com", "reason": "Q4 Claude Code seat"}),
-        )
-        .await
-        .expect_response();
+    let invoke_url = serve_invoke_api(HashMap::from([("seatcap-admin".to_owned(), admin)])).await;
+    let mut finance = account.env();
+    finance.insert("AWS_ENDPOINT_URL_LAMBDA".into(), invoke_url.clone());
+    finance.insert("SEATCAP_ACTOR".into(), "finance@example.com".into());
     println!(
-        "  {}",
-        compact(&answer, &["ok", "status", "cap_usd", "budget"])
+        "  finance's `seatcap` CLI reaches the admin function through the Lambda API at {invoke_url}"
     );
+
+    step("Finance sets Alice's cap", "");
+    seatcap(
+        &finance,
+        &["set-cap", "alice", "200", "--reason", "Q4 Claude Code seat"],
+    )
+    .await;
 
     for (message_id, threshold, amount, label) in [
         ("demo-50", "100.00", "104.10", "50 %"),
@@ -85,11 +89,9 @@ async fn main() {
         "The same 100 % alert delivered again",
         "SNS at-least-once: a no-op",
     );
+    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "201.20");
     let again = alerts
-        .invoke(&sns_event(
-            "demo-100",
-            &budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "201.20"),
-        ))
+        .invoke(&sns_event("demo-100", &alert))
         .await
         .expect_response();
     println!(
@@ -98,65 +100,59 @@ async fn main() {
         slack.received().len()
     );
 
-    step("Where Alice stands", "admin ← status, and IAM");
-    let status = admin
-        .invoke(&json!({"action": "status", "principal": alice.as_str()}))
-        .await
-        .expect_response();
-    println!(
-        "  {}",
-        compact(
-            &status,
-            &[
-                "status",
-                "cap_usd",
-                "last_actual_usd",
-                "detached_policy_arns"
-            ]
-        )
-    );
+    step("Where Alice stands", "");
+    seatcap(&finance, &["list", "--blocked"]).await;
     print_policies(&account, &alice).await;
 
-    step("Finance restores Alice", "admin ← restore");
-    let restored = admin
-        .invoke(&json!({"action": "restore", "principal": alice.as_str(), "actor": "finance@example.com",
-            "reason": "approved: release week"}))
-        .await
-        .expect_response();
-    println!(
-        "  {}",
-        compact(&restored, &["ok", "status", "reattached_policy_arns"])
-    );
+    step("Finance restores Alice", "");
+    seatcap(
+        &finance,
+        &["restore", "alice", "--reason", "approved: release week"],
+    )
+    .await;
     if let Some(message) = slack.received().last() {
         print_slack(message);
     }
     print_policies(&account, &alice).await;
 
-    step("Audit trail", "ledger, newest first");
-    let history = account
-        .ledger()
-        .history(&Subject::Principal(alice.clone()), 20)
-        .await
-        .expect("history");
-    for event in history {
-        let outcome = event.detail["decision"]["outcome"].as_str().unwrap_or("");
-        println!(
-            "  {}  {:<20} {:<22} {}",
-            event.at.format("%H:%M:%S%.3f"),
-            format!("{:?}", event.kind),
-            event.actor,
-            if outcome.is_empty() {
-                event.reason.unwrap_or_default()
-            } else {
-                outcome.to_owned()
-            }
-        );
-    }
+    step("Audit trail", "");
+    seatcap(&finance, &["history", "alice"]).await;
     println!("\nDone. Everything above ran against the local emulator; nothing reached AWS.");
 }
 
 fn step(title: &str, detail: &str) {
-    println!("\n▶ {title}\n  {detail}");
+    println!("\n▶ {title}");
+    if !detail.is_empty() {
+        println!("  {detail}");
+    }
+}
+
+/// Runs the real `seatcap` CLI as finance would, and shows its output.
+async fn seatcap(env: &HashMap<String, String>, args: &[&str]) {
+    println!(
+        "  $ seatcap {}",
+        args.iter()
+            .map(|a| if a.contains(' ') {
+                format!("\"{a}\"")
+            } else {
+                a.to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let output = tokio::process::Command::new(binary("seatcap"))
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .output()
+        .await
+        .expect("run the seatcap CLI");
+    for line in String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&output.stderr).lines())
+    {
+        println!("    {line}");
+    }
 }
 
 async fn print_policies(account: &Account, principal: &seatcap::principal::PrincipalArn) {
@@ -193,11 +189,4 @@ fn print_slack(message: &Value) {
         }
     }
     println!("  └");
-}
-
-fn compact(value: &Value, keys: &[&str]) -> String {
-    keys.iter()
-        .map(|k| format!("{k}={}", value[*k]))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
