@@ -365,3 +365,105 @@ async fn history_is_newest_first_paginated_and_says_who_why_before_and_after() {
         .collect();
     assert_eq!(kinds, [json!("cap_set")]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mutating_action_refuses_bad_input_and_changes_nothing() {
+    let account = Account::new().await;
+    let app = app(&account, &[]);
+    let alice = blocked_alice(&account, &app).await;
+    let before = ok(
+        &app,
+        json!({"action": "status", "principal": alice.as_str()}),
+    )
+    .await;
+    let extra = |action: &str| match action {
+        "set_cap" => json!({"budget": "seatcap-alice", "cap_usd": "300"}),
+        "adopt_budget" => json!({"budget": "seatcap-alice"}),
+        "grant_override" => json!({"extra_usd": "50", "expires_at": "2026-11-30T00:00:00Z"}),
+        _ => json!({}),
+    };
+    for action in [
+        "set_cap",
+        "adopt_budget",
+        "grant_override",
+        "revoke_override",
+        "restore",
+        "block",
+        "protect",
+        "unprotect",
+    ] {
+        for (field, value, code) in [
+            ("reason", json!(""), "invalid_request"),
+            ("actor", json!("  "), "invalid_request"),
+            (
+                "principal",
+                json!("arn:aws:iam::123:user/alice"),
+                "invalid_principal",
+            ),
+            ("surprise", json!(1), "invalid_request"),
+        ] {
+            let mut request = with(&alice, action, extra(action));
+            request[field] = value;
+            let answer = admin(&app, request.clone()).await;
+            assert_eq!(answer["error"]["code"], code, "{request} → {answer}");
+        }
+        let mut no_reason = with(&alice, action, extra(action));
+        no_reason.as_object_mut().unwrap().remove("reason");
+        assert_eq!(
+            admin(&app, no_reason).await["error"]["code"],
+            "invalid_request",
+            "{action} without reason"
+        );
+    }
+    assert_eq!(
+        ok(
+            &app,
+            json!({"action": "status", "principal": alice.as_str()})
+        )
+        .await,
+        before
+    );
+    assert!(account.attached(&alice).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_finance_requests_racing_never_lose_one() {
+    let account = Account::new().await;
+    let app = app(&account, &[]);
+    for round in 0..8 {
+        let name = format!("racer-{round}");
+        let principal = account
+            .create_principal("user", &name, &[&account.bedrock_policy_arn])
+            .await;
+        ok(
+            &app,
+            with(
+                &principal,
+                "set_cap",
+                json!({"budget": format!("b-{name}"), "cap_usd": "200"}),
+            ),
+        )
+        .await;
+        let (a, b) = (app.clone(), app.clone());
+        let (p1, p2) = (principal.clone(), principal.clone());
+        let protect = tokio::spawn(async move { ok(&a, with(&p1, "protect", json!({}))).await });
+        let grant = tokio::spawn(async move {
+            ok(
+                &b,
+                with(
+                    &p2,
+                    "grant_override",
+                    json!({"extra_usd": "25", "expires_at": "2026-11-30T00:00:00Z"}),
+                ),
+            )
+            .await
+        });
+        protect.await.unwrap();
+        grant.await.unwrap();
+        // Both changes are in the final state: neither overwrote the other.
+        let state = account.ledger().load(&principal).await.unwrap().unwrap();
+        assert!(state.protected, "round {round}: protect lost");
+        assert_eq!(state.overrides.len(), 1, "round {round}: override lost");
+        assert_eq!(state.version, 2, "round {round}: two changes, two versions");
+    }
+}
