@@ -224,7 +224,7 @@ pub fn refusal_answer(refusal: &Refusal) -> Value {
 }
 
 /// What a command does to one principal, decided from its current state (pure).
-enum Change {
+pub(crate) enum Change {
     /// Already as asked: nothing to write.
     Unchanged,
     To {
@@ -236,7 +236,7 @@ enum Change {
 }
 
 /// What IAM must do before the new state is committed.
-enum IamStep {
+pub(crate) enum IamStep {
     Nothing,
     /// Re-attach exactly these (a restore).
     Attach(Vec<String>),
@@ -251,7 +251,7 @@ enum Applied {
     Detached(Vec<String>),
 }
 
-type Answer = Result<Value, Refusal>;
+pub(crate) type Answer = Result<Value, Refusal>;
 
 impl App {
     /// Handles one admin request. `Ok` carries the answer, refusals included.
@@ -611,10 +611,25 @@ impl App {
     ) -> Result<Answer, AdminError> {
         let validated = parse_principal(&request.principal)
             .and_then(|p| Ok((p, parse_actor_reason(&request.actor, &request.reason)?)));
-        let (principal, (actor, reason)) = match validated {
-            Ok(v) => v,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
+        match validated {
+            Ok((principal, (actor, reason))) => {
+                self.change_principal(&principal, &actor, &reason, change)
+                    .await
+            }
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    }
+
+    /// [`Self::mutate`] for a principal, actor and reason already validated (also used by
+    /// the scheduled functions). `change` is decided afresh from each read.
+    pub(crate) async fn change_principal(
+        &self,
+        principal: &PrincipalArn,
+        actor: &str,
+        reason: &str,
+        change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
+    ) -> Result<Answer, AdminError> {
+        let (principal, actor, reason) = (principal.clone(), actor.to_owned(), reason.to_owned());
         for _ in 0..MAX_ATTEMPTS {
             let now = self.now();
             let Some(state) = self.ledger.load(&principal).await? else {
@@ -758,7 +773,7 @@ impl App {
 
 // The changes, one pure function each.
 
-fn restore(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> {
+pub(crate) fn restore(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> {
     if state.status == Status::Active {
         return Ok(Change::Unchanged);
     }

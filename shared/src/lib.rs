@@ -19,6 +19,7 @@ pub mod money;
 pub mod notify;
 pub mod period;
 pub mod principal;
+pub mod rollover;
 pub mod state;
 pub mod telemetry;
 

@@ -1,5 +1,6 @@
-//! Budget periods in UTC, as AWS Budgets resets them. Monthly for now: the admin's limits
-//! (override expiry) and manual enforcement are expressed in calendar months.
+//! Budget periods in UTC, as AWS Budgets resets them. Period keys are the ones alerts carry
+//! (see `BudgetAlert::period_key`): `2026-11-30` (a day), `2026-11` (a month), `2026-Q4`,
+//! `2026` (a year).
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 
@@ -14,6 +15,34 @@ pub fn start_of_month_after(now: DateTime<Utc>, months_ahead: u32) -> DateTime<U
     let first = NaiveDate::from_ymd_opt(months.div_euclid(12), months.rem_euclid(12) as u32 + 1, 1)
         .expect("the first of a month always exists");
     Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// The first instant after the period `key`, or `None` for a key that is no period.
+pub fn period_end(key: &str) -> Option<DateTime<Utc>> {
+    let midnight = |date: NaiveDate| {
+        Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"))
+    };
+    let number = |text: &str| text.parse::<u32>().ok();
+    match key.len() {
+        10 => NaiveDate::parse_from_str(key, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.succ_opt())
+            .map(midnight),
+        7 if key.as_bytes()[5] == b'Q' => {
+            let (year, quarter) = (number(&key[..4])?, number(&key[6..])?);
+            if !(1..=4).contains(&quarter) {
+                return None;
+            }
+            let first = NaiveDate::from_ymd_opt(year as i32, (quarter - 1) * 3 + 1, 1)?;
+            Some(start_of_month_after(midnight(first), 3))
+        }
+        7 => {
+            let first = NaiveDate::from_ymd_opt(number(&key[..4])? as i32, number(&key[5..])?, 1)?;
+            Some(start_of_month_after(midnight(first), 1))
+        }
+        4 => NaiveDate::from_ymd_opt(number(key)? as i32 + 1, 1, 1).map(midnight),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
