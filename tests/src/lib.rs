@@ -3,12 +3,13 @@
 //! Slack receiver. Used by the tests in `tests/tests/` and by the demo.
 
 pub mod moto;
+pub mod proxy;
 pub mod runtime;
 pub mod slack;
 pub mod template;
 
 pub use moto::{Account, moto};
-pub use runtime::{Function, Invocation, binary, serve_invoke_api};
+pub use runtime::{Function, Invocation, binary, binary_in, serve_invoke_api};
 pub use slack::SlackReceiver;
 
 /// An SNS → Lambda event carrying `message` under `message_id`, as Lambda delivers it.

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -44,10 +44,14 @@ struct Api {
     next: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, Bytes)>>>,
     pending: Pending,
     init_error: Arc<Mutex<Option<String>>>,
+    /// When the binary first asked for work: the end of its cold start.
+    first_poll: Arc<OnceLock<Instant>>,
 }
 
 /// A running function binary and the Runtime API it polls.
 pub struct Function {
+    spawned_at: Instant,
+    first_poll: Arc<OnceLock<Instant>>,
     requests: mpsc::Sender<(String, Bytes)>,
     pending: Pending,
     init_error: Arc<Mutex<Option<String>>>,
@@ -57,13 +61,23 @@ pub struct Function {
 
 /// The path of a function binary built by `cargo build --bins` in this workspace.
 pub fn binary(name: &str) -> PathBuf {
+    binary_in("debug", name)
+}
+
+/// The path of a binary built under `profile` (`debug` or `release`).
+pub fn binary_in(profile: &str, name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_root().join("target"));
-    let path = target.join("debug").join(name);
+    let path = target.join(profile).join(name);
+    let flag = if profile == "release" {
+        " --release"
+    } else {
+        ""
+    };
     assert!(
         path.exists(),
-        "{} is missing: build the functions first (cargo build --bins)",
+        "{} is missing: build the functions first (cargo build{flag} --bins)",
         path.display()
     );
     path
@@ -75,10 +89,12 @@ impl Function {
         let (requests, receiver) = mpsc::channel(16);
         let pending: Pending = Arc::default();
         let init_error = Arc::new(Mutex::new(None));
+        let first_poll = Arc::new(OnceLock::new());
         let api = Api {
             next: Arc::new(tokio::sync::Mutex::new(receiver)),
             pending: pending.clone(),
             init_error: init_error.clone(),
+            first_poll: first_poll.clone(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -100,6 +116,7 @@ impl Function {
             .and_then(|n| n.to_str())
             .unwrap_or("function")
             .to_owned();
+        let spawned_at = Instant::now();
         let mut child = Command::new(&binary)
             .env_clear()
             .envs(env)
@@ -120,6 +137,8 @@ impl Function {
         collect_lines(child.stdout.take().expect("piped"), logs.clone());
         collect_lines(child.stderr.take().expect("piped"), logs.clone());
         Function {
+            spawned_at,
+            first_poll,
             requests,
             pending,
             init_error,
@@ -145,6 +164,17 @@ impl Function {
                 self.logs().join("\n")
             ),
         }
+    }
+
+    /// Process start → first poll of the Runtime API: the cold start, once it has happened.
+    pub fn init_time(&self) -> Option<Duration> {
+        self.first_poll
+            .get()
+            .map(|t| t.duration_since(self.spawned_at))
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Everything the function wrote to stdout and stderr so far.
@@ -177,6 +207,7 @@ fn collect_lines<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 }
 
 async fn next(State(api): State<Api>) -> impl IntoResponse {
+    api.first_poll.get_or_init(Instant::now);
     let Some((id, body)) = api.next.lock().await.recv().await else {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
