@@ -522,6 +522,9 @@ impl App {
         }))
     }
 
+    /// The ledger part of `set_cap` and `adopt_budget`. Both callers have already refused a
+    /// budget owned by another principal; a retry after a conflict checks again, since the
+    /// conflict may be another principal claiming it (the owner write is conditional).
     async fn set_cap(
         &self,
         principal: PrincipalArn,
@@ -530,17 +533,12 @@ impl App {
         (actor, reason): (String, String),
         budgets_spend: Option<Usd>,
     ) -> Result<Answer, AdminError> {
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
             let now = self.now();
-            if let Some(owner) = self.ledger.owner_of(&budget).await?
-                && owner != principal
+            if attempt > 0
+                && let Some(refusal) = self.owned_by_another(&principal, &budget).await?
             {
-                return Ok(Err(Refusal::new(
-                    "budget_taken",
-                    format!(
-                        "budget `{budget}` already belongs to {owner}; give each principal its own budget"
-                    ),
-                )));
+                return Ok(Err(refusal));
             }
             let before = self.ledger.load(&principal).await?;
             let mut next = match &before {

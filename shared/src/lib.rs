@@ -2,8 +2,9 @@
 //!
 //! A pure core that knows nothing of AWS — [`alert`] (parse Budgets alerts), [`decide`]
 //! (what to do about one), [`money`], [`principal`], [`state`] — and thin adapters around it:
-//! [`ledger`] (DynamoDB), [`iam`], [`notify`] (Slack, SNS). [`alerts`] and [`admin`] are the
-//! two flows the Lambda functions run; each `functions/*/src/main.rs` only wires them up.
+//! [`ledger`] (DynamoDB), [`iam`], [`notify`] (Slack, SNS), [`budgets`]. [`alerts`], [`admin`]
+//! and [`rollover`] are the flows the Lambda functions run; each `functions/*/src/main.rs`
+//! only wires one of them up.
 
 pub mod admin;
 pub mod alert;

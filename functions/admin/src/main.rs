@@ -1,4 +1,5 @@
-//! admin: finance's commands (set_cap, restore, status), one JSON request per invoke.
+//! admin: finance's commands (caps, budgets, overrides, blocks, restores, status, list,
+//! history), one JSON request per invoke.
 //! All logic lives in the `seatcap` crate; this only wires it up.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
