@@ -434,7 +434,7 @@ impl App {
                     account_id: account,
                     name: budget,
                     limit: cap,
-                    tag_key: &sync.cost_tag_key,
+                    tag_key: &self.config.cost_tag_key,
                     tag_value: tag_value.unwrap_or(principal.name()),
                     ladder: &self.config.ladder,
                     alert_topic_arn: &sync.alert_topic_arn,
@@ -588,7 +588,9 @@ impl App {
             match self.ledger.commit(commit, now).await {
                 Ok(()) => {
                     info!(%principal, %budget, cap = %cap, restored = restore, %actor, "cap set");
-                    return Ok(Ok(self.finish(&next, applied, now).await?));
+                    return Ok(Ok(self
+                        .finish(&next, applied, EventKind::CapSet, now)
+                        .await?));
                 }
                 Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
                 Err(CommitError::Ledger(e)) => {
@@ -647,7 +649,12 @@ impl App {
                 Err(refusal) => return Ok(Err(refusal)),
             };
             if let Applied::Detached(detached) = &applied {
-                next.detached_policy_arns = detached.clone();
+                // A principal blocked already keeps the record of what was taken first.
+                for policy in detached {
+                    if !next.detached_policy_arns.contains(policy) {
+                        next.detached_policy_arns.push(policy.clone());
+                    }
+                }
             }
             let event = audit(kind, Some(&state), &next, &applied, now, &actor, &reason);
             let commit = Commit {
@@ -657,8 +664,8 @@ impl App {
             };
             match self.ledger.commit(commit, now).await {
                 Ok(()) => {
-                    info!(%principal, ?kind, %actor, "principal changed by admin");
-                    return Ok(Ok(self.finish(&next, applied, now).await?));
+                    info!(%principal, ?kind, %actor, "principal changed");
+                    return Ok(Ok(self.finish(&next, applied, kind, now).await?));
                 }
                 Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
                 Err(CommitError::Ledger(e)) => {
@@ -721,37 +728,67 @@ impl App {
         &self,
         state: &PrincipalState,
         applied: Applied,
+        change: EventKind,
         now: DateTime<Utc>,
     ) -> Result<Value, LedgerError> {
         let mut answer = view(state, now);
         answer["changed"] = Value::Bool(true);
-        let announcement = match &applied {
-            Applied::Attached(policies) => {
+        let announcement = match (&applied, change) {
+            (Applied::Attached(policies), _) => {
                 metrics::count("Restores", 1);
                 answer["reattached_policy_arns"] = json!(policies);
                 Some((
                     NoticeKind::Restored,
-                    "Bedrock access restored",
-                    "Nothing to do: access works again.",
+                    Audience::PersonAndFinance,
+                    "Bedrock access restored".to_owned(),
+                    "Nothing to do: access works again.".to_owned(),
                 ))
             }
-            Applied::Detached(policies) => {
+            (Applied::Detached(policies), EventKind::DriftRepaired) => {
+                metrics::count("DriftRepaired", 1);
+                answer["detached_policy_arns"] = json!(policies);
+                Some((
+                    NoticeKind::Drift,
+                    Audience::Security,
+                    format!(
+                        "Bedrock policies re-attached while blocked; detached again: {policies:?}"
+                    ),
+                    format!(
+                        "Someone attached them between {} (the last change seatcap made) and {}; \
+                         CloudTrail's Attach*Policy events name who.",
+                        state.updated_at.format("%Y-%m-%d %H:%M UTC"),
+                        now.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                ))
+            }
+            (Applied::Detached(policies), EventKind::Enforced) => {
                 metrics::count("Enforcements", 1);
                 answer["detached_policy_arns"] = json!(policies);
                 Some((
                     NoticeKind::CutOff,
-                    "Bedrock access blocked by finance",
-                    "Ask finance why and when it returns.",
+                    Audience::PersonAndFinance,
+                    "Bedrock access cut off: the cap is reached".to_owned(),
+                    "Ask finance for an override, or wait for the next budget period.".to_owned(),
                 ))
             }
-            Applied::Nothing => None,
+            (Applied::Detached(policies), _) => {
+                metrics::count("Enforcements", 1);
+                answer["detached_policy_arns"] = json!(policies);
+                Some((
+                    NoticeKind::CutOff,
+                    Audience::PersonAndFinance,
+                    "Bedrock access blocked by finance".to_owned(),
+                    "Ask finance why and when it returns.".to_owned(),
+                ))
+            }
+            (Applied::Nothing, _) => None,
         };
         // `restored` is part of the set_cap/restore answers since the first release.
         answer["restored"] = Value::Bool(matches!(applied, Applied::Attached(_)));
-        if let Some((kind, headline, next_step)) = announcement {
+        if let Some((kind, audience, headline, next_step)) = announcement {
             let notice = Notice {
                 kind,
-                audience: Audience::PersonAndFinance,
+                audience,
                 principal: state.principal.clone(),
                 budget: state.budget.clone(),
                 spend: state.last_actual_usd,
@@ -759,9 +796,9 @@ impl App {
                     EffectiveCap::Limited(cap) => Some(cap),
                     EffectiveCap::Exempt => None,
                 },
-                period: None,
-                headline: headline.to_owned(),
-                next_step: next_step.to_owned(),
+                period: state.blocked_period.clone(),
+                headline,
+                next_step,
             };
             self.deliver(&notice).await?;
         }
@@ -922,7 +959,7 @@ fn before_detached(before: &Option<PrincipalState>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn mark_restored(state: &mut PrincipalState) {
+pub(crate) fn mark_restored(state: &mut PrincipalState) {
     state.status = Status::Active;
     state.block_cause = None;
     state.blocked_period = None;

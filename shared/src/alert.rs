@@ -5,7 +5,7 @@
 //! console link, prose wording). Whatever does not fit is a typed [`AlertParseError`]: an
 //! alert is never guessed.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::money::{MoneyError, Usd};
@@ -60,13 +60,7 @@ impl BudgetAlert {
     /// The budget period this alert belongs to, as a stable key: `2026-10` (monthly),
     /// `2026-10-14` (daily or unstated), `2026-Q4`, `2026`.
     pub fn period_key(&self) -> String {
-        let d = self.notification_date;
-        match self.period_unit {
-            PeriodUnit::Monthly => format!("{:04}-{:02}", d.year(), d.month()),
-            PeriodUnit::Daily | PeriodUnit::Unstated => d.format("%Y-%m-%d").to_string(),
-            PeriodUnit::Quarterly => format!("{:04}-Q{}", d.year(), (d.month() - 1) / 3 + 1),
-            PeriodUnit::Annually => format!("{:04}", d.year()),
-        }
+        crate::period::period_key(self.period_unit, self.notification_date)
     }
 
     /// Budgets sends an ACTUAL alert once per budget, threshold and period, but SNS may

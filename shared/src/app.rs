@@ -2,8 +2,10 @@
 //! and shared by every invocation.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
+use aws_config::retry::RetryConfig;
 use chrono::{DateTime, Utc};
 
 use crate::budgets::Budgets;
@@ -11,6 +13,15 @@ use crate::config::{Config, ConfigError};
 use crate::iam::Iam;
 use crate::ledger::Ledger;
 use crate::notify::Notifier;
+
+/// Throttling, timeouts and 5xx are retried by every client with exponential backoff and
+/// full jitter: the first retry within 200 ms, each wait up to twice the last, at most 8
+/// attempts (about 25 s at worst). IAM publishes no rate limits, so patience is the policy.
+fn retry_policy() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(Duration::from_millis(200))
+}
 
 /// The source of "now". Injected so tests never sleep and scheduled runs can act on the
 /// time of their event rather than the wall clock.
@@ -27,6 +38,8 @@ pub struct App {
     pub iam: Iam,
     pub notifier: Notifier,
     pub budgets: Budgets,
+    /// Only for handing scheduled work over to a follow-up invocation.
+    pub lambda: aws_sdk_lambda::Client,
     pub clock: Clock,
 }
 
@@ -40,6 +53,7 @@ impl App {
     }
 
     pub fn new(config: Config, sdk: &SdkConfig, clock: Clock) -> App {
+        let sdk = &sdk.to_builder().retry_config(retry_policy()).build();
         let ledger = Ledger::new(
             aws_sdk_dynamodb::Client::new(sdk),
             &config.table,
@@ -58,6 +72,7 @@ impl App {
             iam,
             notifier,
             budgets,
+            lambda: aws_sdk_lambda::Client::new(sdk),
             clock,
         }
     }

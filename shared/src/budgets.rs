@@ -9,6 +9,7 @@ use aws_sdk_budgets::types::{
 };
 use serde::Serialize;
 
+use crate::alert::PeriodUnit;
 use crate::decide::Ladder;
 use crate::money::Usd;
 
@@ -18,6 +19,50 @@ pub struct BudgetsError {
     pub operation: &'static str,
     pub budget: String,
     pub message: String,
+}
+
+impl BudgetInfo {
+    fn from_raw(raw: Budget) -> BudgetInfo {
+        let usd = |spend: Option<&Spend>| {
+            spend
+                .filter(|s| s.unit() == "USD")
+                .and_then(|s| Usd::parse_budgets_amount(s.amount()).ok())
+        };
+        BudgetInfo {
+            limit: usd(raw.budget_limit()),
+            actual_spend: usd(raw.calculated_spend().and_then(|c| c.actual_spend())),
+            is_monthly_cost: raw.budget_type() == &BudgetType::Cost
+                && raw.time_unit() == &TimeUnit::Monthly,
+            raw,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.raw.budget_name()
+    }
+
+    /// The period the budget resets on, as alerts name it.
+    pub fn period_unit(&self) -> PeriodUnit {
+        match self.raw.time_unit() {
+            TimeUnit::Daily => PeriodUnit::Daily,
+            TimeUnit::Quarterly => PeriodUnit::Quarterly,
+            TimeUnit::Annually => PeriodUnit::Annually,
+            _ => PeriodUnit::Monthly,
+        }
+    }
+
+    /// Whether the budget is filtered on the cost-allocation tag `tag_key`: the shape of a
+    /// budget made for one principal (by seatcap, or by hand in the console).
+    // `CostFilters` is the form both seatcap and the Budgets console write a tag filter in.
+    #[allow(deprecated)]
+    pub fn filters_on_tag(&self, tag_key: &str) -> bool {
+        let prefix = format!("user:{tag_key}$");
+        self.raw.cost_filters().is_some_and(|filters| {
+            filters
+                .get("TagKeyValue")
+                .is_some_and(|values| values.iter().any(|v| v.starts_with(&prefix)))
+        })
+    }
 }
 
 /// What seatcap reads from an existing budget.
@@ -73,25 +118,32 @@ impl Budgets {
             .budget_name(name)
             .send()
             .await;
-        let budget = match result {
-            Ok(out) => out.budget,
-            Err(e) if e.code() == Some("NotFoundException") => return Ok(None),
-            Err(e) => return Err(error("DescribeBudget", name, &e)),
-        };
-        Ok(budget.map(|raw| {
-            let usd = |spend: Option<&Spend>| {
-                spend
-                    .filter(|s| s.unit() == "USD")
-                    .and_then(|s| Usd::parse_budgets_amount(s.amount()).ok())
-            };
-            BudgetInfo {
-                limit: usd(raw.budget_limit()),
-                actual_spend: usd(raw.calculated_spend().and_then(|c| c.actual_spend())),
-                is_monthly_cost: raw.budget_type() == &BudgetType::Cost
-                    && raw.time_unit() == &TimeUnit::Monthly,
-                raw,
-            }
-        }))
+        match result {
+            Ok(out) => Ok(out.budget.map(BudgetInfo::from_raw)),
+            Err(e) if e.code() == Some("NotFoundException") => Ok(None),
+            Err(e) => Err(error("DescribeBudget", name, &e)),
+        }
+    }
+
+    /// Every budget of the account, all pages.
+    pub async fn describe_all(&self, account_id: &str) -> Result<Vec<BudgetInfo>, BudgetsError> {
+        let mut pages = self
+            .client
+            .describe_budgets()
+            .account_id(account_id)
+            .into_paginator()
+            .send();
+        let mut budgets = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| error("DescribeBudgets", "*", &e))?;
+            budgets.extend(
+                page.budgets
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(BudgetInfo::from_raw),
+            );
+        }
+        Ok(budgets)
     }
 
     /// Creates the budget with ACTUAL notifications at each ladder step and a FORECASTED one

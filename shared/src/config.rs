@@ -42,6 +42,9 @@ pub struct Config {
     /// Set when seatcap keeps each principal's AWS Budget in step with its cap
     /// (`SEATCAP_ALERT_TOPIC_ARN`); without it the admin changes the ledger only.
     pub budget_sync: Option<BudgetSync>,
+    /// The cost-allocation tag whose value names a principal's spend: seatcap's budgets
+    /// filter on it, and reconcile reports such budgets that no principal owns.
+    pub cost_tag_key: String,
 }
 
 /// How `set_cap` creates and updates AWS Budgets.
@@ -49,8 +52,6 @@ pub struct Config {
 pub struct BudgetSync {
     /// The SNS topic every budget notifies: the one budget-alert listens on.
     pub alert_topic_arn: String,
-    /// The cost-allocation tag whose value names a principal's spend.
-    pub cost_tag_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -195,8 +196,6 @@ impl Config {
             Some(arn) if arn.starts_with("arn:") && arn.split(':').nth(2) == Some("sns") => {
                 Some(BudgetSync {
                     alert_topic_arn: arn,
-                    cost_tag_key: get(COST_TAG_KEY)
-                        .unwrap_or_else(|| "seatcap-principal".to_owned()),
                 })
             }
             Some(other) => {
@@ -208,7 +207,10 @@ impl Config {
             }
         };
 
+        let cost_tag_key = get(COST_TAG_KEY).unwrap_or_else(|| "seatcap-principal".to_owned());
+
         Ok(Config {
+            cost_tag_key,
             table,
             managed_policy_arns,
             notify_topic_arn,

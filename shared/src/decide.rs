@@ -17,6 +17,8 @@ use crate::state::{EffectiveCap, PrincipalState, Status};
 pub enum Audience {
     Person,
     PersonAndFinance,
+    /// The security team: someone changed what seatcap owns behind its back.
+    Security,
 }
 
 /// One rung of the ladder: at `percent` of the budget, tell `audience`, and cut access if
@@ -109,7 +111,8 @@ impl fmt::Display for Ladder {
                 let action = match (s.enforce, s.audience) {
                     (true, _) => "enforce",
                     (false, Audience::Person) => "person",
-                    (false, Audience::PersonAndFinance) => "finance",
+                    // No rung addresses security: that audience is reconcile's alone.
+                    (false, Audience::PersonAndFinance | Audience::Security) => "finance",
                 };
                 format!("{}={action}", s.percent)
             })

@@ -1,8 +1,11 @@
 //! IAM: detach and re-attach managed Bedrock policies on users, roles and groups.
 //! Callers pass only policies from the managed list; this module does not decide which.
 
+use std::collections::HashMap;
+
 use aws_sdk_iam::Client;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::types::{AttachedPolicy, EntityType};
 use futures::future::try_join_all;
 
 use crate::principal::{PrincipalArn, PrincipalKind};
@@ -206,6 +209,80 @@ impl Iam {
     }
 }
 
+/// The managed policies attached to each user, role and group of the account, as IAM
+/// reported them in one sweep.
+#[derive(Debug, Default)]
+pub struct Attachments(HashMap<(PrincipalKind, String), Vec<String>>);
+
+impl Attachments {
+    /// The managed policies attached to `principal`, or `None` if IAM has no such principal.
+    pub fn of(&self, principal: &PrincipalArn) -> Option<&[String]> {
+        self.0
+            .get(&(principal.kind(), principal.name().to_owned()))
+            .map(Vec::as_slice)
+    }
+
+    fn insert(
+        &mut self,
+        kind: PrincipalKind,
+        name: Option<String>,
+        policies: Option<Vec<AttachedPolicy>>,
+    ) {
+        if let Some(name) = name {
+            let arns = policies
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.policy_arn)
+                .collect();
+            self.0.insert((kind, name), arns);
+        }
+    }
+}
+
+impl Iam {
+    /// Every user, role and group of the account with its attached managed policies, from
+    /// GetAccountAuthorizationDetails: a few paginated calls for the whole account instead
+    /// of one call per principal, which matters to IAM's rate limits at 10,000 principals.
+    pub async fn all_attachments(&self) -> Result<Attachments, IamError> {
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::User)
+            .filter(EntityType::Role)
+            .filter(EntityType::Group)
+            .into_paginator()
+            .send();
+        let mut attachments = Attachments::default();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                Failure::from(e).into_error("GetAccountAuthorizationDetails", "*", "*")
+            })?;
+            for user in page.user_detail_list.unwrap_or_default() {
+                attachments.insert(
+                    PrincipalKind::User,
+                    user.user_name,
+                    user.attached_managed_policies,
+                );
+            }
+            for role in page.role_detail_list.unwrap_or_default() {
+                attachments.insert(
+                    PrincipalKind::Role,
+                    role.role_name,
+                    role.attached_managed_policies,
+                );
+            }
+            for group in page.group_detail_list.unwrap_or_default() {
+                attachments.insert(
+                    PrincipalKind::Group,
+                    group.group_name,
+                    group.attached_managed_policies,
+                );
+            }
+        }
+        Ok(attachments)
+    }
+}
+
 /// An IAM call's failure with its error code, whatever operation it came from.
 struct Failure {
     code: Option<String>,
@@ -227,7 +304,7 @@ impl Failure {
     fn into_error(
         self,
         operation: &'static str,
-        principal: &PrincipalArn,
+        principal: impl ToString,
         policy: &str,
     ) -> IamError {
         IamError {

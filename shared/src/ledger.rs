@@ -76,6 +76,8 @@ pub enum EventKind {
     OverrideGranted,
     OverrideRevoked,
     NotificationFailed,
+    /// Managed policies attached again during a block were detached again (reconcile).
+    DriftRepaired,
 }
 
 /// One append-only audit record.
@@ -258,6 +260,35 @@ impl Ledger {
             key(Claim::Alert(natural_key.to_owned()).pk(), SEEN_SK),
             key(budget_pk(budget), OWNER_SK),
         ];
+        found_to_lookup(self.batch_get(keys).await?)
+    }
+
+    /// The budgets among `budgets` that have an owner in the ledger.
+    pub async fn owned_budgets(
+        &self,
+        budgets: &[String],
+    ) -> Result<std::collections::HashSet<String>, LedgerError> {
+        let mut owned = std::collections::HashSet::new();
+        // BatchGetItem takes at most 100 keys.
+        for chunk in budgets.chunks(100) {
+            let keys = chunk.iter().map(|b| key(budget_pk(b), OWNER_SK)).collect();
+            for item in self.batch_get(keys).await? {
+                if let Some(AttributeValue::S(pk)) = item.get("pk")
+                    && let Some(budget) = pk.strip_prefix("B#")
+                {
+                    owned.insert(budget.to_owned());
+                }
+            }
+        }
+        Ok(owned)
+    }
+
+    /// Consistent reads of up to 100 `keys` in one BatchGetItem, asking again for any keys
+    /// DynamoDB hands back unprocessed under load.
+    async fn batch_get(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, LedgerError> {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
@@ -265,7 +296,6 @@ impl Ledger {
             .map_err(dynamo_error("BatchGetItem"))?;
         let mut pending = HashMap::from([(self.table.clone(), request)]);
         let mut found = Vec::new();
-        // BatchGetItem may hand back unprocessed keys under load; ask again for those.
         for _ in 0..5 {
             let out = self
                 .client
@@ -281,9 +311,7 @@ impl Ledger {
             );
             match out.unprocessed_keys.filter(|u| !u.is_empty()) {
                 Some(unprocessed) => pending = unprocessed,
-                None => {
-                    return found_to_lookup(found);
-                }
+                None => return Ok(found),
             }
         }
         Err(LedgerError::Dynamo {

@@ -1,10 +1,11 @@
 //! seatcap: per-seat AI spending caps on AWS, enforced by infrastructure.
 //!
 //! A pure core that knows nothing of AWS — [`alert`] (parse Budgets alerts), [`decide`]
-//! (what to do about one), [`money`], [`principal`], [`state`] — and thin adapters around it:
-//! [`ledger`] (DynamoDB), [`iam`], [`notify`] (Slack, SNS), [`budgets`]. [`alerts`], [`admin`]
-//! and [`rollover`] are the flows the Lambda functions run; each `functions/*/src/main.rs`
-//! only wires one of them up.
+//! (what to do about one), [`findings`] (what reconcile finds), [`money`], [`period`],
+//! [`principal`], [`state`] — and thin adapters around it: [`ledger`] (DynamoDB),
+//! [`iam`], [`notify`] (Slack, SNS), [`budgets`]. [`alerts`], [`admin`], [`rollover`] and
+//! [`reconcile`] are the flows the Lambda functions run ([`handover`] lets the scheduled ones
+//! continue in a new invocation); each `functions/*/src/main.rs` only wires one of them up.
 
 pub mod admin;
 pub mod alert;
@@ -13,6 +14,8 @@ pub mod app;
 pub mod budgets;
 pub mod config;
 pub mod decide;
+pub mod findings;
+pub mod handover;
 pub mod iam;
 pub mod ledger;
 pub mod metrics;
@@ -20,6 +23,7 @@ pub mod money;
 pub mod notify;
 pub mod period;
 pub mod principal;
+pub mod reconcile;
 pub mod rollover;
 pub mod state;
 pub mod telemetry;

@@ -24,6 +24,8 @@ pub enum NoticeKind {
     WouldCutOff,
     ProtectedOverCap,
     Restored,
+    /// Access given back behind seatcap's back, and taken away again.
+    Drift,
 }
 
 impl NoticeKind {
@@ -35,6 +37,7 @@ impl NoticeKind {
             NoticeKind::WouldCutOff => "would_cut_off",
             NoticeKind::ProtectedOverCap => "protected_over_cap",
             NoticeKind::Restored => "restored",
+            NoticeKind::Drift => "drift",
         }
     }
 
@@ -42,7 +45,7 @@ impl NoticeKind {
         match self {
             NoticeKind::Forecast | NoticeKind::Restored => "info",
             NoticeKind::Warning | NoticeKind::WouldCutOff => "warning",
-            NoticeKind::CutOff | NoticeKind::ProtectedOverCap => "critical",
+            NoticeKind::CutOff | NoticeKind::ProtectedOverCap | NoticeKind::Drift => "critical",
         }
     }
 }
@@ -207,6 +210,7 @@ impl Notifier {
         let audience = match notice.audience {
             Audience::Person => "person",
             Audience::PersonAndFinance => "person_and_finance",
+            Audience::Security => "security",
         };
         self.sns
             .publish()

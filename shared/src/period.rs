@@ -4,9 +4,22 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 
+use crate::alert::PeriodUnit;
+
+/// The key of the period of `unit` that `date` falls in. An alert that does not say its
+/// period is taken as daily: the shortest period, so a block never outlives its period.
+pub fn period_key(unit: PeriodUnit, date: NaiveDate) -> String {
+    match unit {
+        PeriodUnit::Monthly => format!("{:04}-{:02}", date.year(), date.month()),
+        PeriodUnit::Daily | PeriodUnit::Unstated => date.format("%Y-%m-%d").to_string(),
+        PeriodUnit::Quarterly => format!("{:04}-Q{}", date.year(), (date.month() - 1) / 3 + 1),
+        PeriodUnit::Annually => format!("{:04}", date.year()),
+    }
+}
+
 /// The key of the month `now` falls in: `2026-11`.
 pub fn month_key(now: DateTime<Utc>) -> String {
-    format!("{:04}-{:02}", now.year(), now.month())
+    period_key(PeriodUnit::Monthly, now.date_naive())
 }
 
 /// The first instant of the month `months_ahead` months after the one `now` falls in.
@@ -48,6 +61,24 @@ pub fn period_end(key: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_ends_where_its_period_ends() {
+        let date = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let cases = [
+            (PeriodUnit::Daily, "2026-11-30", (2026, 12, 1)),
+            (PeriodUnit::Monthly, "2026-11", (2026, 12, 1)),
+            (PeriodUnit::Quarterly, "2026-Q4", (2027, 1, 1)),
+            (PeriodUnit::Annually, "2026", (2027, 1, 1)),
+        ];
+        for (unit, key, (y, m, d)) in cases {
+            assert_eq!(period_key(unit, date), key);
+            assert_eq!(
+                period_end(key),
+                Some(Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap())
+            );
+        }
+    }
 
     #[test]
     fn months_roll_over_years() {

@@ -14,25 +14,29 @@ use tracing::{error, info};
 
 use crate::admin::{AdminError, Change, restore};
 use crate::app::App;
+use crate::handover::{CONCURRENCY, HandoverError, Pace};
 use crate::ledger::LedgerError;
 use crate::metrics;
 use crate::period::period_end;
+use crate::principal::PrincipalArn;
 use crate::state::{BlockCause, PrincipalState, Status};
 
 const ACTOR: &str = "seatcap:period-rollover";
-/// How many principals are restored at once: IAM's rate limits are per account and unpublished.
-const CONCURRENCY: usize = 8;
 
 /// The scheduled event: an EventBridge rule's event, or EventBridge Scheduler's input
-/// `{"time": "..."}`; either way `time` is the boundary.
-#[derive(Debug, Deserialize)]
+/// `{"time": "..."}`; either way `time` is the boundary. A follow-up invocation carries the
+/// same `time` and the principal to resume after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloverEvent {
     pub time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after: Option<PrincipalArn>,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct RolloverReport {
     pub at: Option<DateTime<Utc>>,
+    /// Blocked principals looked at in this invocation.
     pub blocked: usize,
     pub restored: Vec<String>,
     /// Manual blocks: they stay until finance restores them.
@@ -42,12 +46,17 @@ pub struct RolloverReport {
     /// Blocked by the cap with no readable period: reported, not guessed.
     pub unknown_period: Vec<String>,
     pub failed: Vec<(String, String)>,
+    /// The follow-up invocation's event, when this one ran out of time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handed_over: Option<RolloverEvent>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RolloverError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Handover(#[from] HandoverError),
     #[error("{} of {} restores failed; the next run retries them: {:?}", .0.failed.len(), .0.blocked, .0.failed)]
     Incomplete(Box<RolloverReport>),
 }
@@ -64,15 +73,77 @@ fn cap_period_ended(state: &PrincipalState, at: DateTime<Utc>) -> bool {
 }
 
 impl App {
-    pub async fn roll_over(&self, at: DateTime<Utc>) -> Result<RolloverReport, RolloverError> {
-        let blocked = self.ledger.list_by_status(Status::Blocked).await?;
+    /// The period-rollover function's invocation: one run within `context`'s deadline, the
+    /// rest handed over, and an error if any restore failed (after all the others ran).
+    pub async fn rollover_invocation(
+        &self,
+        event: RolloverEvent,
+        context: &lambda_runtime::Context,
+    ) -> Result<RolloverReport, RolloverError> {
+        let report = self.roll_over(event, Pace::of(context)).await?;
+        if let Some(next) = &report.handed_over {
+            self.hand_over(&context.invoked_function_arn, next).await?;
+        }
+        if report.failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(RolloverError::Incomplete(Box::new(report)))
+        }
+    }
+
+    /// Restores, page by page of the blocked index, every cap block whose period ended by
+    /// `event.time`, until done or past `pace`'s deadline.
+    pub async fn roll_over(
+        &self,
+        event: RolloverEvent,
+        pace: Pace,
+    ) -> Result<RolloverReport, RolloverError> {
+        let at = event.time;
         let mut report = RolloverReport {
             at: Some(at),
-            blocked: blocked.len(),
             ..RolloverReport::default()
         };
+        let mut after = event.resume_after.clone();
+        loop {
+            let (page, last) = self
+                .ledger
+                .list_page(Status::Blocked, pace.page_size, after.as_ref())
+                .await?;
+            report.blocked += page.len();
+            self.roll_over_page(page, at, &mut report).await;
+            match last {
+                None => break,
+                Some(last) if pace.deadline_passed() => {
+                    report.handed_over = Some(RolloverEvent {
+                        time: at,
+                        resume_after: Some(last),
+                    });
+                    break;
+                }
+                Some(last) => after = Some(last),
+            }
+        }
+        report.restored.sort();
+        metrics::count("RolloverRestores", report.restored.len());
+        info!(
+            restored = report.restored.len(),
+            kept_manual = report.kept_manual,
+            kept_current_period = report.kept_current_period,
+            failed = report.failed.len(),
+            handed_over = report.handed_over.is_some(),
+            "period rollover"
+        );
+        Ok(report)
+    }
+
+    async fn roll_over_page(
+        &self,
+        page: Vec<PrincipalState>,
+        at: DateTime<Utc>,
+        report: &mut RolloverReport,
+    ) {
         let mut due = Vec::new();
-        for state in blocked {
+        for state in page {
             match (
                 state.block_cause,
                 state.blocked_period.as_deref().and_then(period_end),
@@ -119,20 +190,6 @@ impl App {
                     report.failed.push((principal, e.to_string()));
                 }
             }
-        }
-        report.restored.sort();
-        metrics::count("RolloverRestores", report.restored.len());
-        info!(
-            restored = report.restored.len(),
-            kept_manual = report.kept_manual,
-            kept_current_period = report.kept_current_period,
-            failed = report.failed.len(),
-            "period rollover"
-        );
-        if report.failed.is_empty() {
-            Ok(report)
-        } else {
-            Err(RolloverError::Incomplete(Box::new(report)))
         }
     }
 }

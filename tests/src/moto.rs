@@ -175,13 +175,68 @@ impl Account {
 
     /// An in-process seatcap app in this account, with `overrides` on top of [`Self::env`].
     pub fn app(&self, overrides: &[(&str, &str)], clock: seatcap::app::Clock) -> seatcap::App {
+        self.app_through(&moto().endpoint, overrides, clock)
+    }
+
+    /// [`Self::app`] whose AWS calls go to `endpoint` (a proxy in front of moto).
+    pub fn app_through(
+        &self,
+        endpoint: &str,
+        overrides: &[(&str, &str)],
+        clock: seatcap::app::Clock,
+    ) -> seatcap::App {
         let mut env = self.env();
         for (k, v) in overrides {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         let config = seatcap::config::Config::from_lookup(|k| env.get(k).cloned())
             .expect("test configuration is valid");
-        seatcap::App::new(config, &self.sdk, clock)
+        let sdk = self.sdk.to_builder().endpoint_url(endpoint).build();
+        seatcap::App::new(config, &sdk, clock)
+    }
+
+    /// Creates (or replaces) a monthly cost budget whose `CalculatedSpend` moto reports as
+    /// `spend_usd`; `tag_value` adds seatcap's cost-tag filter.
+    #[allow(deprecated)] // CostFilters: the form seatcap writes and reads a tag filter in.
+    pub async fn put_budget(
+        &self,
+        name: &str,
+        limit_usd: &str,
+        spend_usd: &str,
+        tag_value: Option<&str>,
+    ) {
+        use aws_sdk_budgets::types::{Budget, BudgetType, CalculatedSpend, Spend, TimeUnit};
+        let client = aws_sdk_budgets::Client::new(&self.sdk);
+        let usd = |amount: &str| Spend::builder().amount(amount).unit("USD").build().unwrap();
+        let _ = client
+            .delete_budget()
+            .account_id(&self.id)
+            .budget_name(name)
+            .send()
+            .await;
+        let mut budget = Budget::builder()
+            .budget_name(name)
+            .budget_type(BudgetType::Cost)
+            .time_unit(TimeUnit::Monthly)
+            .budget_limit(usd(limit_usd))
+            .calculated_spend(
+                CalculatedSpend::builder()
+                    .actual_spend(usd(spend_usd))
+                    .build(),
+            );
+        if let Some(value) = tag_value {
+            budget = budget.cost_filters(
+                "TagKeyValue",
+                vec![format!("user:seatcap-principal${value}")],
+            );
+        }
+        client
+            .create_budget()
+            .account_id(&self.id)
+            .budget(budget.build().unwrap())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateBudget on moto: {}", DisplayErrorContext(&e)));
     }
 
     pub fn principal(&self, kind: &str, name: &str) -> PrincipalArn {

@@ -70,3 +70,127 @@ async fn relay(client: TcpStream, server: TcpStream, counter: Arc<AtomicUsize>) 
     };
     tokio::join!(upstream, downstream);
 }
+
+/// An HTTP proxy in front of the emulator that answers the first `times` attempts of each
+/// distinct request matching `needle` itself, with IAM's `Throttling: Rate exceeded` (400),
+/// and forwards everything else. A retry carries the same body, so every matching call is
+/// throttled exactly `times` times before it goes through: deterministic, whatever the
+/// order of concurrent calls. One request per connection (`Connection: close` both ways).
+pub struct ThrottlingProxy {
+    pub url: String,
+    throttled: Arc<AtomicUsize>,
+}
+
+impl ThrottlingProxy {
+    pub async fn start(upstream: String, needle: &'static str, times: usize) -> ThrottlingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let throttled = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(std::sync::Mutex::new(std::collections::HashMap::<
+            Vec<u8>,
+            usize,
+        >::new()));
+        let counter = throttled.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (upstream, counter, seen) = (upstream.clone(), counter.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Some((head, body)) = read_request(&mut client).await else {
+                        return;
+                    };
+                    let throttle = String::from_utf8_lossy(&body).contains(needle) && {
+                        let mut seen = seen.lock().expect("no panics while held");
+                        let attempts = seen.entry(body.clone()).or_default();
+                        *attempts += 1;
+                        *attempts <= times
+                    };
+                    let response = if throttle {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        throttling_response()
+                    } else {
+                        match forward(&upstream, &head, &body).await {
+                            Some(response) => response,
+                            None => return,
+                        }
+                    };
+                    let _ = client.write_all(&response).await;
+                    let _ = client.shutdown().await;
+                });
+            }
+        });
+        ThrottlingProxy { url, throttled }
+    }
+
+    /// How many requests were answered with a throttling error.
+    pub fn throttled(&self) -> usize {
+        self.throttled.load(Ordering::SeqCst)
+    }
+}
+
+/// One request: its head (with `Connection: close`) and its body, by `Content-Length`.
+async fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut data = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = client.read(&mut buffer).await.ok().filter(|n| *n > 0)?;
+        data.extend_from_slice(&buffer[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = data[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = client.read(&mut buffer).await.ok().filter(|n| *n > 0)?;
+        body.extend_from_slice(&buffer[..n]);
+    }
+    Some((with_connection_close(&head), body))
+}
+
+/// A message head with any `Connection` header replaced by `Connection: close`.
+fn with_connection_close(head: &str) -> String {
+    let mut lines: Vec<&str> = head
+        .split("\r\n")
+        .filter(|line| {
+            !line
+                .split_once(':')
+                .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("connection"))
+        })
+        .collect();
+    lines.push("Connection: close");
+    lines.join("\r\n")
+}
+
+async fn forward(upstream: &str, head: &str, body: &[u8]) -> Option<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).await.ok()?;
+    server.write_all(head.as_bytes()).await.ok()?;
+    server.write_all(b"\r\n\r\n").await.ok()?;
+    server.write_all(body).await.ok()?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response).await.ok()?;
+    let head_end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = with_connection_close(&String::from_utf8_lossy(&response[..head_end]));
+    let mut rewritten = head.into_bytes();
+    rewritten.extend_from_slice(&response[head_end..]);
+    Some(rewritten)
+}
+
+/// IAM's answer under load (query protocol, as ../shared/fixtures describes it).
+fn throttling_response() -> Vec<u8> {
+    let body = "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+        <Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>\
+        <RequestId>5f1c4e4b-throttle</RequestId></ErrorResponse>";
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}

@@ -5,13 +5,24 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use seatcap::App;
+use seatcap::handover::Pace;
 use seatcap::ledger::Commit;
 use seatcap::principal::PrincipalArn;
-use seatcap_tests::{Account, Function, binary, budget_alert};
+use seatcap::rollover::RolloverEvent;
+use seatcap_tests::proxy::ThrottlingProxy;
+use seatcap_tests::{Account, Function, binary, budget_alert, moto};
 use serde_json::json;
 
 fn app_at(account: &Account, now: DateTime<Utc>) -> App {
     account.app(&[], Arc::new(move || now))
+}
+
+/// The scheduled event of a run at `time`.
+fn event_at(time: DateTime<Utc>) -> RolloverEvent {
+    RolloverEvent {
+        time,
+        resume_after: None,
+    }
 }
 
 fn november() -> DateTime<Utc> {
@@ -82,7 +93,10 @@ async fn month_end_restores_the_capped_and_keeps_manual_blocks() {
 
     // Too early: still November.
     let early = app
-        .roll_over(Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 0).unwrap())
+        .roll_over(
+            event_at(Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 0).unwrap()),
+            Pace::unlimited(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -95,7 +109,10 @@ async fn month_end_restores_the_capped_and_keeps_manual_blocks() {
     );
 
     let rollover = app_at(&account, december_rollover());
-    let report = rollover.roll_over(december_rollover()).await.unwrap();
+    let report = rollover
+        .roll_over(event_at(december_rollover()), Pace::unlimited())
+        .await
+        .unwrap();
     assert_eq!(report.restored, [alice.to_string()]);
     assert_eq!(report.kept_manual, 1);
     assert_eq!(
@@ -119,7 +136,10 @@ async fn month_end_restores_the_capped_and_keeps_manual_blocks() {
     );
 
     // A second run (a retry, a replayed event) finds nothing to do.
-    let again = rollover.roll_over(december_rollover()).await.unwrap();
+    let again = rollover
+        .roll_over(event_at(december_rollover()), Pace::unlimited())
+        .await
+        .unwrap();
     assert!(again.restored.is_empty());
     assert_eq!(again.blocked, 1);
 }
@@ -136,7 +156,7 @@ async fn daily_and_quarterly_blocks_end_with_their_own_periods() {
     set_blocked_period(&account, &quarterly, "2026-Q4").await;
 
     let report = app_at(&account, december_rollover())
-        .roll_over(december_rollover())
+        .roll_over(event_at(december_rollover()), Pace::unlimited())
         .await
         .unwrap();
     assert_eq!(report.restored, [daily_done.to_string()]);
@@ -144,7 +164,7 @@ async fn daily_and_quarterly_blocks_end_with_their_own_periods() {
 
     let new_year = Utc.with_ymd_and_hms(2027, 1, 1, 0, 5, 0).unwrap();
     let report = app_at(&account, new_year)
-        .roll_over(new_year)
+        .roll_over(event_at(new_year), Pace::unlimited())
         .await
         .unwrap();
     let mut expected = vec![daily_today.to_string(), quarterly.to_string()];
@@ -176,4 +196,66 @@ async fn the_binary_takes_the_boundary_from_the_scheduled_event() {
         matches!(bad, seatcap_tests::Invocation::Error(_)),
         "an event without a time is refused, not guessed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_continues_where_it_stopped_and_acts_once() {
+    let account = Account::new().await;
+    let app = app_at(&account, november());
+    let mut blocked = Vec::new();
+    for name in ["ann", "ben", "cat", "dan", "eve"] {
+        blocked.push(capped(&account, &app, name).await);
+    }
+    let rollover = app_at(&account, december_rollover());
+
+    let mut event = Some(event_at(december_rollover()));
+    let mut runs = 0;
+    let mut restored = Vec::new();
+    while let Some(next) = event {
+        let report = rollover
+            .roll_over(next, Pace::one_page_of(2))
+            .await
+            .unwrap();
+        assert!(report.blocked <= 2, "one page per run");
+        restored.extend(report.restored);
+        event = report.handed_over;
+        runs += 1;
+    }
+    assert_eq!(runs, 3, "pages of 2, 2 and 1");
+    let mut expected: Vec<String> = blocked.iter().map(ToString::to_string).collect();
+    expected.sort();
+    restored.sort();
+    assert_eq!(restored, expected, "each restored exactly once");
+    for principal in &blocked {
+        assert_eq!(
+            account.attached(principal).await,
+            vec![account.bedrock_policy_arn.clone()]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_iam_slows_the_rollover_down_but_it_completes() {
+    let account = Account::new().await;
+    let app = app_at(&account, november());
+    let mut blocked = Vec::new();
+    for name in ["ann", "ben", "cat", "dan"] {
+        blocked.push(capped(&account, &app, name).await);
+    }
+    let upstream = moto().endpoint.trim_start_matches("http://").to_owned();
+    // Each AttachUserPolicy is refused twice with IAM's `Throttling` before it passes.
+    let proxy = ThrottlingProxy::start(upstream, "Action=AttachUserPolicy", 2).await;
+    let rollover = account.app_through(&proxy.url, &[], Arc::new(december_rollover));
+    let report = rollover
+        .roll_over(event_at(december_rollover()), Pace::unlimited())
+        .await
+        .expect("throttling is retried, not fatal");
+    assert_eq!(report.restored.len(), 4, "{report:?}");
+    assert_eq!(proxy.throttled(), 2 * 4);
+    for principal in &blocked {
+        assert_eq!(
+            account.attached(principal).await,
+            vec![account.bedrock_policy_arn.clone()]
+        );
+    }
 }

@@ -9,7 +9,9 @@ async fn main() -> Result<(), Error> {
     let app = &seatcap::App::start().await?;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<RolloverEvent>| async move {
-            let report = app.roll_over(event.payload.time).await?;
+            let report = app
+                .rollover_invocation(event.payload, &event.context)
+                .await?;
             Ok::<_, Error>(serde_json::to_value(report)?)
         },
     ))

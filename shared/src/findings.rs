@@ -1,0 +1,370 @@
+//! What reconcile finds when it puts three truths side by side — the ledger, IAM and AWS
+//! Budgets — and what it does about each principal. Pure: the `reconcile` flow gathers the
+//! truths and carries out the action.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::money::Usd;
+use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
+
+/// What Budgets says about a principal's budget right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetTruth {
+    /// `CalculatedSpend.ActualSpend` in USD; `None` if Budgets gave none in USD.
+    pub actual_spend: Option<Usd>,
+    /// The key of the budget's current period (`2026-11`), as alerts name periods.
+    pub period_key: String,
+}
+
+/// The three truths about one principal.
+#[derive(Clone, Debug)]
+pub struct Truths<'a> {
+    pub state: &'a PrincipalState,
+    /// The managed policies IAM shows attached now; `None` if IAM has no such principal.
+    pub attached_managed: Option<&'a [String]>,
+    /// `None` if the principal's budget is gone.
+    pub budget: Option<&'a BudgetTruth>,
+}
+
+/// One disagreement between the truths. Serialised into reconcile's report and logs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum Finding {
+    /// Spend is at or over the effective cap but access is on: an alert was lost or late.
+    OverCapWhileActive { spend: Usd, cap: Usd },
+    /// Blocked by the cap but spend is now under the effective cap (cap raised in Budgets,
+    /// override, new period).
+    UnderCapWhileBlocked {
+        spend: Usd,
+        /// `None`: an exemption is active.
+        cap: Option<Usd>,
+    },
+    /// Someone attached managed policies again while the principal is blocked.
+    ReattachedWhileBlocked { policies: Vec<String> },
+    /// Active, but none of the managed policies is attached: seatcap has nothing to cut, and
+    /// does not guess whether access went missing or comes from elsewhere.
+    NoManagedPolicyWhileActive,
+    /// The principal's budget no longer exists: spend cannot be checked.
+    BudgetGone { budget: String },
+    /// IAM has no such user, role or group any more.
+    PrincipalGone,
+    /// A budget filtered on seatcap's cost tag that no principal in the ledger owns.
+    UnownedBudget { budget: String },
+}
+
+impl Finding {
+    /// The finding's name in reports, logs and metric names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Finding::OverCapWhileActive { .. } => "over_cap_while_active",
+            Finding::UnderCapWhileBlocked { .. } => "under_cap_while_blocked",
+            Finding::ReattachedWhileBlocked { .. } => "reattached_while_blocked",
+            Finding::NoManagedPolicyWhileActive => "no_managed_policy_while_active",
+            Finding::BudgetGone { .. } => "budget_gone",
+            Finding::PrincipalGone => "principal_gone",
+            Finding::UnownedBudget { .. } => "unowned_budget",
+        }
+    }
+}
+
+/// What reconcile does about a principal. At most one action: they exclude each other.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    None,
+    /// Cut access as the lost alert would have: a cap block in the budget's current period.
+    Enforce {
+        spend: Usd,
+        period: String,
+    },
+    /// Give back what seatcap detached.
+    Restore {
+        spend: Usd,
+    },
+    /// Detach the managed policies attached again during the block.
+    DetachAgain {
+        policies: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assessment {
+    pub findings: Vec<Finding>,
+    pub action: Action,
+}
+
+/// The spend to judge a principal by. Budgets refreshes `CalculatedSpend` a few times a day,
+/// so it can trail the alert that blocked the principal; within the period of that block the
+/// alert's amount counts too.
+fn judged_spend(state: &PrincipalState, budget: &BudgetTruth) -> Option<Usd> {
+    let reported = budget.actual_spend?;
+    let blocked_this_period = state.status == Status::Blocked
+        && state.blocked_period.as_deref() == Some(budget.period_key.as_str());
+    Some(match state.last_actual_usd {
+        Some(alerted) if blocked_this_period => reported.max(alerted),
+        _ => reported,
+    })
+}
+
+/// Compares the truths about one principal and decides the one thing to do about them.
+pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
+    let state = truths.state;
+    let mut findings = Vec::new();
+    let Some(attached) = truths.attached_managed else {
+        return Assessment {
+            findings: vec![Finding::PrincipalGone],
+            action: Action::None,
+        };
+    };
+    if truths.budget.is_none() {
+        findings.push(Finding::BudgetGone {
+            budget: state.budget.clone(),
+        });
+    }
+    let spend = truths.budget.and_then(|b| judged_spend(state, b));
+    let cap = state.effective_cap(now);
+    let cap_usd = match cap {
+        EffectiveCap::Limited(cap) => Some(cap),
+        EffectiveCap::Exempt => None,
+    };
+    let mut action = Action::None;
+    match state.status {
+        Status::Active => {
+            if attached.is_empty() {
+                findings.push(Finding::NoManagedPolicyWhileActive);
+            }
+            if let (Some(spend), Some(cap), Some(budget)) = (spend, cap_usd, truths.budget)
+                && !state.protected
+                && spend >= cap
+            {
+                findings.push(Finding::OverCapWhileActive { spend, cap });
+                action = Action::Enforce {
+                    spend,
+                    period: budget.period_key.clone(),
+                };
+            }
+        }
+        Status::Blocked => {
+            if !attached.is_empty() {
+                findings.push(Finding::ReattachedWhileBlocked {
+                    policies: attached.to_vec(),
+                });
+                action = Action::DetachAgain {
+                    policies: attached.to_vec(),
+                };
+            }
+            // A restore re-attaches everything seatcap took, so it wins over detaching again.
+            if let Some(spend) = spend
+                && state.block_cause == Some(BlockCause::Cap)
+                && !cap.is_reached_by(spend)
+            {
+                findings.push(Finding::UnderCapWhileBlocked {
+                    spend,
+                    cap: cap_usd,
+                });
+                action = Action::Restore { spend };
+            }
+        }
+    }
+    Assessment { findings, action }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::state::Override;
+
+    const POLICY: &str = "arn:aws:iam::123456789012:policy/bedrock-invoke";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap()
+    }
+
+    fn alice(status: Status) -> PrincipalState {
+        let mut state = PrincipalState::new(
+            "arn:aws:iam::123456789012:user/alice".parse().unwrap(),
+            "seatcap-alice".into(),
+            Usd::from_cents(200_00),
+            now(),
+        );
+        if status == Status::Blocked {
+            state.status = Status::Blocked;
+            state.block_cause = Some(BlockCause::Cap);
+            state.blocked_period = Some("2026-11".into());
+            state.detached_policy_arns = vec![POLICY.into()];
+            state.last_actual_usd = Some(Usd::from_cents(201_00));
+        }
+        state
+    }
+
+    fn budget(spend_cents: i64) -> BudgetTruth {
+        BudgetTruth {
+            actual_spend: Some(Usd::from_cents(spend_cents)),
+            period_key: "2026-11".into(),
+        }
+    }
+
+    fn assess_with(
+        state: &PrincipalState,
+        attached: Option<&[String]>,
+        budget: Option<&BudgetTruth>,
+    ) -> Assessment {
+        assess(
+            &Truths {
+                state,
+                attached_managed: attached,
+                budget,
+            },
+            now(),
+        )
+    }
+
+    fn policy() -> Vec<String> {
+        vec![POLICY.to_owned()]
+    }
+
+    #[test]
+    fn agreeing_truths_find_nothing() {
+        let assessment = assess_with(
+            &alice(Status::Active),
+            Some(&policy()),
+            Some(&budget(50_00)),
+        );
+        assert_eq!(assessment.findings, []);
+        assert_eq!(assessment.action, Action::None);
+        let blocked = assess_with(&alice(Status::Blocked), Some(&[]), Some(&budget(205_00)));
+        assert_eq!(blocked.findings, []);
+    }
+
+    #[test]
+    fn spend_at_the_cap_while_active_is_enforced() {
+        let assessment = assess_with(
+            &alice(Status::Active),
+            Some(&policy()),
+            Some(&budget(200_00)),
+        );
+        assert_eq!(
+            assessment.findings,
+            [Finding::OverCapWhileActive {
+                spend: Usd::from_cents(200_00),
+                cap: Usd::from_cents(200_00)
+            }]
+        );
+        assert_eq!(
+            assessment.action,
+            Action::Enforce {
+                spend: Usd::from_cents(200_00),
+                period: "2026-11".into()
+            }
+        );
+    }
+
+    #[test]
+    fn protected_and_exempt_principals_are_never_enforced() {
+        let mut protected = alice(Status::Active);
+        protected.protected = true;
+        let over = budget(900_00);
+        assert_eq!(
+            assess_with(&protected, Some(&policy()), Some(&over)).action,
+            Action::None
+        );
+        let mut exempt = alice(Status::Active);
+        exempt.overrides.push(Override {
+            id: "o1".into(),
+            extra_usd: None,
+            exempt: true,
+            expires_at: Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
+            granted_by: "finance".into(),
+            reason: "launch week".into(),
+        });
+        assert_eq!(
+            assess_with(&exempt, Some(&policy()), Some(&over)).findings,
+            []
+        );
+    }
+
+    #[test]
+    fn a_cap_block_under_the_effective_cap_is_restored() {
+        let mut state = alice(Status::Blocked);
+        state.cap_usd = Usd::from_cents(500_00);
+        let assessment = assess_with(&state, Some(&[]), Some(&budget(250_00)));
+        assert_eq!(
+            assessment.action,
+            Action::Restore {
+                spend: Usd::from_cents(250_00)
+            }
+        );
+    }
+
+    #[test]
+    fn a_lagging_budget_does_not_undo_this_periods_block() {
+        // Budgets still shows $150 while the alert that blocked alice said $201.
+        let state = alice(Status::Blocked);
+        assert_eq!(
+            assess_with(&state, Some(&[]), Some(&budget(150_00))).action,
+            Action::None
+        );
+        // In a new period the alert's amount is history: Budgets' figure alone counts.
+        let december = BudgetTruth {
+            actual_spend: Some(Usd::from_cents(3_00)),
+            period_key: "2026-12".into(),
+        };
+        assert_eq!(
+            assess_with(&state, Some(&[]), Some(&december)).action,
+            Action::Restore {
+                spend: Usd::from_cents(3_00)
+            }
+        );
+    }
+
+    #[test]
+    fn manual_blocks_are_never_restored_but_drift_is_detached_again() {
+        let mut state = alice(Status::Blocked);
+        state.block_cause = Some(BlockCause::Manual);
+        assert_eq!(
+            assess_with(&state, Some(&[]), Some(&budget(0))).action,
+            Action::None
+        );
+        let drift = assess_with(&state, Some(&policy()), Some(&budget(0)));
+        assert_eq!(
+            drift.findings,
+            [Finding::ReattachedWhileBlocked { policies: policy() }]
+        );
+        assert_eq!(drift.action, Action::DetachAgain { policies: policy() });
+    }
+
+    #[test]
+    fn a_due_restore_wins_over_detaching_again() {
+        let mut state = alice(Status::Blocked);
+        state.cap_usd = Usd::from_cents(1000_00);
+        let assessment = assess_with(&state, Some(&policy()), Some(&budget(300_00)));
+        assert_eq!(assessment.findings.len(), 2);
+        assert!(matches!(assessment.action, Action::Restore { .. }));
+    }
+
+    #[test]
+    fn missing_truths_are_reported_not_guessed() {
+        let active = alice(Status::Active);
+        let gone = assess_with(&active, Some(&policy()), None);
+        assert_eq!(
+            gone.findings,
+            [Finding::BudgetGone {
+                budget: "seatcap-alice".into()
+            }]
+        );
+        assert_eq!(gone.action, Action::None);
+        let blocked_without_budget = assess_with(&alice(Status::Blocked), Some(&[]), None);
+        assert_eq!(blocked_without_budget.action, Action::None);
+
+        let bare = assess_with(&active, Some(&[]), Some(&budget(10_00)));
+        assert_eq!(bare.findings, [Finding::NoManagedPolicyWhileActive]);
+        assert_eq!(bare.action, Action::None);
+
+        let vanished = assess_with(&active, None, Some(&budget(900_00)));
+        assert_eq!(vanished.findings, [Finding::PrincipalGone]);
+        assert_eq!(vanished.action, Action::None);
+    }
+}

@@ -1,0 +1,413 @@
+//! reconcile against moto: each finding (lost alert, missed rollover, drift, missing policy,
+//! budget gone, unowned budget), dry-run changing nothing, a run cut short and continued,
+//! a throttled IAM, and the built binary. Budgets' spend is set through moto's
+//! `CalculatedSpend`; time is an injected clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use seatcap::App;
+use seatcap::handover::Pace;
+use seatcap::ledger::{AuditEvent, EventKind, Subject};
+use seatcap::principal::PrincipalArn;
+use seatcap::reconcile::{ReconcileEvent, ReconcileReport};
+use seatcap::state::Status;
+use seatcap_tests::proxy::ThrottlingProxy;
+use seatcap_tests::{Account, Function, binary, budget_alert, moto};
+use serde_json::json;
+
+fn november() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()
+}
+
+fn app_at(account: &Account, now: DateTime<Utc>, overrides: &[(&str, &str)]) -> App {
+    account.app(overrides, Arc::new(move || now))
+}
+
+/// A principal with the managed policy, capped at `cap` in the ledger, whose budget reports
+/// `spend` so far.
+async fn managed(account: &Account, app: &App, name: &str, cap: &str, spend: &str) -> PrincipalArn {
+    let principal = account
+        .create_principal("user", name, &[&account.bedrock_policy_arn])
+        .await;
+    let budget = format!("seatcap-{name}");
+    account.put_budget(&budget, cap, spend, Some(name)).await;
+    let answer = app
+        .handle_admin(json!({"action": "set_cap", "principal": principal.as_str(),
+            "budget": budget, "cap_usd": cap, "actor": "finance", "reason": "seat"}))
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    principal
+}
+
+async fn reconcile(app: &App) -> ReconcileReport {
+    app.reconcile(ReconcileEvent::default(), Pace::unlimited())
+        .await
+        .expect("reconcile runs")
+}
+
+/// The one audit event of `kind` in the principal's history (the clock is fixed, so events
+/// of one test share their time and their order within it is not theirs to keep).
+async fn audited(account: &Account, principal: &PrincipalArn, kind: EventKind) -> AuditEvent {
+    let history = account
+        .ledger()
+        .history(&Subject::Principal(principal.clone()), 50)
+        .await
+        .unwrap();
+    let mut of_kind = history.into_iter().filter(|e| e.kind == kind);
+    let event = of_kind
+        .next()
+        .unwrap_or_else(|| panic!("no {kind:?} audited"));
+    assert!(of_kind.next().is_none(), "{kind:?} audited twice");
+    event
+}
+
+/// What the report says about `principal`, as the function's answer shows it.
+fn finding_of(report: &ReconcileReport, principal: &PrincipalArn) -> serde_json::Value {
+    let found = report
+        .principals
+        .iter()
+        .find(|p| &p.principal == principal)
+        .unwrap_or_else(|| panic!("no finding for {principal} in {report:?}"));
+    serde_json::to_value(found).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_alert_is_caught_and_enforced() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let alice = managed(&account, &app, "alice", "200", "20").await;
+    let bob = managed(&account, &app, "bob", "200", "50").await;
+    // The 100 % alert never came: Budgets already shows alice over her cap.
+    account
+        .put_budget("seatcap-alice", "200", "231.40", Some("alice"))
+        .await;
+
+    let report = reconcile(&app).await;
+    assert_eq!(report.checked, 2);
+    assert_eq!(
+        report.counts.get("over_cap_while_active"),
+        Some(&1),
+        "{report:?}"
+    );
+    let found = finding_of(&report, &alice);
+    assert_eq!(found["action"], "enforce");
+    assert_eq!(found["outcome"], "done");
+    assert!(account.attached(&alice).await.is_empty());
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(state.status, Status::Blocked);
+    assert_eq!(state.blocked_period.as_deref(), Some("2026-11"));
+    assert_eq!(
+        state.detached_policy_arns,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    let enforced = audited(&account, &alice, EventKind::Enforced).await;
+    assert_eq!(enforced.actor, "seatcap:reconcile");
+    let reason = enforced.reason.unwrap_or_default();
+    assert!(reason.starts_with("caught by reconcile"), "{reason}");
+    let sent = account.sent_notifications().await;
+    assert!(
+        sent.iter().any(|(_, _, attrs)| attrs["kind"] == "cut_off"
+            && attrs["principal"] == alice.as_str()),
+        "{sent:?}"
+    );
+
+    // A second run finds everything in order.
+    let again = reconcile(&app).await;
+    assert!(again.counts.is_empty(), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_the_rollover_missed_is_restored_and_manual_blocks_stay() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let alice = managed(&account, &app, "alice", "200", "150").await;
+    app.handle_delivery(
+        "m-alice",
+        &budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00"),
+    )
+    .await
+    .unwrap();
+    let carol = managed(&account, &app, "carol", "200", "10").await;
+    app.handle_admin(json!({"action": "block", "principal": carol.as_str(),
+        "actor": "security", "reason": "offboarding"}))
+        .await
+        .unwrap();
+
+    // Still November, Budgets lagging behind the alert: alice stays blocked.
+    let report = reconcile(&app).await;
+    assert!(report.counts.is_empty(), "{report:?}");
+    assert!(account.attached(&alice).await.is_empty());
+
+    // December: the rollover never ran, Budgets' new period shows $3.
+    account
+        .put_budget("seatcap-alice", "200", "3", Some("alice"))
+        .await;
+    account
+        .put_budget("seatcap-carol", "200", "0", Some("carol"))
+        .await;
+    let december = app_at(
+        &account,
+        Utc.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap(),
+        &[],
+    );
+    let report = reconcile(&december).await;
+    assert_eq!(
+        report.counts.get("under_cap_while_blocked"),
+        Some(&1),
+        "{report:?}"
+    );
+    assert_eq!(finding_of(&report, &alice)["outcome"], "done");
+    assert_eq!(
+        account.attached(&alice).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert!(
+        account.attached(&carol).await.is_empty(),
+        "a manual block stays"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_attached_again_during_a_block_is_detached_and_security_told() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let alice = managed(&account, &app, "alice", "200", "230").await;
+    app.handle_delivery(
+        "m-alice",
+        &budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00"),
+    )
+    .await
+    .unwrap();
+    // Someone with IAM rights gives the access back by hand.
+    account
+        .iam
+        .attach_user_policy()
+        .user_name("alice")
+        .policy_arn(&account.bedrock_policy_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let report = reconcile(&app).await;
+    assert_eq!(
+        report.counts.get("reattached_while_blocked"),
+        Some(&1),
+        "{report:?}"
+    );
+    assert_eq!(finding_of(&report, &alice)["action"], "detach_again");
+    assert!(account.attached(&alice).await.is_empty());
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(state.status, Status::Blocked);
+    assert_eq!(
+        state.detached_policy_arns,
+        vec![account.bedrock_policy_arn.clone()],
+        "what to give back at restore is unchanged"
+    );
+    let repaired = audited(&account, &alice, EventKind::DriftRepaired).await;
+    assert_eq!(repaired.actor, "seatcap:reconcile");
+    let sent = account.sent_notifications().await;
+    assert!(
+        sent.iter().any(|(_, _, attrs)| attrs["kind"] == "drift"
+            && attrs["audience"] == "security"
+            && attrs["severity"] == "critical"),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_known_is_reported_and_nothing_is_guessed() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    // dave's managed policy went missing while active.
+    let dave = managed(&account, &app, "dave", "200", "10").await;
+    account
+        .iam
+        .detach_user_policy()
+        .user_name("dave")
+        .policy_arn(&account.bedrock_policy_arn)
+        .send()
+        .await
+        .unwrap();
+    // erin's budget was deleted.
+    let erin = managed(&account, &app, "erin", "200", "10").await;
+    aws_sdk_budgets::Client::new(&account.sdk)
+        .delete_budget()
+        .account_id(&account.id)
+        .budget_name("seatcap-erin")
+        .send()
+        .await
+        .unwrap();
+    // A per-person budget on seatcap's tag that nobody set a cap for.
+    account
+        .put_budget("seatcap-frank", "100", "90", Some("frank"))
+        .await;
+    // And one that is not seatcap's business at all.
+    account
+        .put_budget("team-platform", "5000", "90", None)
+        .await;
+
+    let report = reconcile(&app).await;
+    assert_eq!(
+        report.counts.get("no_managed_policy_while_active"),
+        Some(&1),
+        "{report:?}"
+    );
+    assert_eq!(report.counts.get("budget_gone"), Some(&1));
+    assert_eq!(report.unowned_budgets, ["seatcap-frank"]);
+    assert_eq!(finding_of(&report, &dave)["outcome"], "reported");
+    assert_eq!(finding_of(&report, &erin)["outcome"], "reported");
+    assert!(
+        account.attached(&dave).await.is_empty(),
+        "nothing attached by guess"
+    );
+    assert_eq!(
+        account.attached(&erin).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_reports_the_plan_and_changes_nothing() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let alice = managed(&account, &app, "alice", "200", "300").await;
+    let before = account.ledger().load(&alice).await.unwrap().unwrap();
+
+    for (app, event) in [
+        (
+            app_at(&account, november(), &[("SEATCAP_MODE", "dry-run")]),
+            ReconcileEvent::default(),
+        ),
+        (
+            app_at(&account, november(), &[]),
+            ReconcileEvent {
+                dry_run: true,
+                resume: None,
+            },
+        ),
+    ] {
+        let report = app.reconcile(event, Pace::unlimited()).await.unwrap();
+        assert!(report.dry_run);
+        assert_eq!(finding_of(&report, &alice)["action"], "enforce");
+        assert_eq!(finding_of(&report, &alice)["outcome"], "planned");
+    }
+    assert_eq!(
+        account.attached(&alice).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert_eq!(
+        account.ledger().load(&alice).await.unwrap().unwrap(),
+        before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_hands_over_and_the_next_continues_without_acting_twice() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let mut over = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        over.push(managed(&account, &app, name, "100", "120").await);
+    }
+
+    let first = app
+        .reconcile(ReconcileEvent::default(), Pace::one_page_of(2))
+        .await
+        .unwrap();
+    assert_eq!(first.checked, 2);
+    let next = first
+        .handed_over
+        .clone()
+        .expect("two of three done: hand over");
+    assert_eq!(next.resume.as_ref().unwrap().after.as_ref(), Some(&over[1]));
+
+    let second = app.reconcile(next, Pace::one_page_of(2)).await.unwrap();
+    assert_eq!(
+        second
+            .principals
+            .iter()
+            .filter(|p| p.outcome == "done")
+            .count(),
+        1
+    );
+    // The rest (the blocked ones) in further runs; none acts again.
+    let mut event = second.handed_over.clone();
+    while let Some(next) = event {
+        let run = app.reconcile(next, Pace::one_page_of(2)).await.unwrap();
+        assert!(
+            run.principals.iter().all(|p| p.outcome != "done"),
+            "{run:?}"
+        );
+        event = run.handed_over;
+    }
+    for principal in &over {
+        assert!(account.attached(principal).await.is_empty());
+        let history = account
+            .ledger()
+            .history(&Subject::Principal(principal.clone()), 10)
+            .await
+            .unwrap();
+        let enforced = history
+            .iter()
+            .filter(|e| e.kind == EventKind::Enforced)
+            .count();
+        assert_eq!(enforced, 1, "{principal}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_iam_slows_reconcile_down_but_it_completes() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let mut over = Vec::new();
+    for name in ["ann", "ben", "cat", "dan"] {
+        over.push(managed(&account, &app, name, "100", "120").await);
+    }
+    let upstream = moto().endpoint.trim_start_matches("http://").to_owned();
+    // Every IAM call reconcile makes is refused twice with `Throttling` before it passes.
+    let proxy = ThrottlingProxy::start(upstream, "Version=2010-05-08", 2).await;
+    let throttled_app = account.app_through(&proxy.url, &[], Arc::new(november));
+    let report = reconcile(&throttled_app).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.counts.get("over_cap_while_active"), Some(&4));
+    for principal in &over {
+        assert!(account.attached(principal).await.is_empty());
+    }
+    // One sweep and four detaches, each refused twice.
+    assert_eq!(proxy.throttled(), 2 * 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reconciles_on_its_schedule() {
+    let account = Account::new().await;
+    let app = app_at(&account, Utc::now(), &[]);
+    let alice = managed(&account, &app, "alice", "200", "250").await;
+
+    let function = Function::start(binary("reconcile"), &account.env()).await;
+    let event: serde_json::Value =
+        serde_json::from_str(include_str!("../../events/scheduled-event.json")).unwrap();
+    let report = function.invoke(&event).await.expect_response();
+    assert_eq!(report["counts"]["over_cap_while_active"], 1, "{report}");
+    assert!(account.attached(&alice).await.is_empty());
+    assert!(
+        function
+            .logs()
+            .iter()
+            .any(|line| line.contains("reconcile summary")),
+        "the summary is logged"
+    );
+    assert!(
+        function
+            .logs()
+            .iter()
+            .any(|line| line.contains("\"Reconcile.over_cap_while_active\":1")),
+        "and emitted as a metric"
+    );
+}
