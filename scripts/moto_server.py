@@ -8,6 +8,11 @@ Requests are handled one at a time. moto's backends take no locks, so two concur
 conditional writes could both pass their condition, which DynamoDB never allows; seatcap's
 race tests must test seatcap, not the emulator's threads. Connections are still served on
 threads, so a client's idle keep-alive connection never blocks another client.
+
+TransactWriteItems is made cheap to roll back (see `roll_back_only_what_changed`): moto
+deep-copies the whole table for every item of every transaction, and keeps every copy, so
+its time and memory grow with the square of the ledger's size; at 10,000 principals the
+emulator would swamp, and outgrow, what the scale benchmark measures.
 """
 
 import os
@@ -16,11 +21,80 @@ import threading
 
 from werkzeug.serving import make_server
 
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+
+
+def roll_back_only_what_changed(transact_write_items):
+    """moto's TransactWriteItems, rolled back item by item instead of table by table.
+
+    moto deep-copies the whole table for every item of a transaction, to restore it if a
+    condition fails, and keeps every copy for ever (it tracks each model instance it creates,
+    for /moto-api/data.json): time and memory grow with the square of the ledger's size.
+    Here the table "copy" is the table itself, and what each item of the transaction will
+    touch is remembered and put back on failure. That restores Put and Delete (all seatcap's
+    transactions use); an Update, which edits an item object in place, would not roll back.
+    """
+
+    def backup_is_the_table(table, memo):
+        return table
+
+    Table.__deepcopy__ = backup_is_the_table
+
+    def key_of(table, op):
+        attributes = op.get("Key") or op.get("Item") or {}
+        hash_key = DynamoType(attributes[table.hash_key_attr])
+        range_key = (
+            DynamoType(attributes[table.range_key_attr]) if table.range_key_attr else None
+        )
+        return hash_key, range_key
+
+    def slot(table, hash_key, range_key):
+        if range_key is None:
+            return table.items.get(hash_key)
+        return table.items.get(hash_key, {}).get(range_key)
+
+    def restore(table, hash_key, range_key, previous):
+        if range_key is None:
+            if previous is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = previous
+            return
+        if previous is None:
+            items = table.items.get(hash_key, {})
+            items.pop(range_key, None)
+            if not items:
+                table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key][range_key] = previous
+
+    def patched(self, transact_items):
+        saved = []
+        for item in transact_items:
+            op = next(iter(item.values()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            try:
+                hash_key, range_key = key_of(table, op)
+            except KeyError:
+                continue  # moto refuses the request itself
+            saved.append((table, hash_key, range_key, slot(table, hash_key, range_key)))
+        try:
+            return transact_write_items(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, previous in reversed(saved):
+                restore(table, hash_key, range_key, previous)
+            raise
+
+    return patched
 
 
 def one_request_at_a_time(app):
@@ -36,6 +110,9 @@ def one_request_at_a_time(app):
 
 def main() -> None:
     port = int(sys.argv[1])
+    DynamoDBBackend.transact_write_items = roll_back_only_what_changed(
+        DynamoDBBackend.transact_write_items
+    )
     app = one_request_at_a_time(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
