@@ -225,7 +225,11 @@ impl App {
                 .collect();
             let owned = self.ledger.owned_budgets(&tagged).await?;
             for budget in tagged.into_iter().filter(|b| !owned.contains(b)) {
-                *report.counts.entry("unowned_budget").or_default() += 1;
+                let finding = Finding::UnownedBudget {
+                    budget: budget.clone(),
+                };
+                warn!(findings = ?[&finding], "reconcile finding");
+                *report.counts.entry(finding.name()).or_default() += 1;
                 report.unowned_budgets.push(budget);
             }
         }
