@@ -41,7 +41,7 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Invocation>>>>;
 
 #[derive(Clone)]
 struct Api {
-    next: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, Bytes)>>>,
+    next: Arc<tokio::sync::Mutex<mpsc::Receiver<(String, Bytes, Duration)>>>,
     pending: Pending,
     init_error: Arc<Mutex<Option<String>>>,
     /// When the binary first asked for work: the end of its cold start.
@@ -52,7 +52,7 @@ struct Api {
 pub struct Function {
     spawned_at: Instant,
     first_poll: Arc<OnceLock<Instant>>,
-    requests: mpsc::Sender<(String, Bytes)>,
+    requests: mpsc::Sender<(String, Bytes, Duration)>,
     pending: Pending,
     init_error: Arc<Mutex<Option<String>>>,
     logs: Arc<Mutex<Vec<String>>>,
@@ -147,16 +147,22 @@ impl Function {
         }
     }
 
-    /// Invokes the function with `payload` and waits (at most 60 s) for its answer.
+    /// Invokes the function with `payload` (a 30 s timeout) and waits for its answer.
     pub async fn invoke(&self, payload: &Value) -> Invocation {
+        self.invoke_within(payload, Duration::from_secs(30)).await
+    }
+
+    /// Invokes the function with `payload` and a Lambda timeout of `timeout` (the deadline
+    /// the function sees), and waits for its answer a little longer than that.
+    pub async fn invoke_within(&self, payload: &Value, timeout: Duration) -> Invocation {
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("lock").insert(id.clone(), tx);
         self.requests
-            .send((id, Bytes::from(payload.to_string())))
+            .send((id, Bytes::from(payload.to_string()), timeout))
             .await
             .expect("the runtime API is up");
-        match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        match tokio::time::timeout(timeout + Duration::from_secs(30), rx).await {
             Ok(Ok(invocation)) => invocation,
             _ => panic!(
                 "no answer from the function (init error: {:?}); its log:\n{}",
@@ -175,6 +181,35 @@ impl Function {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    /// VmHWM: the process's peak resident set so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid().expect("running")))
+                .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// CPU time (user + system) the process has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid().expect("running")))
+            .unwrap_or_default();
+        // Fields after the `(comm)`; utime and stime are the 14th and 15th fields overall.
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // In clock ticks of USER_HZ, 100 per second on Linux.
+        Duration::from_millis((field(11) + field(12)) * 10)
     }
 
     /// Everything the function wrote to stdout and stderr so far.
@@ -208,10 +243,10 @@ fn collect_lines<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 
 async fn next(State(api): State<Api>) -> impl IntoResponse {
     api.first_poll.get_or_init(Instant::now);
-    let Some((id, body)) = api.next.lock().await.recv().await else {
+    let Some((id, body, timeout)) = api.next.lock().await.recv().await else {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
-    let deadline = (std::time::SystemTime::now() + Duration::from_secs(30))
+    let deadline = (std::time::SystemTime::now() + timeout)
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_millis();

@@ -86,7 +86,7 @@ async fn main() {
             .await
             .expect_response();
     }
-    let rss_at_50 = peak_rss_kib(&rss_process);
+    let rss_at_50 = rss_process.peak_rss_kib();
     drop(rss_process);
 
     let alerts = Function::start(binary_in("release", "budget-alert"), &env).await;
@@ -106,7 +106,7 @@ async fn main() {
     let duplicate_calls = proxy.requests() - before;
 
     eprintln!("burst of {burst} alerts at the cap ...");
-    let cpu_before = cpu_ticks(&alerts);
+    let cpu_before = alerts.cpu_time();
     let calls_before = proxy.requests();
     let slack_before = slack.received().len();
     let started = Instant::now();
@@ -120,10 +120,10 @@ async fn main() {
         latencies.push(t.elapsed());
     }
     let wall = started.elapsed();
-    let cpu_ms = (cpu_ticks(&alerts) - cpu_before) as f64 * 1000.0 / ticks_per_second();
+    let cpu_ms = (alerts.cpu_time() - cpu_before).as_secs_f64() * 1000.0;
     let burst_calls = proxy.requests() - calls_before;
     let notified = slack.received().len() - slack_before;
-    let rss_after_burst = peak_rss_kib(&alerts);
+    let rss_after_burst = alerts.peak_rss_kib();
     latencies.sort();
 
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -222,36 +222,4 @@ async fn wait_for_init(process: &Function) -> Duration {
         );
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
-}
-
-/// VmHWM: the process's peak resident set, in KiB.
-fn peak_rss_kib(process: &Function) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", process.pid().expect("running")))
-            .unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime of the process, in clock ticks.
-fn cpu_ticks(process: &Function) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", process.pid().expect("running")))
-        .unwrap_or_default();
-    // Fields after the `(comm)`; utime and stime are the 14th and 15th fields overall.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    field(11) + field(12)
-}
-
-fn ticks_per_second() -> f64 {
-    100.0 // USER_HZ on Linux
 }
