@@ -18,12 +18,10 @@ const RSS_ALERTS: usize = 50;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    // moto slows as it holds more principals (latency grows with the data, not with seatcap),
-    // so the default burst keeps a run near a minute; pass 1000 for the figure.
     let burst: usize = std::env::args()
         .nth(1)
         .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(1000);
     let sizes: Vec<(&str, u64)> = FUNCTIONS
         .iter()
         .map(|f| {
