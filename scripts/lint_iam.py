@@ -1,4 +1,4 @@
-"""Lints every function's IAM policy in template.yaml with parliament, one policy at a time
+"""Lints every function's IAM policy (and each managed policy) in template.yaml with parliament, one policy at a time
 on stdin (parliament's --file needs a terminal). CloudFormation's functions are resolved to
 example values of the right shape (ARNs in account 123456789012), since parliament checks
 actions, resources and conditions against each other, not the values themselves.
@@ -16,6 +16,14 @@ from cfnlint.decode import decode
 
 ACCOUNT, REGION, STACK = "123456789012", "us-east-1", "seatcap"
 EXAMPLE_MANAGED_POLICIES = [f"arn:aws:iam::{ACCOUNT}:policy/bedrock-invoke"]
+EXAMPLE_PARAMETERS = {
+    "ManagedPolicyArns": EXAMPLE_MANAGED_POLICIES,
+    "SlackWebhookSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:seatcap/slack-AbCdEf",
+}
+# A resource made only under a condition sees parameters that meet it.
+EXAMPLE_PARAMETERS_WHEN = {
+    "SlackInSsm": {"SlackWebhookSecretArn": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/seatcap/slack"},
+}
 
 PSEUDO = {
     "AWS::Partition": "aws",
@@ -35,17 +43,17 @@ def arn_of(resource_type, name):
     }[resource_type]
 
 
-def resolve(value, resources):
+def resolve(value, resources, parameters):
     if isinstance(value, list):
-        return [resolve(v, resources) for v in value]
+        return [resolve(v, resources, parameters) for v in value]
     if not isinstance(value, dict):
         return value
     if list(value) == ["Ref"]:
         name = value["Ref"]
         if name in PSEUDO:
             return PSEUDO[name]
-        if name == "ManagedPolicyArns":
-            return EXAMPLE_MANAGED_POLICIES
+        if name in parameters:
+            return parameters[name]
         return arn_of(resources[name]["Type"], name)
     if list(value) == ["Fn::GetAtt"]:
         name, _attribute = value["Fn::GetAtt"]
@@ -59,7 +67,7 @@ def resolve(value, resources):
             return arn_of(resources[resource]["Type"], resource)
 
         return re.sub(r"\$\{([^}]+)\}", substitute, value["Fn::Sub"])
-    return {k: resolve(v, resources) for k, v in value.items()}
+    return {k: resolve(v, resources, parameters) for k, v in value.items()}
 
 
 def main():
@@ -69,12 +77,21 @@ def main():
     resources = template["Resources"]
     failed = False
     for name, resource in resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
+        if resource["Type"] == "AWS::Serverless::Function":
+            # Inline documents; the others are references to the managed policies below.
+            policies = [
+                p for p in resource["Properties"].get("Policies", []) if "Statement" in p
+            ]
+        elif resource["Type"] == "AWS::IAM::ManagedPolicy":
+            policies = [resource["Properties"]["PolicyDocument"]]
+        else:
             continue
-        for policy in resource["Properties"].get("Policies", []):
-            if not isinstance(policy, dict):
-                continue
-            document = json.dumps(resolve(policy, resources))
+        parameters = {
+            **EXAMPLE_PARAMETERS,
+            **EXAMPLE_PARAMETERS_WHEN.get(resource.get("Condition"), {}),
+        }
+        for policy in policies:
+            document = json.dumps(resolve(policy, resources, parameters))
             result = subprocess.run(
                 [os.path.join(os.path.dirname(sys.executable), "parliament")],
                 input=document,

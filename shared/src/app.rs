@@ -63,7 +63,9 @@ impl App {
         let notifier = Notifier::new(
             aws_sdk_sns::Client::new(sdk),
             config.notify_topic_arn.clone(),
-            config.slack_webhook_url.clone(),
+            config.slack_webhook.clone(),
+            aws_sdk_secretsmanager::Client::new(sdk),
+            aws_sdk_ssm::Client::new(sdk),
         );
         let budgets = Budgets::new(aws_sdk_budgets::Client::new(sdk));
         App {

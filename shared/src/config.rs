@@ -29,7 +29,7 @@ pub struct Config {
     /// The only policies seatcap ever detaches or attaches.
     pub managed_policy_arns: Vec<String>,
     pub notify_topic_arn: String,
-    pub slack_webhook_url: Option<String>,
+    pub slack_webhook: Option<SlackWebhook>,
     pub mode: Mode,
     pub protected_principals: HashSet<PrincipalArn>,
     pub ladder: Ladder,
@@ -70,6 +70,7 @@ pub const TABLE: &str = "SEATCAP_TABLE";
 pub const MANAGED_POLICY_ARNS: &str = "SEATCAP_MANAGED_POLICY_ARNS";
 pub const NOTIFY_TOPIC_ARN: &str = "SEATCAP_NOTIFY_TOPIC_ARN";
 pub const SLACK_WEBHOOK_URL: &str = "SEATCAP_SLACK_WEBHOOK_URL";
+pub const SLACK_WEBHOOK_SECRET: &str = "SEATCAP_SLACK_WEBHOOK_SECRET";
 pub const MODE: &str = "SEATCAP_MODE";
 pub const PROTECTED_PRINCIPALS: &str = "SEATCAP_PROTECTED_PRINCIPALS";
 pub const LADDER: &str = "SEATCAP_LADDER";
@@ -131,17 +132,32 @@ impl Config {
             ));
         }
 
-        let slack_webhook_url = get(SLACK_WEBHOOK_URL);
-        if let Some(url) = &slack_webhook_url {
-            // Never echo the URL: it is a credential.
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+        let slack_webhook = match (get(SLACK_WEBHOOK_URL), get(SLACK_WEBHOOK_SECRET)) {
+            (None, None) => None,
+            (Some(_), Some(_)) => {
                 return Err(invalid(
-                    SLACK_WEBHOOK_URL,
-                    "<redacted>",
-                    "not an http(s) URL".into(),
+                    SLACK_WEBHOOK_SECRET,
+                    "<set>",
+                    format!("set {SLACK_WEBHOOK_URL} or {SLACK_WEBHOOK_SECRET}, not both"),
                 ));
             }
-        }
+            // Never echo the URL: it is a credential.
+            (Some(url), None) => Some(SlackWebhook::Url(
+                check_webhook_url(&url)
+                    .map(|()| url)
+                    .map_err(|problem| invalid(SLACK_WEBHOOK_URL, "<redacted>", problem))?,
+            )),
+            (None, Some(arn)) => Some(
+                SlackWebhook::from_arn(&arn)
+                    .ok_or_else(|| invalid(
+                        SLACK_WEBHOOK_SECRET,
+                        &arn,
+                        "expected a Secrets Manager secret ARN (arn:aws:secretsmanager:...:secret:...) \
+                         or an SSM parameter ARN (arn:aws:ssm:...:parameter/...)"
+                            .into(),
+                    ))?,
+            ),
+        };
 
         let mode = match get(MODE).as_deref() {
             None | Some("enforce") => Mode::Enforce,
@@ -214,7 +230,7 @@ impl Config {
             table,
             managed_policy_arns,
             notify_topic_arn,
-            slack_webhook_url,
+            slack_webhook,
             mode,
             protected_principals,
             ladder,
@@ -227,6 +243,57 @@ impl Config {
 
     pub fn is_managed_policy(&self, arn: &str) -> bool {
         self.managed_policy_arns.iter().any(|m| m == arn)
+    }
+}
+
+/// Where the Slack webhook URL comes from. Its `Debug` never shows the URL.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SlackWebhook {
+    /// `SEATCAP_SLACK_WEBHOOK_URL`: the URL itself (local runs).
+    Url(String),
+    /// `SEATCAP_SLACK_WEBHOOK_SECRET` naming a Secrets Manager secret.
+    SecretsManager(String),
+    /// `SEATCAP_SLACK_WEBHOOK_SECRET` naming an SSM parameter (a SecureString).
+    SsmParameter(String),
+}
+
+impl SlackWebhook {
+    fn from_arn(arn: &str) -> Option<SlackWebhook> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        match parts.as_slice() {
+            ["arn", _, "secretsmanager", region, account, resource]
+                if !region.is_empty() && !account.is_empty() && resource.starts_with("secret:") =>
+            {
+                Some(SlackWebhook::SecretsManager(arn.to_owned()))
+            }
+            ["arn", _, "ssm", region, account, resource]
+                if !region.is_empty()
+                    && !account.is_empty()
+                    && resource.starts_with("parameter/") =>
+            {
+                Some(SlackWebhook::SsmParameter(arn.to_owned()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SlackWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SlackWebhook::Url(_) => f.write_str("Url(<redacted>)"),
+            SlackWebhook::SecretsManager(arn) => write!(f, "SecretsManager({arn})"),
+            SlackWebhook::SsmParameter(arn) => write!(f, "SsmParameter({arn})"),
+        }
+    }
+}
+
+/// Whether `url` can be a webhook; the problem, never the URL, if not.
+pub fn check_webhook_url(url: &str) -> Result<(), String> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err("not an http(s) URL".into())
     }
 }
 
@@ -277,7 +344,7 @@ mod tests {
         let config = config(&[]).unwrap();
         assert_eq!(config.mode, Mode::Enforce);
         assert_eq!(config.ladder, Ladder::default());
-        assert!(config.slack_webhook_url.is_none());
+        assert!(config.slack_webhook.is_none());
         assert!(config.protected_principals.is_empty());
         assert!(config.is_managed_policy("arn:aws:iam::123456789012:policy/bedrock-invoke"));
         assert!(!config.is_managed_policy("arn:aws:iam::aws:policy/AdministratorAccess"));
@@ -317,6 +384,44 @@ mod tests {
             let err = config(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn the_webhook_comes_from_the_environment_or_a_secret_never_both() {
+        let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:seatcap/slack-AbCdEf";
+        let parameter = "arn:aws:ssm:eu-west-1:123456789012:parameter/seatcap/slack";
+        assert_eq!(
+            config(&[(SLACK_WEBHOOK_SECRET, secret)])
+                .unwrap()
+                .slack_webhook,
+            Some(SlackWebhook::SecretsManager(secret.into()))
+        );
+        assert_eq!(
+            config(&[(SLACK_WEBHOOK_SECRET, parameter)])
+                .unwrap()
+                .slack_webhook,
+            Some(SlackWebhook::SsmParameter(parameter.into()))
+        );
+        for bad in [
+            "seatcap/slack",
+            "arn:aws:s3:::bucket/key",
+            "arn:aws:ssm:eu-west-1:1:document/x",
+        ] {
+            let err = config(&[(SLACK_WEBHOOK_SECRET, bad)]).unwrap_err();
+            assert!(err.to_string().starts_with(SLACK_WEBHOOK_SECRET), "{err}");
+        }
+        let both = config(&[
+            (SLACK_WEBHOOK_SECRET, secret),
+            (SLACK_WEBHOOK_URL, "https://hooks.slack.com/services/SECRET"),
+        ])
+        .unwrap_err();
+        assert!(!both.to_string().contains("SECRET/"), "{both}");
+        let url =
+            config(&[(SLACK_WEBHOOK_URL, "https://hooks.slack.com/services/SECRET")]).unwrap();
+        assert!(
+            !format!("{url:?}").contains("hooks.slack.com"),
+            "Debug shows no URL"
+        );
     }
 
     #[test]

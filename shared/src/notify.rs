@@ -5,12 +5,18 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_sns::Client as SnsClient;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_ssm::Client as SsmClient;
 use serde::Serialize;
 use serde_json::json;
+use tokio::sync::OnceCell;
 
+use crate::config::{SlackWebhook, check_webhook_url};
 use crate::decide::Audience;
 use crate::money::Usd;
 use crate::principal::PrincipalArn;
@@ -146,23 +152,77 @@ pub struct DeliveryFailure {
 #[derive(Clone)]
 pub struct Notifier {
     http: reqwest::Client,
-    slack_webhook_url: Option<String>,
+    slack: Option<SlackWebhook>,
+    /// The webhook URL, read from its secret on the first post of a cold start and kept.
+    slack_url: Arc<OnceCell<String>>,
+    secrets: SecretsClient,
+    ssm: SsmClient,
     sns: SnsClient,
     topic_arn: String,
 }
 
 impl Notifier {
-    pub fn new(sns: SnsClient, topic_arn: String, slack_webhook_url: Option<String>) -> Self {
+    pub fn new(
+        sns: SnsClient,
+        topic_arn: String,
+        slack: Option<SlackWebhook>,
+        secrets: SecretsClient,
+        ssm: SsmClient,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .expect("a reqwest client with only a timeout set always builds");
         Notifier {
             http,
-            slack_webhook_url,
+            slack,
+            slack_url: Arc::default(),
+            secrets,
+            ssm,
             sns,
             topic_arn,
         }
+    }
+
+    /// The Slack webhook URL, if Slack is configured. Read lazily, so a cold start makes no
+    /// call it may not need, and once: a failed read is tried again on the next post. Errors
+    /// name the secret, never its value.
+    async fn slack_url(&self) -> Result<Option<&str>, String> {
+        let Some(source) = &self.slack else {
+            return Ok(None);
+        };
+        let url = self
+            .slack_url
+            .get_or_try_init(|| async {
+                let value = match source {
+                    SlackWebhook::Url(url) => return Ok(url.clone()),
+                    SlackWebhook::SecretsManager(arn) => self
+                        .secrets
+                        .get_secret_value()
+                        .secret_id(arn)
+                        .send()
+                        .await
+                        .map_err(|e| format!("reading {arn}: {}", DisplayErrorContext(&e)))?
+                        .secret_string
+                        .ok_or_else(|| format!("{arn} holds no SecretString"))?,
+                    SlackWebhook::SsmParameter(arn) => self
+                        .ssm
+                        .get_parameter()
+                        .name(arn)
+                        .with_decryption(true)
+                        .send()
+                        .await
+                        .map_err(|e| format!("reading {arn}: {}", DisplayErrorContext(&e)))?
+                        .parameter
+                        .and_then(|p| p.value)
+                        .ok_or_else(|| format!("{arn} holds no value"))?,
+                };
+                let url = webhook_in_secret(&value);
+                check_webhook_url(&url).map_err(|problem| format!("{source:?}: {problem}"))?;
+                Ok::<_, String>(url)
+            })
+            .await?;
+        Ok(Some(url.as_str()))
     }
 
     /// Sends `notice` to every channel; returns the deliveries that failed.
@@ -172,12 +232,12 @@ impl Notifier {
     }
 
     async fn post_slack(&self, notice: &Notice) -> Result<(), DeliveryFailure> {
-        let Some(url) = &self.slack_webhook_url else {
-            return Ok(());
-        };
         let failure = |error: String| DeliveryFailure {
             channel: "slack",
             error,
+        };
+        let Some(url) = self.slack_url().await.map_err(failure)? else {
+            return Ok(());
         };
         let response = self
             .http
@@ -229,6 +289,15 @@ impl Notifier {
                 error: DisplayErrorContext(&e).to_string(),
             })
     }
+}
+
+/// The URL in a secret: the whole value, or the `url` field of a JSON object (the shape the
+/// Secrets Manager console suggests for key/value secrets).
+fn webhook_in_secret(value: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(value)
+        .ok()
+        .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| value.trim().to_owned())
 }
 
 #[cfg(test)]
