@@ -124,6 +124,8 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Retry the notifications waiting in the outbox now.
+    FlushNotifications,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -245,6 +247,12 @@ impl Session<'_> {
                 let request = json!({"action": "history", "principal": self.principal(principal).await?, "limit": limit});
                 let answer = self.invoke(request).await?;
                 self.print(&answer, render::events)
+            }
+            Command::FlushNotifications => {
+                let answer = self
+                    .invoke(json!({"action": "flush_notifications"}))
+                    .await?;
+                self.print(&answer, render::flush)
             }
         }
     }

@@ -130,3 +130,11 @@ fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     }
     out
 }
+
+/// The answer of `flush_notifications`.
+pub fn flush(answer: &Value) -> String {
+    format!(
+        "delivered {}, still pending {}, failed for good {}\n",
+        answer["delivered"], answer["pending"], answer["failed"]
+    )
+}

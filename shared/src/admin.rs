@@ -39,6 +39,7 @@ enum Request {
     Status(PrincipalOnly),
     List(ListRequest),
     History(HistoryRequest),
+    FlushNotifications(NoFields),
 }
 
 const ACTIONS: &[&str] = &[
@@ -53,6 +54,7 @@ const ACTIONS: &[&str] = &[
     "status",
     "list",
     "history",
+    "flush_notifications",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +113,11 @@ struct RevokeOverride {
     actor: String,
     reason: String,
 }
+
+/// A request that takes nothing but its `action`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -317,6 +324,14 @@ impl App {
             Request::Status(r) => self.status(&r.principal).await,
             Request::List(r) => self.list(r).await,
             Request::History(r) => self.history(r).await,
+            Request::FlushNotifications(NoFields {}) => {
+                let report = self.flush_notifications().await?;
+                Ok(Ok(ok(json!({
+                    "delivered": report.delivered,
+                    "pending": report.pending,
+                    "failed": report.failed,
+                }))))
+            }
         }
     }
 

@@ -501,30 +501,6 @@ impl AlertRun<'_> {
     }
 }
 
-impl App {
-    /// Sends a notice; each failed channel is audited. Returns how many failed. Only a ledger
-    /// failure while auditing is an error.
-    pub async fn deliver(&self, notice: &Notice) -> Result<usize, LedgerError> {
-        let failures = self.notifier.send(notice).await;
-        if failures.is_empty() {
-            metrics::count("NotificationsSent", 1);
-            return Ok(0);
-        }
-        metrics::count("NotificationFailures", failures.len());
-        let now = self.now();
-        let events = failures
-            .iter()
-            .map(|f| {
-                warn!(principal = %notice.principal, channel = f.channel, error = %f.error, "notification failed");
-                let detail = json!({"channel": f.channel, "error": f.error, "kind": notice.kind});
-                (Subject::Principal(notice.principal.clone()), AuditEvent::new(now, EventKind::NotificationFailed, ACTOR, detail))
-            })
-            .collect();
-        self.ledger.append(events, now).await?;
-        Ok(failures.len())
-    }
-}
-
 pub(crate) fn cap_json(cap: EffectiveCap) -> serde_json::Value {
     match cap {
         EffectiveCap::Limited(usd) => json!(usd),

@@ -10,6 +10,7 @@
 //! | `SYS#alerts`        | `EV#<time>#<id>`    | audit of alerts no principal owns      |
 //! | `MSG#<message id>`  | `SEEN`              | idempotency claim (TTL `expires_at`)   |
 //! | `ALERT#<natural key>` | `SEEN`            | idempotency claim (TTL `expires_at`)   |
+//! | `OUT#<id>`          | `OUTBOX`            | [`OutboxEntry`] (`status` = `outbox`)  |
 
 use std::collections::HashMap;
 
@@ -19,6 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, Tr
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::notify::{Channel, Notice};
 use crate::principal::PrincipalArn;
 use crate::state::{PrincipalState, Status};
 
@@ -27,6 +29,9 @@ const STATE_SK: &str = "STATE";
 const OWNER_SK: &str = "OWNER";
 const SEEN_SK: &str = "SEEN";
 const SYSTEM_ALERTS_PK: &str = "SYS#alerts";
+const OUTBOX_SK: &str = "OUTBOX";
+/// The status-index partition every outbox entry sits in.
+const OUTBOX_STATUS: &str = "outbox";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -154,6 +159,33 @@ pub struct Commit {
     /// The previous budget of a principal that moved to another one: released.
     pub release_owner: Option<(String, PrincipalArn)>,
     pub events: Vec<(Subject, AuditEvent)>,
+}
+
+/// A notice not yet delivered to one channel, waiting for its next attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub channel: Channel,
+    pub notice: Notice,
+    /// Attempts made so far, the first (at the time of the event) included.
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    /// Set while a sender holds the entry: nobody else sends it until then, and an entry
+    /// still held after that may have been sent, so it is never sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_until: Option<DateTime<Utc>>,
+    pub last_error: String,
+    pub created_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct OutboxItem {
+    pk: String,
+    sk: String,
+    status: String,
+    #[serde(flatten)]
+    entry: OutboxEntry,
 }
 
 /// What the ledger knows about an incoming alert, from one read.
@@ -559,6 +591,92 @@ impl Ledger {
         let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
         let last = states.last().map(|s| s.principal.clone()).filter(|_| more);
         Ok((states, last))
+    }
+
+    /// Writes `entry`: a new one (`expected` = `None`), or the next version of the one read.
+    pub async fn put_outbox(
+        &self,
+        entry: &OutboxEntry,
+        expected: Option<u64>,
+    ) -> Result<(), CommitError> {
+        let item = to_item(&OutboxItem {
+            pk: format!("OUT#{}", entry.id),
+            sk: OUTBOX_SK.into(),
+            status: OUTBOX_STATUS.into(),
+            entry: entry.clone(),
+        })?;
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => request
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(CommitError::Conflict)
+            }
+            Err(e) => Err(dynamo_error("PutItem")(e).into()),
+        }
+    }
+
+    /// Removes the entry, if it is still at `version`.
+    pub async fn delete_outbox(&self, id: &str, version: u64) -> Result<(), CommitError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("OUT#{id}"), OUTBOX_SK)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(CommitError::Conflict)
+            }
+            Err(e) => Err(dynamo_error("DeleteItem")(e).into()),
+        }
+    }
+
+    /// Up to `limit` outbox entries, through the status index.
+    pub async fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>, LedgerError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(STATUS_INDEX)
+                .key_condition_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", AttributeValue::S(OUTBOX_STATUS.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(dynamo_error("Query"))?;
+            for item in out.items.unwrap_or_default() {
+                entries.push(from_item::<OutboxItem>(item)?.entry);
+            }
+            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            if start.is_none() || entries.len() >= limit {
+                entries.truncate(limit);
+                return Ok(entries);
+            }
+        }
     }
 
     fn put(

@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod money;
 pub mod notify;
+pub mod outbox;
 pub mod period;
 pub mod principal;
 pub mod reconcile;

@@ -12,7 +12,7 @@ use aws_sdk_sns::Client as SnsClient;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_ssm::Client as SsmClient;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::OnceCell;
 
@@ -21,7 +21,7 @@ use crate::decide::Audience;
 use crate::money::Usd;
 use crate::principal::PrincipalArn;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     Warning,
@@ -56,8 +56,9 @@ impl NoticeKind {
     }
 }
 
-/// Everything a message says, before it is rendered for a channel.
-#[derive(Clone, Debug, Serialize)]
+/// Everything a message says, before it is rendered for a channel. Serialisable both ways:
+/// an undelivered notice waits in the ledger's outbox.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     pub kind: NoticeKind,
     pub audience: Audience,
@@ -142,11 +143,43 @@ fn truncate(text: &str, max_chars: usize) -> String {
     cut
 }
 
+/// Where a notice goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Slack,
+    /// The notification SNS topic (email subscribers, filtered on its attributes).
+    Email,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Slack, Channel::Email];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Slack => "slack",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// Whether a failed delivery is worth trying again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The receiver refused the message itself (`invalid_payload`, `channel_not_found`, ...):
+    /// sending it again cannot help.
+    Never,
+    /// Overloaded, down or unreachable: try again, not before `after` when the receiver said
+    /// so (Slack's 429 `Retry-After`).
+    Later { after: Option<Duration> },
+}
+
 /// A delivery that did not happen, for the audit. Never carries the webhook URL.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryFailure {
-    pub channel: &'static str,
+    pub channel: Channel,
     pub error: String,
+    pub retry: Retry,
 }
 
 #[derive(Clone)]
@@ -227,16 +260,29 @@ impl Notifier {
 
     /// Sends `notice` to every channel; returns the deliveries that failed.
     pub async fn send(&self, notice: &Notice) -> Vec<DeliveryFailure> {
-        let (slack, email) = futures::join!(self.post_slack(notice), self.publish_email(notice));
+        let (slack, email) = futures::join!(
+            self.send_to(Channel::Slack, notice),
+            self.send_to(Channel::Email, notice)
+        );
         [slack, email].into_iter().filter_map(Result::err).collect()
     }
 
+    /// Sends `notice` to one channel (a retry from the outbox goes only where it failed).
+    pub async fn send_to(&self, channel: Channel, notice: &Notice) -> Result<(), DeliveryFailure> {
+        match channel {
+            Channel::Slack => self.post_slack(notice).await,
+            Channel::Email => self.publish_email(notice).await,
+        }
+    }
+
     async fn post_slack(&self, notice: &Notice) -> Result<(), DeliveryFailure> {
-        let failure = |error: String| DeliveryFailure {
-            channel: "slack",
+        let failure = |error: String, retry: Retry| DeliveryFailure {
+            channel: Channel::Slack,
             error,
+            retry,
         };
-        let Some(url) = self.slack_url().await.map_err(failure)? else {
+        let later = Retry::Later { after: None };
+        let Some(url) = self.slack_url().await.map_err(|e| failure(e, later))? else {
             return Ok(());
         };
         let response = self
@@ -245,18 +291,29 @@ impl Notifier {
             .json(&notice.to_slack())
             .send()
             .await
-            .map_err(|e| failure(e.without_url().to_string()))?;
+            .map_err(|e| failure(e.without_url().to_string(), later))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = response.text().await.unwrap_or_default();
         if status.is_success() && body.trim() == "ok" {
-            Ok(())
-        } else {
-            Err(failure(format!(
-                "HTTP {}: {}",
-                status.as_u16(),
-                truncate(body.trim(), 200)
-            )))
+            return Ok(());
         }
+        let retry = if status.as_u16() == 429 {
+            Retry::Later { after: retry_after }
+        } else if status.is_server_error() {
+            later
+        } else {
+            Retry::Never
+        };
+        Err(failure(
+            format!("HTTP {}: {}", status.as_u16(), truncate(body.trim(), 200)),
+            retry,
+        ))
     }
 
     async fn publish_email(&self, notice: &Notice) -> Result<(), DeliveryFailure> {
@@ -285,8 +342,11 @@ impl Notifier {
             .await
             .map(drop)
             .map_err(|e| DeliveryFailure {
-                channel: "email",
+                channel: Channel::Email,
                 error: DisplayErrorContext(&e).to_string(),
+                // The SDK has already retried what its retry policy deems transient; what is
+                // left may still pass later (a throttled or unreachable SNS).
+                retry: Retry::Later { after: None },
             })
     }
 }

@@ -5,14 +5,16 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::Value;
 
 #[derive(Clone, Default)]
 struct Inner {
     received: Arc<Mutex<Vec<Value>>>,
-    answer: Arc<Mutex<(u16, String)>>,
+    answer: Arc<Mutex<(u16, String, Option<u64>)>>,
 }
 
 pub struct SlackReceiver {
@@ -23,7 +25,7 @@ pub struct SlackReceiver {
 impl SlackReceiver {
     pub async fn start() -> SlackReceiver {
         let inner = Inner {
-            answer: Arc::new(Mutex::new((200, "ok".into()))),
+            answer: Arc::new(Mutex::new((200, "ok".into(), None))),
             ..Inner::default()
         };
         let app = Router::new()
@@ -42,7 +44,12 @@ impl SlackReceiver {
 
     /// From now on, answer every message with `status` and `body`.
     pub fn answer_with(&self, status: u16, body: &str) {
-        *self.inner.answer.lock().expect("lock") = (status, body.to_owned());
+        *self.inner.answer.lock().expect("lock") = (status, body.to_owned(), None);
+    }
+
+    /// From now on, answer every message with 429 `rate_limited` and `Retry-After: seconds`.
+    pub fn rate_limit(&self, seconds: u64) {
+        *self.inner.answer.lock().expect("lock") = (429, "rate_limited".into(), Some(seconds));
     }
 
     pub fn received(&self) -> Vec<Value> {
@@ -50,9 +57,16 @@ impl SlackReceiver {
     }
 }
 
-async fn receive(State(inner): State<Inner>, body: String) -> (StatusCode, String) {
+async fn receive(State(inner): State<Inner>, body: String) -> Response {
     let payload = serde_json::from_str(&body).unwrap_or(Value::String(body));
     inner.received.lock().expect("lock").push(payload);
-    let (status, body) = inner.answer.lock().expect("lock").clone();
-    (StatusCode::from_u16(status).expect("a valid status"), body)
+    let (status, body, retry_after) = inner.answer.lock().expect("lock").clone();
+    let mut response =
+        (StatusCode::from_u16(status).expect("a valid status"), body).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }

@@ -12,7 +12,13 @@ use seatcap_tests::proxy::CountingProxy;
 use seatcap_tests::{Account, Function, SlackReceiver, binary_in, budget_alert, moto, sns_event};
 use serde_json::json;
 
-const FUNCTIONS: [&str; 4] = ["budget-alert", "admin", "period-rollover", "reconcile"];
+const FUNCTIONS: [&str; 5] = [
+    "budget-alert",
+    "admin",
+    "period-rollover",
+    "reconcile",
+    "notifier",
+];
 const INIT_SAMPLES: usize = 20;
 const RSS_ALERTS: usize = 50;
 
