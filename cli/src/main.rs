@@ -126,6 +126,22 @@ enum Command {
     },
     /// Retry the notifications waiting in the outbox now.
     FlushNotifications,
+    /// Subscribe an email address to a person's own messages, or to finance's or security's.
+    SubscribeEmail {
+        email: String,
+        /// Whose messages: a user name or principal ARN.
+        #[arg(
+            long,
+            required_unless_present = "audience",
+            conflicts_with = "audience"
+        )]
+        principal: Option<String>,
+        /// `finance` (warnings and worse, everyone) or `security` (drift).
+        #[arg(long)]
+        audience: Option<String>,
+        #[command(flatten)]
+        why: Why,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -247,6 +263,24 @@ impl Session<'_> {
                 let request = json!({"action": "history", "principal": self.principal(principal).await?, "limit": limit});
                 let answer = self.invoke(request).await?;
                 self.print(&answer, render::events)
+            }
+            Command::SubscribeEmail {
+                email,
+                principal,
+                audience,
+                why,
+            } => {
+                let mut request = json!({"action": "subscribe_email", "email": email});
+                if let Some(principal) = principal {
+                    request["principal"] = json!(self.principal(principal).await?);
+                }
+                if let Some(audience) = audience {
+                    request["audience"] = json!(audience);
+                }
+                request["actor"] = json!(self.actor().await?);
+                request["reason"] = json!(why.reason);
+                let answer = self.invoke(request).await?;
+                self.print(&answer, render::subscription)
             }
             Command::FlushNotifications => {
                 let answer = self

@@ -138,3 +138,12 @@ pub fn flush(answer: &Value) -> String {
         answer["delivered"], answer["pending"], answer["failed"]
     )
 }
+
+/// The answer of `subscribe_email`.
+pub fn subscription(answer: &Value) -> String {
+    format!(
+        "subscribed ({}); filter {}\nSNS sends the address a confirmation link first.\n",
+        answer["subscription_arn"].as_str().unwrap_or("?"),
+        answer["filter_policy"]
+    )
+}

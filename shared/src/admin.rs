@@ -40,6 +40,7 @@ enum Request {
     List(ListRequest),
     History(HistoryRequest),
     FlushNotifications(NoFields),
+    SubscribeEmail(SubscribeEmail),
 }
 
 const ACTIONS: &[&str] = &[
@@ -55,6 +56,7 @@ const ACTIONS: &[&str] = &[
     "list",
     "history",
     "flush_notifications",
+    "subscribe_email",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -110,6 +112,21 @@ struct RevokeOverride {
     /// One override by id; without it, every override of the principal.
     #[serde(default)]
     override_id: Option<String>,
+    actor: String,
+    reason: String,
+}
+
+/// An email subscription to the notification topic: a person's own messages (`principal`),
+/// or everything finance (`audience: finance`, severity warning and above) or security
+/// (`audience: security`) should see.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeEmail {
+    email: String,
+    #[serde(default)]
+    principal: Option<String>,
+    #[serde(default)]
+    audience: Option<String>,
     actor: String,
     reason: String,
 }
@@ -177,6 +194,8 @@ pub enum AdminError {
     Budgets(#[from] BudgetsError),
     #[error("gave up after {0} conflicting writes to the ledger; try again")]
     TooManyConflicts(usize),
+    #[error("SNS Subscribe failed: {0}")]
+    Subscribe(String),
 }
 
 const MAX_ATTEMPTS: usize = 8;
@@ -324,6 +343,7 @@ impl App {
             Request::Status(r) => self.status(&r.principal).await,
             Request::List(r) => self.list(r).await,
             Request::History(r) => self.history(r).await,
+            Request::SubscribeEmail(r) => self.subscribe_email(r).await,
             Request::FlushNotifications(NoFields {}) => {
                 let report = self.flush_notifications().await?;
                 Ok(Ok(ok(json!({
@@ -333,6 +353,38 @@ impl App {
                 }))))
             }
         }
+    }
+
+    async fn subscribe_email(&self, r: SubscribeEmail) -> Result<Answer, AdminError> {
+        let (filter, subject) = match email_filter(&r) {
+            Ok(v) => v,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let (actor, reason) = match parse_actor_reason(&r.actor, &r.reason) {
+            Ok(v) => v,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let subscription = self
+            .notifier
+            .subscribe_email(r.email.trim(), &filter)
+            .await
+            .map_err(AdminError::Subscribe)?;
+        let now = self.now();
+        let detail =
+            json!({"email": r.email.trim(), "filter_policy": filter, "subscription": subscription});
+        self.ledger
+            .append(
+                vec![(
+                    subject,
+                    AuditEvent::new(now, EventKind::EmailSubscribed, &actor, detail)
+                        .because(&reason),
+                )],
+                now,
+            )
+            .await?;
+        Ok(Ok(ok(
+            json!({"subscription_arn": subscription, "filter_policy": filter}),
+        )))
     }
 
     async fn status(&self, principal: &str) -> Result<Answer, AdminError> {
@@ -1032,6 +1084,41 @@ fn validate_set_cap(
         cap,
         parse_actor_reason(&r.actor, &r.reason)?,
     ))
+}
+
+/// The filter policy for a `subscribe_email` request, and where its audit goes.
+fn email_filter(r: &SubscribeEmail) -> Result<(Value, Subject), Refusal> {
+    let email = r.email.trim();
+    let plausible = email.len() <= 254
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
+    if !plausible {
+        return Err(Refusal::new(
+            "invalid_email",
+            format!("`{email}` is not an email address"),
+        ));
+    }
+    match (&r.principal, r.audience.as_deref()) {
+        (Some(principal), None) => {
+            let principal = parse_principal(principal)?;
+            let filter = json!({
+                "principal": [principal.as_str()],
+                "audience": ["person", "person_and_finance"],
+            });
+            Ok((filter, Subject::Principal(principal)))
+        }
+        (None, Some("finance")) => Ok((
+            json!({"severity": ["warning", "critical"]}),
+            Subject::System,
+        )),
+        (None, Some("security")) => Ok((json!({"audience": ["security"]}), Subject::System)),
+        _ => Err(Refusal::new(
+            "invalid_request",
+            "give either `principal` (a person's own messages) or `audience`: `finance` or `security`",
+        )),
+    }
 }
 
 fn validate_override(

@@ -8,6 +8,7 @@
 //! | `P#<principal arn>` | `EV#<time>#<id>`    | [`AuditEvent`]                         |
 //! | `B#<budget name>`   | `OWNER`             | the principal that owns the budget     |
 //! | `SYS#alerts`        | `EV#<time>#<id>`    | audit of alerts no principal owns      |
+//! | `SYS#seatcap`       | `EV#<time>#<id>`    | audit of changes no principal owns     |
 //! | `MSG#<message id>`  | `SEEN`              | idempotency claim (TTL `expires_at`)   |
 //! | `ALERT#<natural key>` | `SEEN`            | idempotency claim (TTL `expires_at`)   |
 //! | `OUT#<id>`          | `OUTBOX`            | [`OutboxEntry`] (`status` = `outbox`)  |
@@ -29,6 +30,7 @@ const STATE_SK: &str = "STATE";
 const OWNER_SK: &str = "OWNER";
 const SEEN_SK: &str = "SEEN";
 const SYSTEM_ALERTS_PK: &str = "SYS#alerts";
+const SYSTEM_PK: &str = "SYS#seatcap";
 const OUTBOX_SK: &str = "OUTBOX";
 /// The status-index partition every outbox entry sits in.
 const OUTBOX_STATUS: &str = "outbox";
@@ -83,6 +85,8 @@ pub enum EventKind {
     NotificationFailed,
     /// Managed policies attached again during a block were detached again (reconcile).
     DriftRepaired,
+    /// An email address subscribed to the notification topic, with its filter.
+    EmailSubscribed,
 }
 
 /// One append-only audit record.
@@ -120,6 +124,8 @@ pub enum Subject {
     Principal(PrincipalArn),
     /// Alerts with no principal: unparsable, or for a budget seatcap does not manage.
     UnownedAlerts,
+    /// Changes that belong to no principal (e.g. finance's email subscription).
+    System,
 }
 
 impl Subject {
@@ -127,6 +133,7 @@ impl Subject {
         match self {
             Subject::Principal(p) => principal_pk(p),
             Subject::UnownedAlerts => SYSTEM_ALERTS_PK.to_owned(),
+            Subject::System => SYSTEM_PK.to_owned(),
         }
     }
 }

@@ -351,6 +351,32 @@ impl Notifier {
     }
 }
 
+impl Notifier {
+    /// Subscribes `email` to the notification topic with `filter_policy` (on the message
+    /// attributes every notice carries). SNS asks the address to confirm; until then the
+    /// answer is `pending confirmation`.
+    pub async fn subscribe_email(
+        &self,
+        email: &str,
+        filter_policy: &serde_json::Value,
+    ) -> Result<String, String> {
+        self.sns
+            .subscribe()
+            .topic_arn(&self.topic_arn)
+            .protocol("email")
+            .endpoint(email)
+            .attributes("FilterPolicy", filter_policy.to_string())
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map(|out| {
+                out.subscription_arn
+                    .unwrap_or_else(|| "pending confirmation".into())
+            })
+            .map_err(|e| DisplayErrorContext(&e).to_string())
+    }
+}
+
 /// The URL in a secret: the whole value, or the `url` field of a JSON object (the shape the
 /// Secrets Manager console suggests for key/value secrets).
 fn webhook_in_secret(value: &str) -> String {

@@ -467,3 +467,99 @@ async fn two_finance_requests_racing_never_lose_one() {
         assert_eq!(state.version, 2, "round {round}: two changes, two versions");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_subscriptions_filter_on_the_notices_attributes() {
+    let account = Account::new().await;
+    let app = app(&account, &[]);
+    let alice = account.principal("user", "alice");
+    let sns = aws_sdk_sns::Client::new(&account.sdk);
+    let subscriptions = || async {
+        let out = sns
+            .list_subscriptions_by_topic()
+            .topic_arn(&account.notify_topic_arn)
+            .send()
+            .await
+            .unwrap();
+        let mut found = Vec::new();
+        for sub in out.subscriptions.unwrap_or_default() {
+            let attributes = sns
+                .get_subscription_attributes()
+                .subscription_arn(sub.subscription_arn.clone().unwrap())
+                .send()
+                .await
+                .unwrap()
+                .attributes
+                .unwrap_or_default();
+            let filter: Value = serde_json::from_str(&attributes["FilterPolicy"]).unwrap();
+            found.push((sub.endpoint.unwrap(), filter));
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    };
+
+    // Bad requests change nothing.
+    for (request, code) in [
+        (
+            json!({"email": "alice at example.com", "principal": alice.as_str()}),
+            "invalid_email",
+        ),
+        (json!({"email": "alice@example.com"}), "invalid_request"),
+        (
+            json!({"email": "alice@example.com", "principal": alice.as_str(), "audience": "finance"}),
+            "invalid_request",
+        ),
+        (
+            json!({"email": "alice@example.com", "audience": "everyone"}),
+            "invalid_request",
+        ),
+        (
+            json!({"email": "alice@example.com", "principal": "alice"}),
+            "invalid_principal",
+        ),
+    ] {
+        let mut request = request;
+        request["action"] = json!("subscribe_email");
+        request["actor"] = json!("finance");
+        request["reason"] = json!("onboarding");
+        let answer = admin(&app, request.clone()).await;
+        assert_eq!(answer["error"]["code"], code, "{request} → {answer}");
+    }
+    assert!(subscriptions().await.is_empty());
+
+    let person = ok(
+        &app,
+        json!({"action": "subscribe_email", "email": "alice@example.com", "principal": alice.as_str(),
+               "actor": "finance", "reason": "onboarding"}),
+    )
+    .await;
+    assert_eq!(
+        person["filter_policy"]["principal"],
+        json!([alice.as_str()])
+    );
+    ok(
+        &app,
+        json!({"action": "subscribe_email", "email": "finance@example.com", "audience": "finance",
+               "actor": "finance", "reason": "month-end"}),
+    )
+    .await;
+    assert_eq!(
+        subscriptions().await,
+        vec![
+            (
+                "alice@example.com".to_owned(),
+                json!({"principal": [alice.as_str()], "audience": ["person", "person_and_finance"]})
+            ),
+            (
+                "finance@example.com".to_owned(),
+                json!({"severity": ["warning", "critical"]})
+            ),
+        ]
+    );
+    let history = account
+        .ledger()
+        .history(&seatcap::ledger::Subject::Principal(alice.clone()), 5)
+        .await
+        .unwrap();
+    assert_eq!(history[0].kind, seatcap::ledger::EventKind::EmailSubscribed);
+}
