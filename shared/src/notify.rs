@@ -90,6 +90,45 @@ impl Notice {
         }
     }
 
+    /// The exact command finance would run about this notice, if there is one.
+    pub fn finance_command(&self) -> Option<String> {
+        let who = self.principal.as_str();
+        let until = self
+            .period
+            .as_deref()
+            .and_then(crate::period::period_end)
+            .map_or("<date>".to_owned(), |end| {
+                end.format("%Y-%m-%d").to_string()
+            });
+        match self.kind {
+            NoticeKind::Warning
+            | NoticeKind::Forecast
+            | NoticeKind::CutOff
+            | NoticeKind::WouldCutOff => Some(format!(
+                "seatcap override {who} +<usd> --until {until} --reason \"<why>\""
+            )),
+            NoticeKind::ProtectedOverCap | NoticeKind::Drift => {
+                Some(format!("seatcap history {who}"))
+            }
+            NoticeKind::Restored => None,
+        }
+    }
+
+    /// Where the budget is in the AWS console.
+    pub fn console_link(&self) -> String {
+        let name: String = self
+            .budget
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        format!("https://console.aws.amazon.com/costmanagement/home#/budgets/details?name={name}")
+    }
+
     /// Plain text for email and logs.
     pub fn to_text(&self) -> String {
         let mut text = format!(
@@ -103,6 +142,10 @@ impl Notice {
             text.push_str(&format!("Period: {period}\n"));
         }
         text.push_str(&format!("\nNext: {}\n", self.next_step));
+        if let Some(command) = self.finance_command() {
+            text.push_str(&format!("Finance: {command}\n"));
+        }
+        text.push_str(&format!("Budget in the console: {}\n", self.console_link()));
         text
     }
 
@@ -122,13 +165,17 @@ impl Notice {
         if let Some(period) = &self.period {
             fields.push(json!({"type": "mrkdwn", "text": format!("*Period*\n{period}")}));
         }
+        let mut next = format!("*Next:* {}", self.next_step);
+        if let Some(command) = self.finance_command() {
+            next.push_str(&format!("\n*Finance:* `{command}`"));
+        }
         json!({
             "text": truncate(&self.headline, SLACK_SECTION_LIMIT),
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": truncate(&self.headline, 150)}},
                 {"type": "section", "fields": fields},
-                {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&format!("*Next:* {}", self.next_step), SLACK_SECTION_LIMIT)}},
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("seatcap · {} · {}", self.kind.as_str(), self.kind.severity())}]}
+                {"type": "section", "text": {"type": "mrkdwn", "text": truncate(&next, SLACK_SECTION_LIMIT)}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": format!("seatcap · {} · {} · <{}|budget in the console>", self.kind.as_str(), self.kind.severity(), self.console_link())}]}
             ]
         })
     }
@@ -427,6 +474,33 @@ mod tests {
             150
         );
         assert!(payload["text"].as_str().unwrap().chars().count() <= 3000);
+    }
+
+    #[test]
+    fn finance_gets_the_exact_command_and_everyone_the_console_link() {
+        let cut_off = notice("Bedrock access cut off");
+        assert_eq!(
+            cut_off.finance_command().as_deref(),
+            Some(
+                "seatcap override arn:aws:iam::123456789012:user/alice +<usd> --until 2026-12-01 \
+                 --reason \"<why>\""
+            )
+        );
+        let text = cut_off.to_text();
+        assert!(text.contains("Finance: seatcap override"), "{text}");
+        let slack = cut_off.to_slack().to_string();
+        assert!(slack.contains("*Finance:* `seatcap override"), "{slack}");
+
+        let mut restored = notice("Bedrock access restored");
+        restored.kind = NoticeKind::Restored;
+        assert_eq!(restored.finance_command(), None);
+
+        let mut spaced = notice("x");
+        spaced.budget = "Team Atlas - Bob".into();
+        assert_eq!(
+            spaced.console_link(),
+            "https://console.aws.amazon.com/costmanagement/home#/budgets/details?name=Team%20Atlas%20-%20Bob"
+        );
     }
 
     #[test]
