@@ -185,8 +185,19 @@ fn print_slack(message: &Value) {
         if block["type"] == "section"
             && let Some(text) = block["text"]["text"].as_str()
         {
-            println!("  │ {text}");
+            for line in text.lines() {
+                println!("  │ {line}");
+            }
         }
     }
-    println!("  └");
+    let context = message["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "context")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["text"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!("  └ {context}");
 }
