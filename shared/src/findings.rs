@@ -51,6 +51,8 @@ pub enum Finding {
     PrincipalGone,
     /// A budget filtered on seatcap's cost tag that no principal in the ledger owns.
     UnownedBudget { budget: String },
+    /// Overrides past their expiry: they no longer count, and are removed.
+    OverridesExpired { ids: Vec<String> },
 }
 
 impl Finding {
@@ -64,6 +66,7 @@ impl Finding {
             Finding::BudgetGone { .. } => "budget_gone",
             Finding::PrincipalGone => "principal_gone",
             Finding::UnownedBudget { .. } => "unowned_budget",
+            Finding::OverridesExpired { .. } => "overrides_expired",
         }
     }
 }
@@ -86,6 +89,8 @@ pub enum Action {
     DetachAgain {
         policies: Vec<String>,
     },
+    /// Only remove expired overrides (every other action removes them too).
+    EndOverrides,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -165,6 +170,18 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
                 });
                 action = Action::Restore { spend };
             }
+        }
+    }
+    let expired: Vec<String> = state
+        .overrides
+        .iter()
+        .filter(|o| !o.is_active(now))
+        .map(|o| o.id.clone())
+        .collect();
+    if !expired.is_empty() {
+        findings.push(Finding::OverridesExpired { ids: expired });
+        if action == Action::None {
+            action = Action::EndOverrides;
         }
     }
     Assessment { findings, action }
@@ -343,6 +360,30 @@ mod tests {
         let assessment = assess_with(&state, Some(&policy()), Some(&budget(300_00)));
         assert_eq!(assessment.findings.len(), 2);
         assert!(matches!(assessment.action, Action::Restore { .. }));
+    }
+
+    #[test]
+    fn expired_overrides_end_alone_or_with_another_action() {
+        let mut state = alice(Status::Active);
+        state.overrides.push(Override {
+            id: "o-old".into(),
+            extra_usd: Some(Usd::from_cents(50_00)),
+            exempt: false,
+            expires_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            granted_by: "finance".into(),
+            reason: "launch".into(),
+        });
+        let quiet = assess_with(&state, Some(&policy()), Some(&budget(10_00)));
+        assert_eq!(
+            quiet.findings,
+            [Finding::OverridesExpired {
+                ids: vec!["o-old".into()]
+            }]
+        );
+        assert_eq!(quiet.action, Action::EndOverrides);
+        let over = assess_with(&state, Some(&policy()), Some(&budget(250_00)));
+        assert!(matches!(over.action, Action::Enforce { .. }), "{over:?}");
+        assert_eq!(over.findings.len(), 2);
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub enum EventKind {
     Unprotected,
     OverrideGranted,
     OverrideRevoked,
+    /// Overrides past their expiry were removed (reconcile).
+    OverrideExpired,
     NotificationFailed,
     /// Managed policies attached again during a block were detached again (reconcile).
     DriftRepaired,

@@ -324,6 +324,7 @@ impl App {
             Action::DetachAgain { policies } => {
                 format!("reconcile: {policies:?} were attached again during the block")
             }
+            Action::EndOverrides => "reconcile: overrides past their expiry".to_owned(),
         };
         let answer = self
             .change_principal(&observed.principal, ACTOR, &reason, |fresh, now| {
@@ -365,32 +366,44 @@ impl App {
     }
 }
 
-/// The ledger change (and its IAM step) for an action, applied to the state it was decided on.
+/// The ledger change (and its IAM step) for an action, applied to the state it was decided
+/// on. Every change also drops the overrides that have expired.
 fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Change {
+    let next = |change: &dyn Fn(&mut PrincipalState)| {
+        Box::new(state.next(now, |s| {
+            s.overrides.retain(|o| o.is_active(now));
+            change(s);
+        }))
+    };
     match action {
         Action::None => Change::Unchanged,
         Action::Enforce { spend, period } => Change::To {
-            next: Box::new(state.next(now, |s| {
+            next: next(&|s| {
                 s.status = Status::Blocked;
                 s.block_cause = Some(BlockCause::Cap);
                 s.blocked_period = Some(period.clone());
                 s.last_actual_usd = Some(*spend);
-            })),
+            }),
             iam: IamStep::DetachManaged,
             kind: EventKind::Enforced,
         },
         Action::Restore { spend } => Change::To {
-            next: Box::new(state.next(now, |s| {
+            next: next(&|s| {
                 mark_restored(s);
                 s.last_actual_usd = Some(*spend);
-            })),
+            }),
             iam: IamStep::Attach(state.detached_policy_arns.clone()),
             kind: EventKind::Restored,
         },
         Action::DetachAgain { .. } => Change::To {
-            next: Box::new(state.next(now, |_| {})),
+            next: next(&|_| {}),
             iam: IamStep::DetachManaged,
             kind: EventKind::DriftRepaired,
+        },
+        Action::EndOverrides => Change::To {
+            next: next(&|_| {}),
+            iam: IamStep::Nothing,
+            kind: EventKind::OverrideExpired,
         },
     }
 }

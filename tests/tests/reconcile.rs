@@ -411,3 +411,41 @@ async fn the_binary_reconciles_on_its_schedule() {
         "and emitted as a metric"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_overrides_end() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let alice = managed(&account, &app, "alice", "200", "150").await;
+    let answer = app
+        .handle_admin(
+            json!({"action": "grant_override", "principal": alice.as_str(),
+            "extra_usd": "100", "expires_at": "2026-11-22T00:00:00Z",
+            "actor": "finance", "reason": "launch week"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+
+    let later = app_at(
+        &account,
+        Utc.with_ymd_and_hms(2026, 11, 25, 8, 0, 0).unwrap(),
+        &[],
+    );
+    let report = reconcile(&later).await;
+    assert_eq!(
+        report.counts.get("overrides_expired"),
+        Some(&1),
+        "{report:?}"
+    );
+    assert_eq!(finding_of(&report, &alice)["action"], "end_overrides");
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert!(state.overrides.is_empty());
+    assert_eq!(state.status, Status::Active);
+    audited(&account, &alice, EventKind::OverrideExpired).await;
+    assert_eq!(
+        account.attached(&alice).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert!(reconcile(&later).await.counts.is_empty(), "once");
+}
