@@ -64,8 +64,7 @@ impl App {
             aws_sdk_sns::Client::new(sdk),
             config.notify_topic_arn.clone(),
             config.slack_webhook.clone(),
-            aws_sdk_secretsmanager::Client::new(sdk),
-            aws_sdk_ssm::Client::new(sdk),
+            sdk.clone(),
         );
         let budgets = Budgets::new(aws_sdk_budgets::Client::new(sdk));
         App {

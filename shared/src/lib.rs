@@ -26,6 +26,7 @@ pub mod period;
 pub mod principal;
 pub mod reconcile;
 pub mod rollover;
+pub mod secret;
 pub mod state;
 pub mod telemetry;
 

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use aws_sdk_secretsmanager::Client as SecretsClient;
 use aws_sdk_sns::Client as SnsClient;
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
-use aws_sdk_ssm::Client as SsmClient;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::OnceCell;
@@ -235,8 +233,8 @@ pub struct Notifier {
     slack: Option<SlackWebhook>,
     /// The webhook URL, read from its secret on the first post of a cold start and kept.
     slack_url: Arc<OnceCell<String>>,
-    secrets: SecretsClient,
-    ssm: SsmClient,
+    /// Credentials, region and endpoint for reading the webhook's secret.
+    sdk: aws_config::SdkConfig,
     sns: SnsClient,
     topic_arn: String,
 }
@@ -246,8 +244,7 @@ impl Notifier {
         sns: SnsClient,
         topic_arn: String,
         slack: Option<SlackWebhook>,
-        secrets: SecretsClient,
-        ssm: SsmClient,
+        sdk: aws_config::SdkConfig,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -257,8 +254,7 @@ impl Notifier {
             http,
             slack,
             slack_url: Arc::default(),
-            secrets,
-            ssm,
+            sdk,
             sns,
             topic_arn,
         }
@@ -274,29 +270,7 @@ impl Notifier {
         let url = self
             .slack_url
             .get_or_try_init(|| async {
-                let value = match source {
-                    SlackWebhook::Url(url) => return Ok(url.clone()),
-                    SlackWebhook::SecretsManager(arn) => self
-                        .secrets
-                        .get_secret_value()
-                        .secret_id(arn)
-                        .send()
-                        .await
-                        .map_err(|e| format!("reading {arn}: {}", DisplayErrorContext(&e)))?
-                        .secret_string
-                        .ok_or_else(|| format!("{arn} holds no SecretString"))?,
-                    SlackWebhook::SsmParameter(arn) => self
-                        .ssm
-                        .get_parameter()
-                        .name(arn)
-                        .with_decryption(true)
-                        .send()
-                        .await
-                        .map_err(|e| format!("reading {arn}: {}", DisplayErrorContext(&e)))?
-                        .parameter
-                        .and_then(|p| p.value)
-                        .ok_or_else(|| format!("{arn} holds no value"))?,
-                };
+                let value = crate::secret::read(&self.sdk, &self.http, source).await?;
                 let url = webhook_in_secret(&value);
                 check_webhook_url(&url).map_err(|problem| format!("{source:?}: {problem}"))?;
                 Ok::<_, String>(url)
