@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -578,26 +578,14 @@ impl Ledger {
             k.insert("status".into(), AttributeValue::S(status.as_str().into()));
             k
         });
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(STATUS_INDEX)
-            .key_condition_expression("#status = :status")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
-            .limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(dynamo_error("Query"))?;
-        let states: Vec<PrincipalState> = out
-            .items
-            .unwrap_or_default()
+        let (items, next) = self
+            .query_status(status.as_str(), Some(limit), start)
+            .await?;
+        let states: Vec<PrincipalState> = items
             .into_iter()
             .map(|item| from_item::<StateItem>(item).map(|i| i.state))
             .collect::<Result<_, _>>()?;
-        let more = out.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        let more = next.is_some();
         let last = states.last().map(|s| s.principal.clone()).filter(|_| more);
         Ok((states, last))
     }
@@ -625,16 +613,7 @@ impl Ledger {
                 .condition_expression("version = :v")
                 .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(CommitError::Conflict)
-            }
-            Err(e) => Err(dynamo_error("PutItem")(e).into()),
-        }
+        conditional("PutItem", request.send().await)
     }
 
     /// Removes the entry, if it is still at `version`.
@@ -648,16 +627,7 @@ impl Ledger {
             .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(CommitError::Conflict)
-            }
-            Err(e) => Err(dynamo_error("DeleteItem")(e).into()),
-        }
+        conditional("DeleteItem", result)
     }
 
     /// Up to `limit` outbox entries, through the status index.
@@ -665,27 +635,47 @@ impl Ledger {
         let mut entries = Vec::new();
         let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STATUS_INDEX)
-                .key_condition_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", AttributeValue::S(OUTBOX_STATUS.into()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(dynamo_error("Query"))?;
-            for item in out.items.unwrap_or_default() {
+            let (items, next) = self.query_status(OUTBOX_STATUS, None, start).await?;
+            for item in items {
                 entries.push(from_item::<OutboxItem>(item)?.entry);
             }
-            start = out.last_evaluated_key.filter(|k| !k.is_empty());
+            start = next;
             if start.is_none() || entries.len() >= limit {
                 entries.truncate(limit);
                 return Ok(entries);
             }
         }
+    }
+
+    /// One page of the status index's `status` partition, in `pk` order, from after `start`,
+    /// and where the next page starts if there is one.
+    async fn query_status(
+        &self,
+        status: &str,
+        limit: Option<i32>,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<
+        (
+            Vec<HashMap<String, AttributeValue>>,
+            Option<HashMap<String, AttributeValue>>,
+        ),
+        LedgerError,
+    > {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STATUS_INDEX)
+            .key_condition_expression("#status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(status.to_owned()))
+            .set_limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(dynamo_error("Query"))?;
+        let next = out.last_evaluated_key.filter(|k| !k.is_empty());
+        Ok((out.items.unwrap_or_default(), next))
     }
 
     fn put(
@@ -704,6 +694,22 @@ impl Ledger {
         Ok(TransactWriteItem::builder()
             .put(put.build().map_err(dynamo_error("TransactWriteItems"))?)
             .build())
+    }
+}
+
+/// A single conditional write's result: a failed condition is a [`CommitError::Conflict`].
+fn conditional<T, E, R>(
+    operation: &'static str,
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+) -> Result<(), CommitError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(CommitError::Conflict),
+        Err(e) => Err(dynamo_error(operation)(e).into()),
     }
 }
 
