@@ -551,20 +551,6 @@ impl Ledger {
         Ok((events, next))
     }
 
-    /// Every principal with `status`, through the status index (never a table scan).
-    pub async fn list_by_status(&self, status: Status) -> Result<Vec<PrincipalState>, LedgerError> {
-        let mut states = Vec::new();
-        let mut after = None;
-        loop {
-            let (page, next) = self.list_page(status, 1000, after.as_ref()).await?;
-            states.extend(page);
-            match next {
-                Some(last) => after = Some(last),
-                None => return Ok(states),
-            }
-        }
-    }
-
     /// Up to `limit` principals with `status` after the principal `after`, in ARN order, and
     /// the last one returned if more may follow.
     pub async fn list_page(

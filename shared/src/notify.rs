@@ -198,8 +198,6 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Slack, Channel::Email];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Slack => "slack",
