@@ -56,6 +56,9 @@ enum Command {
         /// The AWS Budget whose alerts belong to this principal. Default: seatcap-<name>.
         #[arg(long)]
         budget: Option<String>,
+        /// The team whose Slack channel hears about this principal (kept if not given).
+        #[arg(long)]
+        team: Option<String>,
         #[command(flatten)]
         why: Why,
     },
@@ -63,6 +66,8 @@ enum Command {
     AdoptBudget {
         principal: String,
         budget: String,
+        #[arg(long)]
+        team: Option<String>,
         #[command(flatten)]
         why: Why,
     },
@@ -185,22 +190,30 @@ impl Session<'_> {
                 principal,
                 amount,
                 budget,
+                team,
                 why,
             } => {
                 let principal = self.principal(principal).await?;
                 let budget = budget
                     .clone()
                     .unwrap_or_else(|| format!("seatcap-{}", short_name(&principal)));
-                let request = json!({"action": "set_cap", "principal": principal, "budget": budget,
+                let mut request = json!({"action": "set_cap", "principal": principal, "budget": budget,
                     "cap_usd": amount.trim_start_matches('$')});
+                if let Some(team) = team {
+                    request["team"] = json!(team);
+                }
                 self.change(request, why).await
             }
             Command::AdoptBudget {
                 principal,
                 budget,
+                team,
                 why,
             } => {
-                let request = json!({"action": "adopt_budget", "principal": self.principal(principal).await?, "budget": budget});
+                let mut request = json!({"action": "adopt_budget", "principal": self.principal(principal).await?, "budget": budget});
+                if let Some(team) = team {
+                    request["team"] = json!(team);
+                }
                 self.change(request, why).await
             }
             Command::Override {

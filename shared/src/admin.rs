@@ -9,18 +9,17 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::alerts::cap_json;
+use crate::announce::{Committed, announcement};
 use crate::app::App;
 use crate::budgets::BudgetsError;
 use crate::config::Mode;
-use crate::decide::Audience;
 use crate::iam::IamError;
 use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Subject};
 use crate::metrics;
 use crate::money::Usd;
-use crate::notify::{Notice, NoticeKind};
 use crate::period;
 use crate::principal::PrincipalArn;
-use crate::state::{BlockCause, EffectiveCap, Override, PrincipalState, Status};
+use crate::state::{BlockCause, Override, PrincipalState, Status};
 use chrono::{DateTime, Utc};
 
 /// Requests as deployers send them. Unknown fields are refused, not ignored: a typo in a
@@ -69,6 +68,9 @@ struct SetCap {
     /// not given.
     #[serde(default)]
     tag_value: Option<String>,
+    /// The team whose Slack channel hears about this principal; kept if not given.
+    #[serde(default)]
+    team: Option<String>,
     actor: String,
     reason: String,
 }
@@ -79,6 +81,8 @@ struct SetCap {
 struct AdoptBudget {
     principal: String,
     budget: String,
+    #[serde(default)]
+    team: Option<String>,
     actor: String,
     reason: String,
 }
@@ -216,6 +220,8 @@ struct StateView<'a> {
     blocked_period: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_actual_usd: Option<Usd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<&'a str>,
     version: u64,
     updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -232,6 +238,7 @@ fn view(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> Value {
         block_cause: state.block_cause,
         blocked_period: state.blocked_period.as_deref(),
         last_actual_usd: state.last_actual_usd,
+        team: state.team.as_deref(),
         version: state.version,
         updated_at: state.updated_at,
     };
@@ -279,6 +286,14 @@ enum Applied {
 
 pub(crate) type Answer = Result<Value, Refusal>;
 
+/// Whose cap, on which budget, how much, and (when given) their team.
+struct CapTarget {
+    principal: PrincipalArn,
+    budget: String,
+    cap: Usd,
+    team: Option<String>,
+}
+
 impl App {
     /// Handles one admin request. `Ok` carries the answer, refusals included.
     pub async fn handle_admin(&self, request: Value) -> Result<Value, AdminError> {
@@ -305,7 +320,15 @@ impl App {
                     .sync_budget(&principal, &budget, cap, r.tag_value.as_deref())
                     .await?
                 {
-                    Ok(spend) => self.set_cap(principal, budget, cap, who, spend).await,
+                    Ok(spend) => {
+                        let target = CapTarget {
+                            principal,
+                            budget,
+                            cap,
+                            team: r.team,
+                        };
+                        self.set_cap(target, who, spend).await
+                    }
                     Err(refusal) => Ok(Err(refusal)),
                 }
             }
@@ -542,6 +565,7 @@ impl App {
     async fn adopt_budget(&self, r: AdoptBudget) -> Result<Answer, AdminError> {
         let validated = (|| {
             let principal = parse_principal(&r.principal)?;
+            parse_team(r.team.as_deref())?;
             Ok((
                 principal,
                 parse_budget_name(&r.budget)?,
@@ -572,9 +596,13 @@ impl App {
             }
         };
         let notifications = self.budgets.notifications(account, &budget).await?;
-        let answer = self
-            .set_cap(principal, budget, cap, who, info.actual_spend)
-            .await?;
+        let target = CapTarget {
+            principal,
+            budget,
+            cap,
+            team: r.team,
+        };
+        let answer = self.set_cap(target, who, info.actual_spend).await?;
         Ok(answer.map(|mut answer| {
             let reaches_cap = notifications
                 .iter()
@@ -594,12 +622,16 @@ impl App {
     /// conflict may be another principal claiming it (the owner write is conditional).
     async fn set_cap(
         &self,
-        principal: PrincipalArn,
-        budget: String,
-        cap: Usd,
+        target: CapTarget,
         (actor, reason): (String, String),
         budgets_spend: Option<Usd>,
     ) -> Result<Answer, AdminError> {
+        let CapTarget {
+            principal,
+            budget,
+            cap,
+            team,
+        } = target;
         for attempt in 0..MAX_ATTEMPTS {
             let now = self.now();
             if attempt > 0
@@ -615,6 +647,9 @@ impl App {
                     s.budget = budget.clone();
                 }),
             };
+            if team.is_some() {
+                next.team = team.clone();
+            }
             // Budgets' own figure, when it has one, is fresher than the last alert's.
             if budgets_spend.is_some() {
                 next.last_actual_usd = budgets_spend;
@@ -656,7 +691,14 @@ impl App {
                 Ok(()) => {
                     info!(%principal, %budget, cap = %cap, restored = restore, %actor, "cap set");
                     return Ok(Ok(self
-                        .finish(&next, applied, EventKind::CapSet, now)
+                        .finish(
+                            before.as_ref(),
+                            &next,
+                            applied,
+                            EventKind::CapSet,
+                            &actor,
+                            now,
+                        )
                         .await?));
                 }
                 Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
@@ -732,7 +774,10 @@ impl App {
             match self.ledger.commit(commit, now).await {
                 Ok(()) => {
                     info!(%principal, ?kind, %actor, "principal changed");
-                    return Ok(Ok(self.finish(&next, applied, kind, now).await?));
+                    let answer = self
+                        .finish(Some(&state), &next, applied, kind, &actor, now)
+                        .await?;
+                    return Ok(Ok(answer));
                 }
                 Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
                 Err(CommitError::Ledger(e)) => {
@@ -793,80 +838,46 @@ impl App {
     /// After a commit: metrics, the announcement, and the answer.
     async fn finish(
         &self,
+        before: Option<&PrincipalState>,
         state: &PrincipalState,
         applied: Applied,
         change: EventKind,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<Value, LedgerError> {
         let mut answer = view(state, now);
         answer["changed"] = Value::Bool(true);
-        let announcement = match (&applied, change) {
-            (Applied::Attached(policies), _) => {
+        let (reattached, detached): (&[String], &[String]) = match &applied {
+            Applied::Attached(policies) => {
                 metrics::count("Restores", 1);
                 answer["reattached_policy_arns"] = json!(policies);
-                Some((
-                    NoticeKind::Restored,
-                    Audience::PersonAndFinance,
-                    "Bedrock access restored".to_owned(),
-                    "Nothing to do: access works again.".to_owned(),
-                ))
+                (policies, &[])
             }
-            (Applied::Detached(policies), EventKind::DriftRepaired) => {
-                metrics::count("DriftRepaired", 1);
+            Applied::Detached(policies) => {
+                let metric = if change == EventKind::DriftRepaired {
+                    "DriftRepaired"
+                } else {
+                    "Enforcements"
+                };
+                metrics::count(metric, 1);
                 answer["detached_policy_arns"] = json!(policies);
-                Some((
-                    NoticeKind::Drift,
-                    Audience::Security,
-                    format!(
-                        "Bedrock policies re-attached while blocked; detached again: {policies:?}"
-                    ),
-                    format!(
-                        "Someone attached them between {} (the last change seatcap made) and {}; \
-                         CloudTrail's Attach*Policy events name who.",
-                        state.updated_at.format("%Y-%m-%d %H:%M UTC"),
-                        now.format("%Y-%m-%d %H:%M UTC")
-                    ),
-                ))
+                (&[], policies)
             }
-            (Applied::Detached(policies), EventKind::Enforced) => {
-                metrics::count("Enforcements", 1);
-                answer["detached_policy_arns"] = json!(policies);
-                Some((
-                    NoticeKind::CutOff,
-                    Audience::PersonAndFinance,
-                    "Bedrock access cut off: the cap is reached".to_owned(),
-                    "Ask finance for an override, or wait for the next budget period.".to_owned(),
-                ))
-            }
-            (Applied::Detached(policies), _) => {
-                metrics::count("Enforcements", 1);
-                answer["detached_policy_arns"] = json!(policies);
-                Some((
-                    NoticeKind::CutOff,
-                    Audience::PersonAndFinance,
-                    "Bedrock access blocked by finance".to_owned(),
-                    "Ask finance why and when it returns.".to_owned(),
-                ))
-            }
-            (Applied::Nothing, _) => None,
+            Applied::Nothing => (&[], &[]),
         };
         // `restored` is part of the set_cap/restore answers since the first release.
-        answer["restored"] = Value::Bool(matches!(applied, Applied::Attached(_)));
-        if let Some((kind, audience, headline, next_step)) = announcement {
-            let notice = Notice {
-                kind,
-                audience,
-                principal: state.principal.clone(),
-                budget: state.budget.clone(),
-                spend: state.last_actual_usd,
-                cap: match state.effective_cap(now) {
-                    EffectiveCap::Limited(cap) => Some(cap),
-                    EffectiveCap::Exempt => None,
-                },
-                period: state.blocked_period.clone(),
-                headline,
-                next_step,
-            };
+        answer["restored"] = Value::Bool(!reattached.is_empty());
+        let committed = Committed {
+            change,
+            actor,
+            before,
+            after: state,
+            reattached,
+            detached,
+            now,
+            contact: &self.config.finance_contact,
+        };
+        if let Some(notice) = announcement(&committed) {
             self.deliver(&notice).await?;
         }
         Ok(ok(answer))
@@ -1078,12 +1089,30 @@ fn validate_set_cap(
             "tag_value must be 1 to 256 characters, without `$`",
         ));
     }
+    parse_team(r.team.as_deref())?;
     Ok((
         principal,
         budget,
         cap,
         parse_actor_reason(&r.actor, &r.reason)?,
     ))
+}
+
+/// A team name names a Slack route (`teams` in the webhook secret): a short slug.
+fn parse_team(team: Option<&str>) -> Result<(), Refusal> {
+    let Some(team) = team else { return Ok(()) };
+    let slug = (1..=64).contains(&team.len())
+        && team
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if slug {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "invalid_team",
+            format!("team `{team}`: 1 to 64 letters, digits, `-`, `_` or `.`"),
+        ))
+    }
 }
 
 /// The filter policy for a `subscribe_email` request, and where its audit goes.

@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use crate::alert::{AlertParseError, AlertType, BudgetAlert, parse_budget_alert};
 use crate::app::App;
 use crate::config::Mode;
-use crate::decide::{Decision, DecisionInput, Outcome, decide};
+use crate::decide::{Audience, Decision, DecisionInput, Outcome, decide};
 use crate::iam::IamError;
 use crate::ledger::{
     AlertLookup, AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject,
@@ -118,12 +118,64 @@ impl App {
             alert: &alert,
             detached_from: None,
             detached_unrecorded: Vec::new(),
+            enforcing: None,
         };
         let result = run.run().await;
-        if result.is_err() {
+        if let Err(e) = &result {
             run.give_back_unrecorded().await;
+            if let (AlertError::Iam(iam), Some(notice)) = (e, run.enforcing.take()) {
+                self.announce_enforcement_failure(&alert, notice, iam).await;
+            }
         }
         result
+    }
+
+    /// The cap is reached and IAM refused to cut access. SNS and Lambda deliver the alert
+    /// again, and reconcile catches what they do not, but people must hear of it now, and
+    /// once: a claim on the alert's key keeps retries from announcing it again. Best effort:
+    /// the invocation fails anyway, so its own errors are only logged.
+    async fn announce_enforcement_failure(
+        &self,
+        alert: &BudgetAlert,
+        mut notice: Notice,
+        iam: &IamError,
+    ) {
+        let now = self.now();
+        notice.next_step = format!(
+            "IAM refused to {} {} from {}: {}. seatcap retries with the alert's redelivery \
+             and reconcile checks hourly; check seatcap's IAM permissions for this principal now.",
+            iam.operation.to_lowercase(),
+            iam.policy,
+            iam.principal,
+            iam.brief
+        );
+        let event = AuditEvent::new(
+            now,
+            EventKind::EnforcementFailed,
+            ACTOR,
+            json!({"budget": alert.budget_name, "period": alert.period_key(), "error": iam.to_string()}),
+        );
+        let commit = Commit {
+            claims: vec![Claim::Notice(format!(
+                "{}#enforcement_failed",
+                alert.natural_key()
+            ))],
+            events: vec![(Subject::Principal(notice.principal.clone()), event)],
+            ..Commit::default()
+        };
+        match self.ledger.commit(commit, now).await {
+            Ok(()) => {
+                if let Err(e) = self.deliver(&notice).await {
+                    error!(error = %e, "could not record an undelivered enforcement-failure notice");
+                }
+            }
+            Err(CommitError::Conflict) => {
+                info!(budget = %alert.budget_name, "enforcement failure already announced");
+            }
+            Err(CommitError::Ledger(e)) => {
+                error!(error = %e, "could not record the enforcement failure");
+            }
+        }
     }
 
     async fn reject(
@@ -167,6 +219,8 @@ struct AlertRun<'a> {
     alert: &'a BudgetAlert,
     detached_from: Option<PrincipalArn>,
     detached_unrecorded: Vec<String>,
+    /// Set while cutting access: what to announce if IAM refuses.
+    enforcing: Option<Notice>,
 }
 
 impl AlertRun<'_> {
@@ -222,6 +276,7 @@ impl AlertRun<'_> {
         let enforcing = decision.outcome == Outcome::Enforce && !dry_run;
 
         let policies = if enforcing {
+            self.enforcing = Some(self.enforcement_failed(state, &decision));
             let still_attached: Vec<String> = app
                 .config
                 .managed_policy_arns
@@ -450,6 +505,25 @@ impl AlertRun<'_> {
         }
     }
 
+    fn enforcement_failed(&self, state: &PrincipalState, decision: &Decision) -> Notice {
+        let alert = self.alert;
+        Notice {
+            kind: NoticeKind::EnforcementFailed,
+            audience: Audience::Security,
+            principal: state.principal.clone(),
+            budget: alert.budget_name.clone(),
+            spend: Some(alert.amount),
+            cap: match decision.effective_cap {
+                EffectiveCap::Limited(cap) => Some(cap),
+                EffectiveCap::Exempt => None,
+            },
+            period: Some(alert.period_key()),
+            team: state.team.clone(),
+            headline: "Cap reached, but Bedrock access could NOT be cut off".to_owned(),
+            next_step: String::new(),
+        }
+    }
+
     fn notice(&self, state: &PrincipalState, decision: &Decision, dry_run: bool) -> Option<Notice> {
         let alert = self.alert;
         let contact = &self.app.config.finance_contact;
@@ -495,6 +569,7 @@ impl AlertRun<'_> {
                 EffectiveCap::Exempt => None,
             },
             period: Some(alert.period_key()),
+            team: state.team.clone(),
             headline,
             next_step,
         })

@@ -16,7 +16,10 @@ pub struct IamError {
     pub operation: &'static str,
     pub principal: String,
     pub policy: String,
+    /// Everything the SDK says, for logs.
     pub message: String,
+    /// IAM's own words (`AccessDenied: User ... is not authorized ...`), for people.
+    pub brief: String,
 }
 
 #[derive(Clone)]
@@ -287,15 +290,24 @@ impl Iam {
 struct Failure {
     code: Option<String>,
     message: String,
+    brief: String,
 }
 
 impl<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug> From<SdkError<E, R>>
     for Failure
 {
     fn from(e: SdkError<E, R>) -> Self {
+        let brief = match (e.code(), e.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            _ => e
+                .as_service_error()
+                .map(ToString::to_string)
+                .unwrap_or_else(|| e.to_string()),
+        };
         Failure {
             code: e.code().map(str::to_owned),
             message: DisplayErrorContext(&e).to_string(),
+            brief,
         }
     }
 }
@@ -312,6 +324,7 @@ impl Failure {
             principal: principal.to_string(),
             policy: policy.to_owned(),
             message: self.message,
+            brief: self.brief,
         }
     }
 }

@@ -89,6 +89,8 @@ pub enum EventKind {
     DriftRepaired,
     /// An email address subscribed to the notification topic, with its filter.
     EmailSubscribed,
+    /// The cap was reached but IAM refused to cut access (first failure of an alert).
+    EnforcementFailed,
 }
 
 /// One append-only audit record.
@@ -145,6 +147,9 @@ impl Subject {
 pub enum Claim {
     Message(String),
     Alert(String),
+    /// A notice sent once for a key (an alert's failed enforcement), however often the
+    /// delivery is retried.
+    Notice(String),
 }
 
 impl Claim {
@@ -152,6 +157,7 @@ impl Claim {
         match self {
             Claim::Message(id) => format!("MSG#{id}"),
             Claim::Alert(key) => format!("ALERT#{key}"),
+            Claim::Notice(key) => format!("NOTICE#{key}"),
         }
     }
 }

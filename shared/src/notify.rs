@@ -3,9 +3,9 @@
 //! Delivery failures are returned, never raised: enforcement has already happened and must
 //! not be undone or delayed by a chat outage.
 
-use std::time::Duration;
-
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_sns::Client as SnsClient;
 use aws_sdk_sns::error::DisplayErrorContext;
@@ -30,6 +30,12 @@ pub enum NoticeKind {
     Restored,
     /// Access given back behind seatcap's back, and taken away again.
     Drift,
+    CapChanged,
+    OverrideGranted,
+    OverrideRevoked,
+    OverrideExpired,
+    /// The cap was reached but IAM refused to cut access: seatcap retries, people must look.
+    EnforcementFailed,
 }
 
 impl NoticeKind {
@@ -42,14 +48,27 @@ impl NoticeKind {
             NoticeKind::ProtectedOverCap => "protected_over_cap",
             NoticeKind::Restored => "restored",
             NoticeKind::Drift => "drift",
+            NoticeKind::CapChanged => "cap_changed",
+            NoticeKind::OverrideGranted => "override_granted",
+            NoticeKind::OverrideRevoked => "override_revoked",
+            NoticeKind::OverrideExpired => "override_expired",
+            NoticeKind::EnforcementFailed => "enforcement_failed",
         }
     }
 
     pub fn severity(self) -> &'static str {
         match self {
-            NoticeKind::Forecast | NoticeKind::Restored => "info",
+            NoticeKind::Forecast
+            | NoticeKind::Restored
+            | NoticeKind::CapChanged
+            | NoticeKind::OverrideGranted
+            | NoticeKind::OverrideRevoked
+            | NoticeKind::OverrideExpired => "info",
             NoticeKind::Warning | NoticeKind::WouldCutOff => "warning",
-            NoticeKind::CutOff | NoticeKind::ProtectedOverCap | NoticeKind::Drift => "critical",
+            NoticeKind::CutOff
+            | NoticeKind::ProtectedOverCap
+            | NoticeKind::Drift
+            | NoticeKind::EnforcementFailed => "critical",
         }
     }
 }
@@ -66,6 +85,9 @@ pub struct Notice {
     /// `None` while an exemption is active.
     pub cap: Option<Usd>,
     pub period: Option<String>,
+    /// The principal's team, whose Slack channel (if configured) hears about it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
     /// What happened, in one line.
     pub headline: String,
     /// What the reader can do next.
@@ -102,13 +124,18 @@ impl Notice {
             NoticeKind::Warning
             | NoticeKind::Forecast
             | NoticeKind::CutOff
-            | NoticeKind::WouldCutOff => Some(format!(
+            | NoticeKind::WouldCutOff
+            | NoticeKind::OverrideRevoked
+            | NoticeKind::OverrideExpired => Some(format!(
                 "seatcap override {who} +<usd> --until {until} --reason \"<why>\""
             )),
-            NoticeKind::ProtectedOverCap | NoticeKind::Drift => {
+            NoticeKind::OverrideGranted => {
+                Some(format!("seatcap revoke-override {who} --reason \"<why>\""))
+            }
+            NoticeKind::ProtectedOverCap | NoticeKind::Drift | NoticeKind::EnforcementFailed => {
                 Some(format!("seatcap history {who}"))
             }
-            NoticeKind::Restored => None,
+            NoticeKind::Restored | NoticeKind::CapChanged => None,
         }
     }
 
@@ -192,7 +219,10 @@ fn truncate(text: &str, max_chars: usize) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
+    /// The main (finance) Slack channel.
     Slack,
+    /// The principal's team channel, from `teams` in the webhook secret.
+    TeamSlack,
     /// The notification SNS topic (email subscribers, filtered on its attributes).
     Email,
 }
@@ -201,6 +231,7 @@ impl Channel {
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Slack => "slack",
+            Channel::TeamSlack => "team_slack",
             Channel::Email => "email",
         }
     }
@@ -229,8 +260,8 @@ pub struct DeliveryFailure {
 pub struct Notifier {
     http: reqwest::Client,
     slack: Option<SlackWebhook>,
-    /// The webhook URL, read from its secret on the first post of a cold start and kept.
-    slack_url: Arc<OnceCell<String>>,
+    /// The webhook URLs, read from their secret on the first post of a cold start and kept.
+    slack_routes: Arc<OnceCell<SlackRoutes>>,
     /// Credentials, region and endpoint for reading the webhook's secret.
     sdk: aws_config::SdkConfig,
     sns: SnsClient,
@@ -251,57 +282,66 @@ impl Notifier {
         Notifier {
             http,
             slack,
-            slack_url: Arc::default(),
+            slack_routes: Arc::default(),
             sdk,
             sns,
             topic_arn,
         }
     }
 
-    /// The Slack webhook URL, if Slack is configured. Read lazily, so a cold start makes no
+    /// The Slack webhooks, if Slack is configured. Read lazily, so a cold start makes no
     /// call it may not need, and once: a failed read is tried again on the next post. Errors
     /// name the secret, never its value.
-    async fn slack_url(&self) -> Result<Option<&str>, String> {
+    async fn slack_routes(&self) -> Result<Option<&SlackRoutes>, String> {
         let Some(source) = &self.slack else {
             return Ok(None);
         };
-        let url = self
-            .slack_url
+        let routes = self
+            .slack_routes
             .get_or_try_init(|| async {
                 let value = crate::secret::read(&self.sdk, &self.http, source).await?;
-                let url = webhook_in_secret(&value);
-                check_webhook_url(&url).map_err(|problem| format!("{source:?}: {problem}"))?;
-                Ok::<_, String>(url)
+                SlackRoutes::parse(&value).map_err(|problem| format!("{source:?}: {problem}"))
             })
             .await?;
-        Ok(Some(url.as_str()))
+        Ok(Some(routes))
     }
 
     /// Sends `notice` to every channel; returns the deliveries that failed.
     pub async fn send(&self, notice: &Notice) -> Vec<DeliveryFailure> {
-        let (slack, email) = futures::join!(
+        let (slack, team, email) = futures::join!(
             self.send_to(Channel::Slack, notice),
+            self.send_to(Channel::TeamSlack, notice),
             self.send_to(Channel::Email, notice)
         );
-        [slack, email].into_iter().filter_map(Result::err).collect()
+        [slack, team, email]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect()
     }
 
     /// Sends `notice` to one channel (a retry from the outbox goes only where it failed).
+    /// A channel the notice is not for (no team channel, say) is a success with no post.
     pub async fn send_to(&self, channel: Channel, notice: &Notice) -> Result<(), DeliveryFailure> {
         match channel {
-            Channel::Slack => self.post_slack(notice).await,
+            Channel::Slack | Channel::TeamSlack => self.post_slack(channel, notice).await,
             Channel::Email => self.publish_email(notice).await,
         }
     }
 
-    async fn post_slack(&self, notice: &Notice) -> Result<(), DeliveryFailure> {
+    async fn post_slack(&self, channel: Channel, notice: &Notice) -> Result<(), DeliveryFailure> {
         let failure = |error: String, retry: Retry| DeliveryFailure {
-            channel: Channel::Slack,
+            channel,
             error,
             retry,
         };
         let later = Retry::Later { after: None };
-        let Some(url) = self.slack_url().await.map_err(|e| failure(e, later))? else {
+        if channel == Channel::TeamSlack && notice.team.is_none() {
+            return Ok(());
+        }
+        let Some(routes) = self.slack_routes().await.map_err(|e| failure(e, later))? else {
+            return Ok(());
+        };
+        let Some(url) = routes.url_for(channel, notice) else {
             return Ok(());
         };
         let response = self
@@ -396,13 +436,74 @@ impl Notifier {
     }
 }
 
-/// The URL in a secret: the whole value, or the `url` field of a JSON object (the shape the
-/// Secrets Manager console suggests for key/value secrets).
-fn webhook_in_secret(value: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(value)
-        .ok()
-        .and_then(|v| v.get("url").and_then(|u| u.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| value.trim().to_owned())
+/// Where Slack messages go: the main (finance) channel, and optional team channels.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlackRoutes {
+    main: String,
+    teams: BTreeMap<String, String>,
+}
+
+impl SlackRoutes {
+    /// A secret's value: the URL itself, or JSON `{"url": "...", "teams": {"atlas": "..."}}`
+    /// (`url` is also the shape the Secrets Manager console suggests for key/value secrets).
+    /// Problems name the part at fault, never a URL.
+    pub fn parse(value: &str) -> Result<SlackRoutes, String> {
+        #[derive(Deserialize)]
+        struct Shape {
+            url: String,
+            #[serde(default)]
+            teams: BTreeMap<String, String>,
+        }
+        let trimmed = value.trim();
+        let shape = if trimmed.starts_with('{') {
+            serde_json::from_str::<Shape>(trimmed).map_err(|e| {
+                format!(
+                    "expected {{\"url\": ..., \"teams\": {{...}}}} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            })?
+        } else {
+            Shape {
+                url: trimmed.to_owned(),
+                teams: BTreeMap::new(),
+            }
+        };
+        check_webhook_url(&shape.url)?;
+        for (team, url) in &shape.teams {
+            check_webhook_url(url).map_err(|problem| format!("team `{team}`: {problem}"))?;
+        }
+        Ok(SlackRoutes {
+            main: shape.url,
+            teams: shape.teams,
+        })
+    }
+
+    /// The URL `channel` posts `notice` to, if it is for that channel at all. A team that
+    /// has a channel hears its members' own messages there; the main channel hears the rest,
+    /// and every message for finance or security, so nothing goes unheard.
+    fn url_for(&self, channel: Channel, notice: &Notice) -> Option<&str> {
+        let team_url = notice
+            .team
+            .as_ref()
+            .and_then(|team| self.teams.get(team))
+            .filter(|_| notice.audience != Audience::Security);
+        match channel {
+            Channel::TeamSlack => team_url.map(String::as_str),
+            Channel::Slack if notice.audience == Audience::Person && team_url.is_some() => None,
+            Channel::Slack => Some(&self.main),
+            Channel::Email => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SlackRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackRoutes")
+            .field("main", &"<redacted>")
+            .field("teams", &self.teams.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -418,6 +519,7 @@ mod tests {
             spend: Some(Usd::from_cents(205_00)),
             cap: Some(Usd::from_cents(200_00)),
             period: Some("2026-11".into()),
+            team: None,
             headline: headline.into(),
             next_step: "Ask your finance team to raise your cap.".into(),
         }
@@ -478,5 +580,61 @@ mod tests {
     #[test]
     fn subjects_fit_sns() {
         assert!(notice(&"y".repeat(300)).subject().chars().count() <= 100);
+    }
+
+    #[test]
+    fn slack_routes_come_from_a_url_or_json_with_teams() {
+        let plain = SlackRoutes::parse(" https://hooks.slack.test/finance \n").unwrap();
+        assert_eq!(plain.main, "https://hooks.slack.test/finance");
+        assert!(plain.teams.is_empty());
+
+        let json = r#"{"url": "https://hooks.slack.test/finance",
+                       "teams": {"atlas": "https://hooks.slack.test/atlas"}}"#;
+        let routes = SlackRoutes::parse(json).unwrap();
+        assert_eq!(routes.teams["atlas"], "https://hooks.slack.test/atlas");
+
+        let secret_url = "https://hooks.slack.test/T000/B000/verysecret";
+        for bad in [
+            format!(r#"{{"teams": {{"atlas": "{secret_url}"}}}}"#),
+            format!(r#"{{"url": "{secret_url}", "teams": {{"atlas": "ftp://{secret_url}"}}}}"#),
+            "not a url".to_owned(),
+        ] {
+            let problem = SlackRoutes::parse(&bad).unwrap_err();
+            assert!(!problem.contains("verysecret"), "{problem}");
+        }
+        let problem = SlackRoutes::parse(r#"{"url": "https://a.test", "teams": {"atlas": "x"}}"#)
+            .unwrap_err();
+        assert!(problem.starts_with("team `atlas`"), "{problem}");
+        assert!(!format!("{routes:?}").contains("hooks.slack.test"));
+    }
+
+    #[test]
+    fn team_channels_hear_their_members_and_finance_hears_the_rest() {
+        let routes = SlackRoutes::parse(
+            r#"{"url": "https://main.test", "teams": {"atlas": "https://atlas.test"}}"#,
+        )
+        .unwrap();
+        let mut n = notice("x");
+        let to = |n: &Notice| {
+            (
+                routes.url_for(Channel::Slack, n),
+                routes.url_for(Channel::TeamSlack, n),
+            )
+        };
+        n.team = Some("atlas".into());
+        n.audience = Audience::Person;
+        assert_eq!(to(&n), (None, Some("https://atlas.test")));
+        n.audience = Audience::PersonAndFinance;
+        assert_eq!(
+            to(&n),
+            (Some("https://main.test"), Some("https://atlas.test"))
+        );
+        n.audience = Audience::Security;
+        assert_eq!(to(&n), (Some("https://main.test"), None));
+        n.audience = Audience::Person;
+        n.team = Some("borealis".into());
+        assert_eq!(to(&n), (Some("https://main.test"), None));
+        n.team = None;
+        assert_eq!(to(&n), (Some("https://main.test"), None));
     }
 }

@@ -29,7 +29,7 @@ use crate::period::period_key;
 use crate::principal::PrincipalArn;
 use crate::state::{BlockCause, PrincipalState, Status};
 
-const ACTOR: &str = "seatcap:reconcile";
+pub(crate) const ACTOR: &str = "seatcap:reconcile";
 
 /// The scheduled event (its other fields are ignored), an operator's `{"dry_run": true}`, or
 /// a follow-up invocation's cursor.

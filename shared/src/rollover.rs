@@ -21,7 +21,7 @@ use crate::period::period_end;
 use crate::principal::PrincipalArn;
 use crate::state::{BlockCause, PrincipalState, Status};
 
-const ACTOR: &str = "seatcap:period-rollover";
+pub(crate) const ACTOR: &str = "seatcap:period-rollover";
 
 /// The scheduled event: an EventBridge rule's event, or EventBridge Scheduler's input
 /// `{"time": "..."}`; either way `time` is the boundary. A follow-up invocation carries the

@@ -74,6 +74,9 @@ pub struct PrincipalState {
     /// principal is now under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_actual_usd: Option<Usd>,
+    /// The team whose Slack channel hears about this principal (`set_cap`'s `team`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
     pub version: u64,
     pub updated_at: DateTime<Utc>,
 }
@@ -108,6 +111,7 @@ impl PrincipalState {
             protected: false,
             overrides: Vec::new(),
             last_actual_usd: None,
+            team: None,
             version: 0,
             updated_at: now,
         }

@@ -90,3 +90,62 @@ async fn an_iam_failure_mid_enforcement_gives_back_what_was_detached_and_records
         .unwrap();
     assert_eq!(lookup, seatcap::ledger::AlertLookup::Owner(alice));
 }
+
+/// IAM refuses every detach (a policy condition seatcap's role does not meet, say): each
+/// delivery fails so SNS/Lambda retry, and people hear of it once, not once per retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_enforcement_is_announced_once_however_often_it_is_retried() {
+    let account = Account::new().await;
+    let slack = seatcap_tests::SlackReceiver::start().await;
+    let mut app = account.app(
+        &[("SEATCAP_SLACK_WEBHOOK_URL", &slack.url)],
+        Arc::new(|| Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()),
+    );
+    let alice = account.principal("user", "alice");
+    let answer = app
+        .handle_admin(
+            json!({"action": "set_cap", "principal": alice.as_str(), "budget": "seatcap-alice",
+            "cap_usd": "200", "actor": "finance", "reason": "test", "team": "atlas"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true);
+    let refuse = mock!(aws_sdk_iam::Client::detach_user_policy).then_error(|| {
+        DetachUserPolicyError::ServiceFailureException(
+            ServiceFailureException::builder()
+                .message("not authorized to perform iam:DetachUserPolicy")
+                .build(),
+        )
+    });
+    app.iam = Iam::new(mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&refuse]));
+
+    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00");
+    for _ in 0..3 {
+        let error = app.handle_delivery("m-1", &alert).await.unwrap_err();
+        assert!(matches!(error, AlertError::Iam(_)), "{error}");
+    }
+
+    let received = slack.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let text = received[0].to_string();
+    assert!(text.contains("could NOT be cut off"), "{text}");
+    assert!(text.contains("enforcement_failed · critical"), "{text}");
+    assert!(
+        text.contains("not authorized to perform iam:DetachUserPolicy"),
+        "{text}"
+    );
+    let emails = account.sent_notifications().await;
+    assert_eq!(emails.len(), 1);
+    assert_eq!(emails[0].2["audience"], "security");
+    let audited: Vec<_> = account
+        .ledger()
+        .history(&seatcap::ledger::Subject::Principal(alice.clone()), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == seatcap::ledger::EventKind::EnforcementFailed)
+        .collect();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(state.status, seatcap::state::Status::Active);
+}

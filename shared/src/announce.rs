@@ -1,0 +1,190 @@
+//! What a committed change to a principal tells people (pure): one notice kind per change,
+//! or nothing for changes nobody needs to hear about (enrolment, protect, unprotect, a cap
+//! set again to the same amount).
+
+use chrono::{DateTime, Utc};
+
+use crate::decide::Audience;
+use crate::ledger::EventKind;
+use crate::notify::{Notice, NoticeKind};
+use crate::state::{EffectiveCap, PrincipalState, Status};
+
+/// A change as committed: what it was, who made it, the state before and after, and what
+/// it did to IAM.
+pub(crate) struct Committed<'a> {
+    pub change: EventKind,
+    pub actor: &'a str,
+    pub before: Option<&'a PrincipalState>,
+    pub after: &'a PrincipalState,
+    pub reattached: &'a [String],
+    pub detached: &'a [String],
+    pub now: DateTime<Utc>,
+    /// Who people ask for more (`SEATCAP_FINANCE_CONTACT`).
+    pub contact: &'a str,
+}
+
+pub(crate) fn announcement(c: &Committed) -> Option<Notice> {
+    let (kind, audience, headline, next_step) = if !c.reattached.is_empty() {
+        (
+            NoticeKind::Restored,
+            Audience::PersonAndFinance,
+            format!("Bedrock access restored: {}", restored_because(c)),
+            "Nothing to do: access works again.".to_owned(),
+        )
+    } else if !c.detached.is_empty() {
+        cut(c)
+    } else {
+        unchanged_access(c)?
+    };
+    Some(Notice {
+        kind,
+        audience,
+        principal: c.after.principal.clone(),
+        budget: c.after.budget.clone(),
+        spend: c.after.last_actual_usd,
+        cap: match c.after.effective_cap(c.now) {
+            EffectiveCap::Limited(cap) => Some(cap),
+            EffectiveCap::Exempt => None,
+        },
+        // A block's own period; otherwise now's (a rollover's restore is about the new one).
+        period: Some(
+            c.after
+                .blocked_period
+                .clone()
+                .unwrap_or_else(|| crate::period::month_key(c.now)),
+        ),
+        team: c.after.team.clone(),
+        headline,
+        next_step,
+    })
+}
+
+fn restored_because(c: &Committed) -> String {
+    match c.change {
+        EventKind::CapSet => format!("the cap was raised to {}", c.after.cap_usd),
+        EventKind::OverrideGranted => format!("override granted ({})", newest_override(c)),
+        EventKind::Protected => "protected by finance (break-glass)".to_owned(),
+        EventKind::Restored if c.actor == crate::rollover::ACTOR => {
+            "a new budget period started".to_owned()
+        }
+        EventKind::Restored if c.actor == crate::reconcile::ACTOR => {
+            "spend is under the cap (found by reconcile)".to_owned()
+        }
+        _ => "restored by finance".to_owned(),
+    }
+}
+
+type Draft = (NoticeKind, Audience, String, String);
+
+fn cut(c: &Committed) -> Draft {
+    let ask = format!(
+        "Ask {} for an override, or wait for the next budget period.",
+        c.contact
+    );
+    match c.change {
+        EventKind::DriftRepaired => (
+            NoticeKind::Drift,
+            Audience::Security,
+            format!(
+                "Bedrock policies re-attached while blocked; detached again: {:?}",
+                c.detached
+            ),
+            format!(
+                "Someone attached them between {} (the last change seatcap made) and {}; \
+                 CloudTrail's Attach*Policy events name who.",
+                c.before
+                    .map_or(c.now, |b| b.updated_at)
+                    .format("%Y-%m-%d %H:%M UTC"),
+                c.now.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ),
+        EventKind::Blocked => (
+            NoticeKind::CutOff,
+            Audience::PersonAndFinance,
+            "Bedrock access blocked by finance".to_owned(),
+            format!("Ask {} why and when it returns.", c.contact),
+        ),
+        EventKind::OverrideRevoked => (
+            NoticeKind::CutOff,
+            Audience::PersonAndFinance,
+            "Bedrock access cut off: the override was revoked and the cap is reached".to_owned(),
+            ask,
+        ),
+        _ => (
+            NoticeKind::CutOff,
+            Audience::PersonAndFinance,
+            "Bedrock access cut off: the cap is reached".to_owned(),
+            ask,
+        ),
+    }
+}
+
+/// A change that left IAM as it was: cap and override changes are still news to the person.
+fn unchanged_access(c: &Committed) -> Option<Draft> {
+    let still_blocked = if c.after.status == Status::Blocked {
+        " Access stays blocked: a block by finance lasts until finance restores it."
+    } else {
+        ""
+    };
+    match c.change {
+        EventKind::CapSet => {
+            // Enrolling a principal is not announced: a rollout of a thousand seats must
+            // not post a thousand messages. Its first message is its first warning.
+            let before = c.before.filter(|b| b.cap_usd != c.after.cap_usd)?;
+            let headline = format!(
+                "Monthly cap changed from {} to {}",
+                before.cap_usd, c.after.cap_usd
+            );
+            Some((
+                NoticeKind::CapChanged,
+                Audience::PersonAndFinance,
+                headline,
+                format!(
+                    "Nothing to do. You are warned before the cap; at the cap Bedrock access \
+                     stops until the next budget period.{still_blocked}"
+                ),
+            ))
+        }
+        EventKind::OverrideGranted => Some((
+            NoticeKind::OverrideGranted,
+            Audience::PersonAndFinance,
+            format!("Override granted: {}", newest_override(c)),
+            format!("Nothing to do: the cap is higher until the override expires.{still_blocked}"),
+        )),
+        EventKind::OverrideRevoked => Some((
+            NoticeKind::OverrideRevoked,
+            Audience::PersonAndFinance,
+            "Override revoked: the monthly cap applies again".to_owned(),
+            format!(
+                "Access continues while spend is under the cap. If you need more, ask {}.",
+                c.contact
+            ),
+        )),
+        EventKind::OverrideExpired => Some((
+            NoticeKind::OverrideExpired,
+            Audience::PersonAndFinance,
+            "Override expired: the monthly cap applies again".to_owned(),
+            format!(
+                "Access continues while spend is under the cap. If you need more, ask {}.",
+                c.contact
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// `+$50.00 until 2026-11-30 14:00 UTC` or `exempt until ...`.
+fn newest_override(c: &Committed) -> String {
+    let Some(grant) = c.after.overrides.last() else {
+        return "no override".to_owned();
+    };
+    let amount = match (grant.exempt, grant.extra_usd) {
+        (true, _) => "exempt from the cap".to_owned(),
+        (false, Some(extra)) => format!("+{extra}"),
+        (false, None) => "+$0.00".to_owned(),
+    };
+    format!(
+        "{amount} until {}",
+        grant.expires_at.format("%Y-%m-%d %H:%M UTC")
+    )
+}
