@@ -22,6 +22,23 @@ pub struct IamError {
     pub brief: String,
 }
 
+/// The IAM entity whose policies a principal's calls change: a person on a shared role
+/// acts on the role (only ever with seatcap's own deny policies).
+enum Entity {
+    User,
+    Role,
+    Group,
+}
+
+fn entity(principal: &PrincipalArn) -> (Entity, &str) {
+    match principal.kind() {
+        PrincipalKind::User => (Entity::User, principal.name()),
+        PrincipalKind::Role => (Entity::Role, principal.name()),
+        PrincipalKind::Group => (Entity::Group, principal.name()),
+        PrincipalKind::AssumedRole => (Entity::Role, principal.role_name().unwrap_or_default()),
+    }
+}
+
 #[derive(Clone)]
 pub struct Iam {
     client: Client,
@@ -72,9 +89,9 @@ impl Iam {
         principal: &PrincipalArn,
         policy: &str,
     ) -> Result<Detached, IamError> {
-        let name = principal.name();
-        let result = match principal.kind() {
-            PrincipalKind::User => self
+        let (entity, name) = entity(principal);
+        let result = match entity {
+            Entity::User => self
                 .client
                 .detach_user_policy()
                 .user_name(name)
@@ -83,7 +100,7 @@ impl Iam {
                 .await
                 .map(drop)
                 .map_err(Failure::from),
-            PrincipalKind::Role => self
+            Entity::Role => self
                 .client
                 .detach_role_policy()
                 .role_name(name)
@@ -92,7 +109,7 @@ impl Iam {
                 .await
                 .map(drop)
                 .map_err(Failure::from),
-            PrincipalKind::Group => self
+            Entity::Group => self
                 .client
                 .detach_group_policy()
                 .group_name(name)
@@ -110,9 +127,9 @@ impl Iam {
     }
 
     pub async fn attach(&self, principal: &PrincipalArn, policy: &str) -> Result<(), IamError> {
-        let name = principal.name();
-        let result = match principal.kind() {
-            PrincipalKind::User => self
+        let (entity, name) = entity(principal);
+        let result = match entity {
+            Entity::User => self
                 .client
                 .attach_user_policy()
                 .user_name(name)
@@ -121,7 +138,7 @@ impl Iam {
                 .await
                 .map(drop)
                 .map_err(Failure::from),
-            PrincipalKind::Role => self
+            Entity::Role => self
                 .client
                 .attach_role_policy()
                 .role_name(name)
@@ -130,7 +147,7 @@ impl Iam {
                 .await
                 .map(drop)
                 .map_err(Failure::from),
-            PrincipalKind::Group => self
+            Entity::Group => self
                 .client
                 .attach_group_policy()
                 .group_name(name)
@@ -148,12 +165,12 @@ impl Iam {
         &self,
         principal: &PrincipalArn,
     ) -> Result<Vec<String>, IamError> {
-        let name = principal.name();
+        let (entity, name) = entity(principal);
         let mut arns = Vec::new();
         let mut marker = None;
         loop {
-            let (page, next) = match principal.kind() {
-                PrincipalKind::User => {
+            let (page, next) = match entity {
+                Entity::User => {
                     let out = self
                         .client
                         .list_attached_user_policies()
@@ -169,7 +186,7 @@ impl Iam {
                     })
                     .map_err(Failure::from)
                 }
-                PrincipalKind::Role => {
+                Entity::Role => {
                     let out = self
                         .client
                         .list_attached_role_policies()
@@ -185,7 +202,7 @@ impl Iam {
                     })
                     .map_err(Failure::from)
                 }
-                PrincipalKind::Group => {
+                Entity::Group => {
                     let out = self
                         .client
                         .list_attached_group_policies()

@@ -1,7 +1,7 @@
 //! seatcap: per-seat AI spending caps on AWS, enforced by infrastructure.
 //!
 //! A pure core that knows nothing of AWS — [`alert`] (parse Budgets alerts), [`decide`]
-//! (what to do about one), [`announce`] (what a change tells people), [`findings`] (what reconcile finds), [`money`], [`period`],
+//! (what to do about one), [`deny`] (per-person denies on shared roles), [`announce`] (what a change tells people), [`findings`] (what reconcile finds), [`money`], [`period`],
 //! [`principal`], [`state`] — and thin adapters around it: [`ledger`] (DynamoDB),
 //! [`iam`], [`notify`] (Slack, SNS), [`budgets`]. [`alerts`], [`admin`], [`rollover`] and
 //! [`reconcile`] are the flows the Lambda functions run ([`handover`] lets the scheduled ones
@@ -15,6 +15,7 @@ pub mod app;
 pub mod budgets;
 pub mod config;
 pub mod decide;
+pub mod deny;
 pub mod findings;
 pub mod handover;
 pub mod iam;

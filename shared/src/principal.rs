@@ -12,11 +12,16 @@ pub enum PrincipalKind {
     User,
     Role,
     Group,
+    /// A person on a shared role (IAM Identity Center): one session name of a role many
+    /// people assume. Its access is cut by a deny on the role, not by detaching anything.
+    AssumedRole,
 }
 
 /// A validated IAM user, role or group ARN, e.g. `arn:aws:iam::123456789012:user/alice` or
-/// `arn:aws:iam::123456789012:role/team/claude-dev` (paths allowed). The text form is the
-/// identity everywhere: in the ledger, in admin requests and in answers.
+/// `arn:aws:iam::123456789012:role/team/claude-dev` (paths allowed), or a person on a shared
+/// role as their sessions name them:
+/// `arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0123abcd/alice@example.com`.
+/// The text form is the identity everywhere: in the ledger, in admin requests and in answers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PrincipalArn {
     arn: String,
@@ -28,7 +33,7 @@ pub struct PrincipalArn {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrincipalError {
     #[error(
-        "`{0}` is not an IAM principal ARN; expected arn:aws:iam::<12-digit account>:user/<name>, :role/<name> or :group/<name>"
+        "`{0}` is not an IAM principal ARN; expected arn:aws:iam::<12-digit account>:user/<name>, :role/<name> or :group/<name>, or arn:aws:sts::<12-digit account>:assumed-role/<role name>/<session name>"
     )]
     Malformed(String),
     #[error("`{arn}`: {problem}")]
@@ -45,9 +50,21 @@ impl PrincipalArn {
     }
 
     /// The friendly name IAM's APIs take (`UserName`, `RoleName`, `GroupName`): the last
-    /// path segment.
+    /// path segment. For a person on a shared role, the session name.
     pub fn name(&self) -> &str {
         &self.arn[self.name_start..]
+    }
+
+    /// The shared role a person's sessions are of (`AssumedRole` only).
+    pub fn role_name(&self) -> Option<&str> {
+        (self.kind == PrincipalKind::AssumedRole).then(|| {
+            let resource = self.arn.splitn(6, ':').nth(5).unwrap_or_default();
+            resource
+                .trim_start_matches("assumed-role/")
+                .split('/')
+                .next()
+                .unwrap_or_default()
+        })
     }
 
     pub fn account_id(&self) -> &str {
@@ -67,7 +84,7 @@ impl FromStr for PrincipalArn {
         };
 
         let mut parts = text.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some("iam"), Some(""), Some(account), Some(resource)) = (
+        let (Some("arn"), Some(partition), Some(service), Some(""), Some(account), Some(resource)) = (
             parts.next(),
             parts.next(),
             parts.next(),
@@ -84,12 +101,16 @@ impl FromStr for PrincipalArn {
             return Err(invalid("the account id must be 12 digits"));
         }
         let (kind, rest) = resource.split_once('/').ok_or_else(malformed)?;
-        let kind = match kind {
-            "user" => PrincipalKind::User,
-            "role" => PrincipalKind::Role,
-            "group" => PrincipalKind::Group,
+        let kind = match (service, kind) {
+            ("iam", "user") => PrincipalKind::User,
+            ("iam", "role") => PrincipalKind::Role,
+            ("iam", "group") => PrincipalKind::Group,
+            ("sts", "assumed-role") => PrincipalKind::AssumedRole,
             _ => return Err(malformed()),
         };
+        if kind == PrincipalKind::AssumedRole {
+            return assumed_role(text, rest).map_err(invalid);
+        }
         let name = rest.rsplit('/').next().unwrap_or(rest);
         // IAM's own rules: names of [\w+=,.@-], at most 64 characters (128 for groups).
         if name.is_empty() || name.len() > 128 {
@@ -110,6 +131,26 @@ impl FromStr for PrincipalArn {
             name_start: text.len() - name.len(),
         })
     }
+}
+
+/// `<role name>/<session name>`: IAM's rules, role names of 1 to 64 and session names of 2
+/// to 64 characters of [\w+=,.@-]. No path: a session ARN never carries the role's path.
+fn assumed_role(text: &str, rest: &str) -> Result<PrincipalArn, &'static str> {
+    let (role, session) = rest
+        .split_once('/')
+        .ok_or("expected assumed-role/<role name>/<session name>")?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+    if role.is_empty() || role.len() > 64 || !role.chars().all(allowed) {
+        return Err("the role name must be 1 to 64 letters, digits or _+=,.@-");
+    }
+    if !(2..=64).contains(&session.len()) || !session.chars().all(allowed) {
+        return Err("the session name must be 2 to 64 letters, digits or _+=,.@-");
+    }
+    Ok(PrincipalArn {
+        arn: text.to_owned(),
+        kind: PrincipalKind::AssumedRole,
+        name_start: text.len() - session.len(),
+    })
 }
 
 impl fmt::Display for PrincipalArn {
@@ -163,6 +204,36 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(email.name(), "quinn.lee@example.com");
+    }
+
+    #[test]
+    fn parses_people_on_shared_roles() {
+        let arn = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0123abcd/alice@example.com";
+        let alice: PrincipalArn = arn.parse().unwrap();
+        assert_eq!(
+            (alice.kind(), alice.name(), alice.role_name(), alice.account_id()),
+            (
+                PrincipalKind::AssumedRole,
+                "alice@example.com",
+                Some("AWSReservedSSO_Dev_0123abcd"),
+                "123456789012"
+            )
+        );
+        assert_eq!(alice.as_str(), arn);
+        let user: PrincipalArn = "arn:aws:iam::123456789012:user/alice".parse().unwrap();
+        assert_eq!(user.role_name(), None);
+        for bad in [
+            "arn:aws:sts::123456789012:assumed-role/dev",
+            "arn:aws:sts::123456789012:assumed-role/dev/a",
+            "arn:aws:sts::123456789012:assumed-role//alice",
+            "arn:aws:sts::123456789012:assumed-role/dev/al ice",
+            "arn:aws:sts::123456789012:assumed-role/path/dev/alice",
+            "arn:aws:sts::123456789012:user/alice",
+            "arn:aws:iam::123456789012:assumed-role/dev/alice",
+            &format!("arn:aws:sts::123456789012:assumed-role/dev/{}", "x".repeat(65)),
+        ] {
+            assert!(bad.parse::<PrincipalArn>().is_err(), "{bad:?} should be rejected");
+        }
     }
 
     #[test]
