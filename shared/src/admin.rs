@@ -9,10 +9,11 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::alerts::cap_json;
-use crate::announce::{Committed, announcement};
+use crate::announce::{Access, Committed, announcement};
 use crate::app::App;
 use crate::budgets::BudgetsError;
 use crate::config::Mode;
+use crate::enforce::{EnforceError, Taken};
 use crate::iam::IamError;
 use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Subject};
 use crate::metrics;
@@ -195,11 +196,23 @@ pub enum AdminError {
     #[error(transparent)]
     Iam(#[from] IamError),
     #[error(transparent)]
+    Enforce(EnforceError),
+    #[error(transparent)]
     Budgets(#[from] BudgetsError),
     #[error("gave up after {0} conflicting writes to the ledger; try again")]
     TooManyConflicts(usize),
     #[error("SNS Subscribe failed: {0}")]
     Subscribe(String),
+}
+
+impl From<EnforceError> for AdminError {
+    fn from(e: EnforceError) -> Self {
+        match e {
+            EnforceError::Iam(e) => AdminError::Iam(e),
+            EnforceError::Ledger(e) => AdminError::Ledger(e),
+            other => AdminError::Enforce(other),
+        }
+    }
 }
 
 const MAX_ATTEMPTS: usize = 8;
@@ -213,6 +226,8 @@ struct StateView<'a> {
     cap_usd: Usd,
     effective_cap_usd: Value,
     detached_policy_arns: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deny_policy_arn: Option<&'a str>,
     protected: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     block_cause: Option<BlockCause>,
@@ -234,6 +249,7 @@ fn view(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> Value {
         cap_usd: state.cap_usd,
         effective_cap_usd: cap_json(state.effective_cap(now)),
         detached_policy_arns: &state.detached_policy_arns,
+        deny_policy_arn: state.deny_policy_arn.as_deref(),
         protected: state.protected,
         block_cause: state.block_cause,
         blocked_period: state.blocked_period.as_deref(),
@@ -271,17 +287,17 @@ pub(crate) enum Change {
 /// What IAM must do before the new state is committed.
 pub(crate) enum IamStep {
     Nothing,
-    /// Re-attach exactly these (a restore).
-    Attach(Vec<String>),
-    /// Detach every managed policy that is attached (a block).
-    DetachManaged,
+    /// Give back exactly what was taken (a restore).
+    GiveBack(Taken),
+    /// Cut access the principal's way (a block).
+    Cut,
 }
 
 /// What IAM did, so a lost race can undo it.
 enum Applied {
     Nothing,
-    Attached(Vec<String>),
-    Detached(Vec<String>),
+    GaveBack(Taken),
+    Took(Taken),
 }
 
 pub(crate) type Answer = Result<Value, Refusal>;
@@ -659,7 +675,7 @@ impl App {
                 mark_restored(&mut next);
             }
             let iam = if restore {
-                IamStep::Attach(before_detached(&before))
+                IamStep::GiveBack(before.as_ref().map(Taken::of).unwrap_or_default())
             } else {
                 IamStep::Nothing
             };
@@ -757,13 +773,9 @@ impl App {
                 Ok(applied) => applied,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            if let Applied::Detached(detached) = &applied {
+            if let Applied::Took(taken) = &applied {
                 // A principal blocked already keeps the record of what was taken first.
-                for policy in detached {
-                    if !next.detached_policy_arns.contains(policy) {
-                        next.detached_policy_arns.push(policy.clone());
-                    }
-                }
+                taken.record_in(&mut next);
             }
             let event = audit(kind, Some(&state), &next, &applied, now, &actor, &reason);
             let commit = Commit {
@@ -795,7 +807,7 @@ impl App {
         &self,
         principal: &PrincipalArn,
         step: IamStep,
-    ) -> Result<Result<Applied, Refusal>, IamError> {
+    ) -> Result<Result<Applied, Refusal>, EnforceError> {
         let dry_run = |what: String| {
             Refusal::new(
                 "dry_run",
@@ -804,34 +816,37 @@ impl App {
         };
         match step {
             IamStep::Nothing => Ok(Ok(Applied::Nothing)),
-            IamStep::Attach(policies) if self.config.mode == Mode::DryRun => {
-                Ok(Err(dry_run(format!("re-attach {policies:?}"))))
+            IamStep::GiveBack(taken) if self.config.mode == Mode::DryRun => {
+                Ok(Err(dry_run(format!("give back {taken:?}"))))
             }
-            IamStep::DetachManaged if self.config.mode == Mode::DryRun => Ok(Err(dry_run(
-                format!("detach {:?}", self.config.managed_policy_arns),
-            ))),
-            IamStep::Attach(policies) => {
-                self.iam.attach_all(principal, &policies).await?;
-                Ok(Ok(Applied::Attached(policies)))
+            IamStep::Cut if self.config.mode == Mode::DryRun => Ok(Err(dry_run(format!(
+                "cut access ({:?})",
+                self.method_for(principal)
+            )))),
+            IamStep::GiveBack(taken) => {
+                self.give_back(principal, &taken).await?;
+                Ok(Ok(Applied::GaveBack(taken)))
             }
-            IamStep::DetachManaged => {
-                let detached = self
-                    .iam
-                    .detach_all(principal, &self.config.managed_policy_arns)
-                    .await?;
-                Ok(Ok(Applied::Detached(detached)))
+            IamStep::Cut => {
+                let mut taken = Taken::default();
+                if let Err(e) = self.cut(principal, &mut taken).await {
+                    // Leave IAM as the ledger says it is: give back what was taken so far.
+                    if let Err(undo) = self.give_back(principal, &taken).await {
+                        tracing::error!(%principal, error = %undo, ?taken, "could not give back after a failed cut; reconcile must repair this");
+                    }
+                    return Err(e);
+                }
+                Ok(Ok(Applied::Took(taken)))
             }
         }
     }
 
     /// A commit lost a race after IAM changed: put IAM back as the ledger still says it is.
-    async fn undo(&self, principal: &PrincipalArn, applied: Applied) -> Result<(), IamError> {
+    async fn undo(&self, principal: &PrincipalArn, applied: Applied) -> Result<(), EnforceError> {
         match applied {
             Applied::Nothing => Ok(()),
-            Applied::Attached(policies) => {
-                self.iam.detach_all(principal, &policies).await.map(drop)
-            }
-            Applied::Detached(policies) => self.iam.attach_all(principal, &policies).await,
+            Applied::GaveBack(taken) => self.take_again(principal, &taken).await,
+            Applied::Took(taken) => self.give_back(principal, &taken).await,
         }
     }
 
@@ -847,33 +862,35 @@ impl App {
     ) -> Result<Value, LedgerError> {
         let mut answer = view(state, now);
         answer["changed"] = Value::Bool(true);
-        let (reattached, detached): (&[String], &[String]) = match &applied {
-            Applied::Attached(policies) => {
+        let access = match &applied {
+            Applied::GaveBack(taken) => {
                 metrics::count("Restores", 1);
-                answer["reattached_policy_arns"] = json!(policies);
-                (policies, &[])
+                answer["reattached_policy_arns"] = json!(taken.detached_policy_arns);
+                if let Some(arn) = &taken.deny_policy_arn {
+                    answer["removed_deny_policy_arn"] = json!(arn);
+                }
+                Access::Restored
             }
-            Applied::Detached(policies) => {
+            Applied::Took(taken) => {
                 let metric = if change == EventKind::DriftRepaired {
                     "DriftRepaired"
                 } else {
                     "Enforcements"
                 };
                 metrics::count(metric, 1);
-                answer["detached_policy_arns"] = json!(policies);
-                (&[], policies)
+                answer["detached_policy_arns"] = json!(taken.detached_policy_arns);
+                Access::Cut(taken)
             }
-            Applied::Nothing => (&[], &[]),
+            Applied::Nothing => Access::Unchanged,
         };
         // `restored` is part of the set_cap/restore answers since the first release.
-        answer["restored"] = Value::Bool(!reattached.is_empty());
+        answer["restored"] = Value::Bool(matches!(access, Access::Restored));
         let committed = Committed {
             change,
             actor,
             before,
             after: state,
-            reattached,
-            detached,
+            access,
             now,
             contact: &self.config.finance_contact,
         };
@@ -892,7 +909,7 @@ pub(crate) fn restore(state: &PrincipalState, now: DateTime<Utc>) -> Result<Chan
     }
     Ok(Change::To {
         next: Box::new(state.next(now, mark_restored)),
-        iam: IamStep::Attach(state.detached_policy_arns.clone()),
+        iam: IamStep::GiveBack(Taken::of(state)),
         kind: EventKind::Restored,
     })
 }
@@ -913,7 +930,7 @@ fn block(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> 
                 s.block_cause = Some(BlockCause::Manual);
                 s.blocked_period = Some(period::month_key(now));
             })),
-            iam: IamStep::DetachManaged,
+            iam: IamStep::Cut,
             kind: EventKind::Blocked,
         }),
     }
@@ -934,7 +951,7 @@ fn protect(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal
             }
         })),
         iam: if lift_cap_block {
-            IamStep::Attach(state.detached_policy_arns.clone())
+            IamStep::GiveBack(Taken::of(state))
         } else {
             IamStep::Nothing
         },
@@ -963,7 +980,7 @@ fn grant_override(state: &PrincipalState, now: DateTime<Utc>, grant: Override) -
         mark_restored(&mut next);
     }
     let iam = if restore {
-        IamStep::Attach(state.detached_policy_arns.clone())
+        IamStep::GiveBack(Taken::of(state))
     } else {
         IamStep::Nothing
     };
@@ -1016,7 +1033,7 @@ fn enforce_if_over_cap(mut next: PrincipalState, now: DateTime<Utc>, kind: Event
     next.blocked_period = Some(period::month_key(now));
     Change::To {
         next: Box::new(next),
-        iam: IamStep::DetachManaged,
+        iam: IamStep::Cut,
         kind,
     }
 }
@@ -1030,18 +1047,12 @@ fn restorable_under_cap(state: &PrincipalState, now: DateTime<Utc>) -> bool {
             .is_reached_by(state.last_actual_usd.unwrap_or(Usd::ZERO))
 }
 
-fn before_detached(before: &Option<PrincipalState>) -> Vec<String> {
-    before
-        .as_ref()
-        .map(|s| s.detached_policy_arns.clone())
-        .unwrap_or_default()
-}
-
 pub(crate) fn mark_restored(state: &mut PrincipalState) {
     state.status = Status::Active;
     state.block_cause = None;
     state.blocked_period = None;
     state.detached_policy_arns.clear();
+    state.deny_policy_arn = None;
 }
 
 fn audit(
@@ -1053,16 +1064,19 @@ fn audit(
     actor: &str,
     reason: &str,
 ) -> (Subject, AuditEvent) {
-    let (reattached, detached): (&[String], &[String]) = match applied {
-        Applied::Attached(p) => (p, &[]),
-        Applied::Detached(p) => (&[], p),
-        Applied::Nothing => (&[], &[]),
+    let none = Taken::default();
+    let (given_back, taken) = match applied {
+        Applied::GaveBack(t) => (t, &none),
+        Applied::Took(t) => (&none, t),
+        Applied::Nothing => (&none, &none),
     };
     let detail = json!({
         "before": before.map(|s| view(s, now)),
         "after": view(after, now),
-        "reattached_policy_arns": reattached,
-        "detached_policy_arns": detached,
+        "reattached_policy_arns": given_back.detached_policy_arns,
+        "detached_policy_arns": taken.detached_policy_arns,
+        "removed_deny_policy_arn": given_back.deny_policy_arn,
+        "added_deny_policy_arn": taken.deny_policy_arn,
     });
     (
         Subject::Principal(after.principal.clone()),

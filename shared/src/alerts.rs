@@ -13,6 +13,7 @@ use crate::alert::{AlertParseError, AlertType, BudgetAlert, parse_budget_alert};
 use crate::app::App;
 use crate::config::Mode;
 use crate::decide::{Audience, Decision, DecisionInput, Outcome, decide};
+use crate::enforce::{EnforceError, Method, Taken};
 use crate::iam::IamError;
 use crate::ledger::{
     AlertLookup, AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject,
@@ -62,6 +63,9 @@ pub enum AlertReport {
         dry_run: bool,
         /// Detached now (enforce) or that would have been (dry-run).
         policies: Vec<String>,
+        /// The seatcap deny policy that now cuts the principal (deny mode, shared roles).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deny_policy_arn: Option<String>,
         notification_failures: usize,
     },
 }
@@ -73,8 +77,21 @@ pub enum AlertError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Iam(#[from] IamError),
+    /// A deny list full or busy: retried with the delivery, and announced.
+    #[error(transparent)]
+    Enforce(EnforceError),
     #[error("gave up after {0} conflicting writes to the ledger; the next delivery will retry")]
     TooManyConflicts(usize),
+}
+
+impl From<EnforceError> for AlertError {
+    fn from(e: EnforceError) -> Self {
+        match e {
+            EnforceError::Iam(e) => AlertError::Iam(e),
+            EnforceError::Ledger(e) => AlertError::Ledger(e),
+            other => AlertError::Enforce(other),
+        }
+    }
 }
 
 const MAX_ATTEMPTS: usize = 8;
@@ -116,15 +133,27 @@ impl App {
             app: self,
             message_id,
             alert: &alert,
-            detached_from: None,
-            detached_unrecorded: Vec::new(),
+            taken_from: None,
+            taken_unrecorded: Taken::default(),
             enforcing: None,
         };
         let result = run.run().await;
         if let Err(e) = &result {
             run.give_back_unrecorded().await;
-            if let (AlertError::Iam(iam), Some(notice)) = (e, run.enforcing.take()) {
-                self.announce_enforcement_failure(&alert, notice, iam).await;
+            let refused = match e {
+                AlertError::Iam(iam) => Some(format!(
+                    "IAM refused to {} {} for {}: {}",
+                    iam.operation.to_lowercase(),
+                    iam.policy,
+                    iam.principal,
+                    iam.brief
+                )),
+                AlertError::Enforce(e) => Some(e.to_string()),
+                _ => None,
+            };
+            if let (Some(refused), Some(notice)) = (refused, run.enforcing.take()) {
+                self.announce_enforcement_failure(&alert, notice, &refused)
+                    .await;
             }
         }
         result
@@ -138,22 +167,18 @@ impl App {
         &self,
         alert: &BudgetAlert,
         mut notice: Notice,
-        iam: &IamError,
+        refused: &str,
     ) {
         let now = self.now();
         notice.next_step = format!(
-            "IAM refused to {} {} from {}: {}. seatcap retries with the alert's redelivery \
-             and reconcile checks hourly; check seatcap's IAM permissions for this principal now.",
-            iam.operation.to_lowercase(),
-            iam.policy,
-            iam.principal,
-            iam.brief
+            "{refused}. seatcap retries with the alert's redelivery and reconcile checks \
+             hourly; check seatcap's IAM permissions for this principal now."
         );
         let event = AuditEvent::new(
             now,
             EventKind::EnforcementFailed,
             ACTOR,
-            json!({"budget": alert.budget_name, "period": alert.period_key(), "error": iam.to_string()}),
+            json!({"budget": alert.budget_name, "period": alert.period_key(), "error": refused}),
         );
         let commit = Commit {
             claims: vec![Claim::Notice(format!(
@@ -212,13 +237,13 @@ impl App {
     }
 }
 
-/// One delivery's attempts, with what it has detached but not yet recorded.
+/// One delivery's attempts, with what it has taken but not yet recorded.
 struct AlertRun<'a> {
     app: &'a App,
     message_id: &'a str,
     alert: &'a BudgetAlert,
-    detached_from: Option<PrincipalArn>,
-    detached_unrecorded: Vec<String>,
+    taken_from: Option<PrincipalArn>,
+    taken_unrecorded: Taken,
     /// Set while cutting access: what to announce if IAM refuses.
     enforcing: Option<Notice>,
 }
@@ -275,34 +300,33 @@ impl AlertRun<'_> {
         let dry_run = app.config.mode == Mode::DryRun;
         let enforcing = decision.outcome == Outcome::Enforce && !dry_run;
 
-        let policies = if enforcing {
+        let taken = if enforcing {
             self.enforcing = Some(self.enforcement_failed(state, &decision));
-            let still_attached: Vec<String> = app
-                .config
-                .managed_policy_arns
-                .iter()
-                .filter(|p| !self.detached_unrecorded.contains(p))
-                .cloned()
-                .collect();
-            self.detach(principal, &still_attached).await?;
-            if self.detached_unrecorded.is_empty() {
+            self.taken_from = Some(principal.clone());
+            app.cut(principal, &mut self.taken_unrecorded).await?;
+            if self.taken_unrecorded.is_empty() {
                 warn!(%principal, "enforcing, but none of the managed policies was attached");
             }
-            self.detached_unrecorded.clone()
+            self.taken_unrecorded.clone()
         } else {
-            // A previous attempt detached, but the fresh read says not to enforce any more
+            // A previous attempt cut access, but the fresh read says not to enforce any more
             // (a cap was raised meanwhile): give it back before recording the new decision.
             self.give_back_unrecorded_or_fail().await?;
-            if decision.outcome == Outcome::Enforce {
+            let detaching = app.method_for(principal) == Method::Detach;
+            if decision.outcome == Outcome::Enforce && detaching {
                 let attached = app.iam.attached_policies(principal).await?;
-                attached
-                    .into_iter()
-                    .filter(|p| app.config.is_managed_policy(p))
-                    .collect()
+                Taken {
+                    detached_policy_arns: attached
+                        .into_iter()
+                        .filter(|p| app.config.is_managed_policy(p))
+                        .collect(),
+                    deny_policy_arn: None,
+                }
             } else {
-                Vec::new()
+                Taken::default()
             }
         };
+        let policies = taken.detached_policy_arns.clone();
 
         let next = state.next(now, |s| {
             if alert.alert_type == AlertType::Actual {
@@ -313,6 +337,7 @@ impl AlertRun<'_> {
                 s.block_cause = Some(BlockCause::Cap);
                 s.blocked_period = Some(alert.period_key());
                 s.detached_policy_arns = policies.clone();
+                s.deny_policy_arn.clone_from(&taken.deny_policy_arn);
             }
         });
         let detail = json!({
@@ -326,6 +351,7 @@ impl AlertRun<'_> {
             "decision": decision,
             "dry_run": dry_run && decision.outcome == Outcome::Enforce,
             "policies": policies,
+            "deny_policy_arn": taken.deny_policy_arn,
         });
         let kind = if enforcing {
             EventKind::Enforced
@@ -345,7 +371,7 @@ impl AlertRun<'_> {
             ..Commit::default()
         };
         match app.ledger.commit(commit, now).await {
-            Ok(()) => self.detached_unrecorded.clear(),
+            Ok(()) => self.taken_unrecorded = Taken::default(),
             Err(CommitError::Conflict) => {
                 info!(%principal, "ledger changed while handling the alert; reading again");
                 return Ok(None);
@@ -372,41 +398,18 @@ impl AlertRun<'_> {
             decision,
             dry_run,
             policies,
+            deny_policy_arn: taken.deny_policy_arn,
             notification_failures: failures,
         }))
-    }
-
-    /// Detaches `policies`, adding each one detached to `detached_unrecorded` as it goes. On
-    /// an IAM failure the error is returned; the caller gives back what was detached.
-    async fn detach(
-        &mut self,
-        principal: &PrincipalArn,
-        policies: &[String],
-    ) -> Result<(), IamError> {
-        self.detached_from = Some(principal.clone());
-        let results =
-            futures::future::join_all(policies.iter().map(|p| self.app.iam.detach(principal, p)))
-                .await;
-        let mut first_error = None;
-        for (policy, result) in policies.iter().zip(results) {
-            match result {
-                Ok(crate::iam::Detached::Yes) => self.detached_unrecorded.push(policy.clone()),
-                Ok(crate::iam::Detached::WasNotAttached) => {}
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
     }
 
     /// Another delivery of the same alert committed first. If it blocked the principal,
     /// what this one detached joins the record; otherwise it goes back.
     async fn settle_unrecorded_after_duplicate(&mut self) -> Result<(), AlertError> {
         let Some(principal) = self
-            .detached_from
+            .taken_from
             .clone()
-            .filter(|_| !self.detached_unrecorded.is_empty())
+            .filter(|_| !self.taken_unrecorded.is_empty())
         else {
             return Ok(());
         };
@@ -418,18 +421,12 @@ impl AlertRun<'_> {
             if state.status != Status::Blocked {
                 break;
             }
-            let next = state.next(now, |s| {
-                for p in &self.detached_unrecorded {
-                    if !s.detached_policy_arns.contains(p) {
-                        s.detached_policy_arns.push(p.clone());
-                    }
-                }
-            });
+            let next = state.next(now, |s| self.taken_unrecorded.record_in(s));
             let event = AuditEvent::new(
                 now,
                 EventKind::Enforced,
                 ACTOR,
-                json!({"message_id": self.message_id, "policies": self.detached_unrecorded, "note": "detached by a concurrent delivery of the same alert"}),
+                json!({"message_id": self.message_id, "taken": self.taken_unrecorded, "note": "taken by a concurrent delivery of the same alert"}),
             );
             let commit = Commit {
                 state: Some((next, Some(state.version))),
@@ -438,7 +435,7 @@ impl AlertRun<'_> {
             };
             match self.app.ledger.commit(commit, now).await {
                 Ok(()) => {
-                    self.detached_unrecorded.clear();
+                    self.taken_unrecorded = Taken::default();
                     return Ok(());
                 }
                 Err(CommitError::Conflict) => continue,
@@ -449,16 +446,15 @@ impl AlertRun<'_> {
     }
 
     async fn give_back_unrecorded_or_fail(&mut self) -> Result<(), AlertError> {
-        let Some(principal) = &self.detached_from else {
+        let Some(principal) = &self.taken_from else {
             return Ok(());
         };
-        if !self.detached_unrecorded.is_empty() {
+        if !self.taken_unrecorded.is_empty() {
             self.app
-                .iam
-                .attach_all(principal, &self.detached_unrecorded)
+                .give_back(principal, &self.taken_unrecorded)
                 .await?;
-            info!(%principal, policies = ?self.detached_unrecorded, "gave back policies detached by a superseded attempt");
-            self.detached_unrecorded.clear();
+            info!(%principal, taken = ?self.taken_unrecorded, "gave back what a superseded attempt took");
+            self.taken_unrecorded = Taken::default();
         }
         Ok(())
     }
@@ -468,7 +464,7 @@ impl AlertRun<'_> {
     async fn give_back_unrecorded(&mut self) {
         if let Err(e) = self.give_back_unrecorded_or_fail().await {
             error!(
-                error = %e, policies = ?self.detached_unrecorded, budget = %self.alert.budget_name,
+                error = %e, taken = ?self.taken_unrecorded, budget = %self.alert.budget_name,
                 "could not re-attach policies after a failed enforcement; reconcile must repair this"
             );
         }

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::decide::Audience;
+use crate::enforce::Taken;
 use crate::ledger::EventKind;
 use crate::notify::{Notice, NoticeKind};
 use crate::state::{EffectiveCap, PrincipalState, Status};
@@ -16,25 +17,29 @@ pub(crate) struct Committed<'a> {
     pub actor: &'a str,
     pub before: Option<&'a PrincipalState>,
     pub after: &'a PrincipalState,
-    pub reattached: &'a [String],
-    pub detached: &'a [String],
+    pub access: Access<'a>,
     pub now: DateTime<Utc>,
     /// Who people ask for more (`SEATCAP_FINANCE_CONTACT`).
     pub contact: &'a str,
 }
 
+/// What the change did to the principal's Bedrock access.
+pub(crate) enum Access<'a> {
+    Restored,
+    Cut(&'a Taken),
+    Unchanged,
+}
+
 pub(crate) fn announcement(c: &Committed) -> Option<Notice> {
-    let (kind, audience, headline, next_step) = if !c.reattached.is_empty() {
-        (
+    let (kind, audience, headline, next_step) = match c.access {
+        Access::Restored => (
             NoticeKind::Restored,
             Audience::PersonAndFinance,
             format!("Bedrock access restored: {}", restored_because(c)),
             "Nothing to do: access works again.".to_owned(),
-        )
-    } else if !c.detached.is_empty() {
-        cut(c)
-    } else {
-        unchanged_access(c)?
+        ),
+        Access::Cut(taken) => cut(c, taken),
+        Access::Unchanged => unchanged_access(c)?,
     };
     Some(Notice {
         kind,
@@ -76,7 +81,7 @@ fn restored_because(c: &Committed) -> String {
 
 type Draft = (NoticeKind, Audience, String, String);
 
-fn cut(c: &Committed) -> Draft {
+fn cut(c: &Committed, taken: &Taken) -> Draft {
     let ask = format!(
         "Ask {} for an override, or wait for the next budget period.",
         c.contact
@@ -87,7 +92,7 @@ fn cut(c: &Committed) -> Draft {
             Audience::Security,
             format!(
                 "Bedrock policies re-attached while blocked; detached again: {:?}",
-                c.detached
+                taken.detached_policy_arns
             ),
             format!(
                 "Someone attached them between {} (the last change seatcap made) and {}; \

@@ -45,6 +45,21 @@ pub struct Config {
     /// The cost-allocation tag whose value names a principal's spend: seatcap's budgets
     /// filter on it, and reconcile reports such budgets that no principal owns.
     pub cost_tag_key: String,
+    /// How access is cut for IAM users, roles and groups (a person on a shared role is
+    /// always cut by a per-person deny on the role).
+    pub enforcement: Enforcement,
+    /// How many seatcap deny policies one shared role may carry (shards of its deny list).
+    pub deny_shards_per_role: usize,
+}
+
+/// `SEATCAP_ENFORCEMENT`: how a principal's Bedrock access is cut at the cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforcement {
+    /// Detach the managed Bedrock policies; restore attaches exactly those again.
+    Detach,
+    /// Attach seatcap's explicit-deny policy, which also closes access granted elsewhere
+    /// (groups, broad admin policies); restore detaches exactly that policy.
+    Deny,
 }
 
 /// How `set_cap` creates and updates AWS Budgets.
@@ -67,6 +82,8 @@ pub enum ConfigError {
 }
 
 pub const TABLE: &str = "SEATCAP_TABLE";
+pub const ENFORCEMENT: &str = "SEATCAP_ENFORCEMENT";
+pub const DENY_SHARDS_PER_ROLE: &str = "SEATCAP_DENY_SHARDS_PER_ROLE";
 pub const MANAGED_POLICY_ARNS: &str = "SEATCAP_MANAGED_POLICY_ARNS";
 pub const NOTIFY_TOPIC_ARN: &str = "SEATCAP_NOTIFY_TOPIC_ARN";
 pub const SLACK_WEBHOOK_URL: &str = "SEATCAP_SLACK_WEBHOOK_URL";
@@ -225,8 +242,43 @@ impl Config {
 
         let cost_tag_key = get(COST_TAG_KEY).unwrap_or_else(|| "seatcap-principal".to_owned());
 
+        let enforcement = match get(ENFORCEMENT).as_deref() {
+            None | Some("detach") => Enforcement::Detach,
+            Some("deny") => Enforcement::Deny,
+            Some(other) => {
+                return Err(invalid(
+                    ENFORCEMENT,
+                    other,
+                    "expected `detach` or `deny`".into(),
+                ));
+            }
+        };
+
+        // The role keeps at least one managed policy of its own (its permission set's).
+        let max_shards = crate::deny::MAX_ATTACHED_TO_ROLE - 1;
+        let deny_shards_per_role = match get(DENY_SHARDS_PER_ROLE) {
+            None => crate::deny::DEFAULT_SHARDS_PER_ROLE,
+            Some(text) => text
+                .parse()
+                .ok()
+                .filter(|n| (1..=max_shards).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        DENY_SHARDS_PER_ROLE,
+                        &text,
+                        format!(
+                            "expected 1 to {max_shards}: IAM attaches at most {} managed \
+                             policies to a role (10 without a quota raise)",
+                            crate::deny::MAX_ATTACHED_TO_ROLE
+                        ),
+                    )
+                })?,
+        };
+
         Ok(Config {
             cost_tag_key,
+            enforcement,
+            deny_shards_per_role,
             table,
             managed_policy_arns,
             notify_topic_arn,

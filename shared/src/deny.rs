@@ -210,13 +210,19 @@ mod tests {
         for n in 0..list.shards.len() {
             let chars = document_chars(&list.shard_document(n).unwrap());
             assert!(chars <= MANAGED_POLICY_MAX_CHARS, "shard {n}: {chars}");
-            assert!(chars > MANAGED_POLICY_MAX_CHARS - 90, "shard {n} is full: {chars}");
+            assert!(
+                chars > MANAGED_POLICY_MAX_CHARS - 90,
+                "shard {n} is full: {chars}"
+            );
         }
         let full = list
             .add("dev", &session(capacity, widest), DEFAULT_SHARDS_PER_ROLE)
             .unwrap_err();
         assert_eq!(full.people, capacity);
-        assert!(full.to_string().contains("SEATCAP_DENY_SHARDS_PER_ROLE"), "{full}");
+        assert!(
+            full.to_string().contains("SEATCAP_DENY_SHARDS_PER_ROLE"),
+            "{full}"
+        );
     }
 
     #[test]
@@ -227,7 +233,11 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list.remove("alice@example.com"), Some(0));
         assert_eq!(list.remove("alice@example.com"), None);
-        assert_eq!(list.shard_document(0), None, "an empty shard has no document");
+        assert_eq!(
+            list.shard_document(0),
+            None,
+            "an empty shard has no document"
+        );
     }
 
     #[test]
@@ -238,7 +248,10 @@ mod tests {
         assert_eq!(statement["Action"], DENIED_ACTIONS);
         assert_eq!(
             statement["Condition"]["StringEquals"]["aws:userid"],
-            json!([format!("{ROLE_ID}:alice@example.com"), format!("{ROLE_ID}:bob")])
+            json!([
+                format!("{ROLE_ID}:alice@example.com"),
+                format!("{ROLE_ID}:bob")
+            ])
         );
         assert_eq!(
             shard_policy_arn("aws", "123456789012", "dev", 1),

@@ -21,8 +21,12 @@ pub struct BudgetTruth {
 #[derive(Clone, Debug)]
 pub struct Truths<'a> {
     pub state: &'a PrincipalState,
-    /// The managed policies IAM shows attached now; `None` if IAM has no such principal.
+    /// The managed policies IAM shows attached now; `None` if IAM has no such principal
+    /// (for a person on a shared role: no such role).
     pub attached_managed: Option<&'a [String]>,
+    /// Access is cut by a deny policy (deny mode, shared roles), so the managed policies stay
+    /// attached through a block and their presence says nothing.
+    pub cut_by_deny: bool,
     /// `None` if the principal's budget is gone.
     pub budget: Option<&'a BudgetTruth>,
 }
@@ -136,7 +140,7 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
     let mut action = Action::None;
     match state.status {
         Status::Active => {
-            if attached.is_empty() {
+            if attached.is_empty() && !truths.cut_by_deny {
                 findings.push(Finding::NoManagedPolicyWhileActive);
             }
             if let (Some(spend), Some(cap), Some(budget)) = (spend, cap_usd, truths.budget)
@@ -151,7 +155,7 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
             }
         }
         Status::Blocked => {
-            if !attached.is_empty() {
+            if !attached.is_empty() && !truths.cut_by_deny {
                 findings.push(Finding::ReattachedWhileBlocked {
                     policies: attached.to_vec(),
                 });
@@ -233,6 +237,7 @@ mod tests {
             &Truths {
                 state,
                 attached_managed: attached,
+                cut_by_deny: false,
                 budget,
             },
             now(),

@@ -236,10 +236,16 @@ pub struct Attachments(HashMap<(PrincipalKind, String), Vec<String>>);
 
 impl Attachments {
     /// The managed policies attached to `principal`, or `None` if IAM has no such principal.
+    /// For a person on a shared role, the role's.
     pub fn of(&self, principal: &PrincipalArn) -> Option<&[String]> {
-        self.0
-            .get(&(principal.kind(), principal.name().to_owned()))
-            .map(Vec::as_slice)
+        let key = match principal.kind() {
+            PrincipalKind::AssumedRole => (
+                PrincipalKind::Role,
+                principal.role_name().unwrap_or_default().to_owned(),
+            ),
+            kind => (kind, principal.name().to_owned()),
+        };
+        self.0.get(&key).map(Vec::as_slice)
     }
 
     fn insert(
@@ -342,6 +348,133 @@ impl Failure {
             policy: policy.to_owned(),
             message: self.message,
             brief: self.brief,
+        }
+    }
+}
+
+/// seatcap's own policies (under [`crate::deny::POLICY_PATH`]): created and rewritten here,
+/// never any other.
+impl Iam {
+    /// The unique id (`AROA...`) of a role, the first half of its sessions' `aws:userid`.
+    pub async fn role_id(&self, role: &str) -> Result<String, IamError> {
+        let out = self
+            .client
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(|e| Failure::from(e).into_error("GetRole", role, "-"))?;
+        Ok(out.role.map(|r| r.role_id).unwrap_or_default())
+    }
+
+    /// Makes `document` the default version of seatcap's policy `name` (creating it the
+    /// first time), and returns the policy's ARN. IAM keeps 5 versions: the oldest
+    /// non-default one is deleted to make room.
+    pub async fn put_own_policy(
+        &self,
+        arn: &str,
+        name: &str,
+        document: &serde_json::Value,
+    ) -> Result<(), IamError> {
+        let text = document.to_string();
+        for _ in 0..3 {
+            let created = self
+                .client
+                .create_policy_version()
+                .policy_arn(arn)
+                .policy_document(&text)
+                .set_as_default(true)
+                .send()
+                .await
+                .map_err(Failure::from);
+            match created {
+                Ok(_) => return Ok(()),
+                Err(f) if f.code.as_deref() == Some("NoSuchEntity") => {
+                    return self.create_own_policy(arn, name, &text).await;
+                }
+                Err(f) if f.code.as_deref() == Some("LimitExceeded") => {
+                    self.delete_oldest_version(arn).await?;
+                }
+                Err(f) => return Err(f.into_error("CreatePolicyVersion", "-", arn)),
+            }
+        }
+        Err(IamError {
+            operation: "CreatePolicyVersion",
+            principal: "-".into(),
+            policy: arn.into(),
+            message: "still at IAM's limit of 5 versions after deleting old ones".into(),
+            brief: "LimitExceeded: policy versions".into(),
+        })
+    }
+
+    /// Creates seatcap's policy `name` unless it exists; an existing one is left as it is.
+    pub async fn ensure_own_policy(
+        &self,
+        arn: &str,
+        name: &str,
+        document: &serde_json::Value,
+    ) -> Result<(), IamError> {
+        self.create_own_policy(arn, name, &document.to_string())
+            .await
+    }
+
+    async fn create_own_policy(&self, arn: &str, name: &str, text: &str) -> Result<(), IamError> {
+        let created = self
+            .client
+            .create_policy()
+            .policy_name(name)
+            .path(crate::deny::POLICY_PATH)
+            .policy_document(text)
+            .description(
+                "seatcap: denies Bedrock to principals over their cap. Managed by seatcap.",
+            )
+            .send()
+            .await
+            .map_err(Failure::from);
+        match created {
+            Ok(_) => Ok(()),
+            Err(f) if f.code.as_deref() == Some("EntityAlreadyExists") => Ok(()),
+            Err(f) => Err(f.into_error("CreatePolicy", "-", arn)),
+        }
+    }
+
+    async fn delete_oldest_version(&self, arn: &str) -> Result<(), IamError> {
+        let versions = self
+            .client
+            .list_policy_versions()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| Failure::from(e).into_error("ListPolicyVersions", "-", arn))?
+            .versions
+            .unwrap_or_default();
+        // Version ids count up (`v1`, `v2`, ...): the smallest is the oldest.
+        let number = |id: &str| {
+            id.trim_start_matches('v')
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+        };
+        let Some(version_id) = versions
+            .into_iter()
+            .filter(|v| !v.is_default_version)
+            .filter_map(|v| v.version_id)
+            .min_by_key(|id| number(id))
+        else {
+            return Ok(());
+        };
+        match self
+            .client
+            .delete_policy_version()
+            .policy_arn(arn)
+            .version_id(&version_id)
+            .send()
+            .await
+            .map_err(Failure::from)
+        {
+            Ok(_) => Ok(()),
+            // Deleted meanwhile: the room is made all the same.
+            Err(f) if f.code.as_deref() == Some("NoSuchEntity") => Ok(()),
+            Err(f) => Err(f.into_error("DeletePolicyVersion", "-", arn)),
         }
     }
 }

@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, Tr
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::deny::RoleDenyList;
 use crate::notify::{Channel, Notice};
 use crate::principal::PrincipalArn;
 use crate::state::{PrincipalState, Status};
@@ -32,6 +33,7 @@ const SEEN_SK: &str = "SEEN";
 const SYSTEM_ALERTS_PK: &str = "SYS#alerts";
 const SYSTEM_PK: &str = "SYS#seatcap";
 const OUTBOX_SK: &str = "OUTBOX";
+const ROLE_SK: &str = "DENY";
 /// The status-index partition every outbox entry sits in.
 const OUTBOX_STATUS: &str = "outbox";
 
@@ -218,6 +220,33 @@ struct StateItem {
     sk: String,
     #[serde(flatten)]
     state: PrincipalState,
+}
+
+/// A shared role's deny list (who is denied, in which shard), and the lease of the one
+/// writer that may change it and its policies at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleDenials {
+    pub account: String,
+    pub role: String,
+    #[serde(flatten)]
+    pub list: RoleDenyList,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RoleItem {
+    pk: String,
+    sk: String,
+    #[serde(flatten)]
+    denials: RoleDenials,
+}
+
+fn role_pk(account: &str, role: &str) -> String {
+    format!("ROLE#{account}:{role}")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -620,6 +649,52 @@ impl Ledger {
             .send()
             .await;
         conditional("DeleteItem", result)
+    }
+
+    /// A shared role's deny list, if seatcap has denied anyone on it.
+    pub async fn load_role(
+        &self,
+        account: &str,
+        role: &str,
+    ) -> Result<Option<RoleDenials>, LedgerError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(role_pk(account, role), ROLE_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?;
+        out.item
+            .map(|item| from_item::<RoleItem>(item).map(|i| i.denials))
+            .transpose()
+    }
+
+    /// Writes a role's deny list: a new one (`expected` = `None`), or the next version of
+    /// the one read.
+    pub async fn put_role(
+        &self,
+        denials: &RoleDenials,
+        expected: Option<u64>,
+    ) -> Result<(), CommitError> {
+        let item = to_item(&RoleItem {
+            pk: role_pk(&denials.account, &denials.role),
+            sk: ROLE_SK.into(),
+            denials: denials.clone(),
+        })?;
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match expected {
+            None => request.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => request
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        conditional("PutItem", request.send().await)
     }
 
     /// Up to `limit` outbox entries, through the status index.

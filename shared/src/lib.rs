@@ -16,6 +16,7 @@ pub mod budgets;
 pub mod config;
 pub mod decide;
 pub mod deny;
+pub mod enforce;
 pub mod findings;
 pub mod handover;
 pub mod iam;

@@ -208,10 +208,16 @@ mod tests {
 
     #[test]
     fn parses_people_on_shared_roles() {
-        let arn = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0123abcd/alice@example.com";
+        let arn =
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0123abcd/alice@example.com";
         let alice: PrincipalArn = arn.parse().unwrap();
         assert_eq!(
-            (alice.kind(), alice.name(), alice.role_name(), alice.account_id()),
+            (
+                alice.kind(),
+                alice.name(),
+                alice.role_name(),
+                alice.account_id()
+            ),
             (
                 PrincipalKind::AssumedRole,
                 "alice@example.com",
@@ -230,9 +236,15 @@ mod tests {
             "arn:aws:sts::123456789012:assumed-role/path/dev/alice",
             "arn:aws:sts::123456789012:user/alice",
             "arn:aws:iam::123456789012:assumed-role/dev/alice",
-            &format!("arn:aws:sts::123456789012:assumed-role/dev/{}", "x".repeat(65)),
+            &format!(
+                "arn:aws:sts::123456789012:assumed-role/dev/{}",
+                "x".repeat(65)
+            ),
         ] {
-            assert!(bad.parse::<PrincipalArn>().is_err(), "{bad:?} should be rejected");
+            assert!(
+                bad.parse::<PrincipalArn>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 

@@ -20,6 +20,7 @@ use crate::admin::{AdminError, Change, IamStep, mark_restored};
 use crate::app::App;
 use crate::budgets::BudgetsError;
 use crate::config::Mode;
+use crate::enforce::{Method, Taken};
 use crate::findings::{Action, BudgetTruth, Finding, Truths, assess};
 use crate::handover::{CONCURRENCY, HandoverError, Pace};
 use crate::iam::{Attachments, IamError};
@@ -267,6 +268,7 @@ impl App {
                     &Truths {
                         state,
                         attached_managed: attached_managed.as_deref(),
+                        cut_by_deny: self.method_for(&state.principal) != Method::Detach,
                         budget,
                     },
                     now,
@@ -384,7 +386,7 @@ fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Ch
                 s.blocked_period = Some(period.clone());
                 s.last_actual_usd = Some(*spend);
             }),
-            iam: IamStep::DetachManaged,
+            iam: IamStep::Cut,
             kind: EventKind::Enforced,
         },
         Action::Restore { spend } => Change::To {
@@ -392,12 +394,12 @@ fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Ch
                 mark_restored(s);
                 s.last_actual_usd = Some(*spend);
             }),
-            iam: IamStep::Attach(state.detached_policy_arns.clone()),
+            iam: IamStep::GiveBack(Taken::of(state)),
             kind: EventKind::Restored,
         },
         Action::DetachAgain { .. } => Change::To {
             next: next(&|_| {}),
-            iam: IamStep::DetachManaged,
+            iam: IamStep::Cut,
             kind: EventKind::DriftRepaired,
         },
         Action::EndOverrides => Change::To {

@@ -66,6 +66,10 @@ pub struct PrincipalState {
     /// Exactly the managed policies seatcap detached; restore re-attaches these and no others.
     #[serde(default)]
     pub detached_policy_arns: Vec<String>,
+    /// The seatcap deny policy that cuts this principal: attached to it (deny mode), or, for
+    /// a person on a shared role, the role's shard that lists them. Restore removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deny_policy_arn: Option<String>,
     #[serde(default)]
     pub protected: bool,
     #[serde(default)]
@@ -108,6 +112,7 @@ impl PrincipalState {
             block_cause: None,
             blocked_period: None,
             detached_policy_arns: Vec::new(),
+            deny_policy_arn: None,
             protected: false,
             overrides: Vec::new(),
             last_actual_usd: None,
