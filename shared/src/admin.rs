@@ -834,7 +834,12 @@ impl App {
                     if let Err(undo) = self.give_back(principal, &taken).await {
                         tracing::error!(%principal, error = %undo, ?taken, "could not give back after a failed cut; reconcile must repair this");
                     }
-                    return Err(e);
+                    return match e {
+                        EnforceError::DenyListFull(full) => {
+                            Ok(Err(Refusal::new("deny_list_full", full.to_string())))
+                        }
+                        other => Err(other),
+                    };
                 }
                 Ok(Ok(Applied::Took(taken)))
             }

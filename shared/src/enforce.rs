@@ -83,8 +83,8 @@ impl From<CommitError> for EnforceError {
 
 /// How long a writer may hold a role's deny list: its IAM calls take well under a second.
 const LEASE_SECONDS: i64 = 30;
-/// Waiting for another writer's lease: about 15 s in all before giving up.
-const LEASE_WAITS: u32 = 60;
+/// Waiting for another writer's lease: about 30 s in all before giving up.
+const LEASE_WAITS: u32 = 200;
 
 /// How this principal's access is cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -323,7 +323,10 @@ impl App {
                     Err(CommitError::Ledger(e)) => return Err(e.into()),
                 }
             }
-            let pause = 50 + u64::from(wait.min(10)) * 25;
+            // A writer holds the lease for a few IAM calls: check again soon, with jitter
+            // so waiting writers do not all try at once.
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
+            let pause = 40 + u64::from(wait.min(10)) * 10 + jitter;
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
         warn!(account, role, "role deny list still leased after waiting");

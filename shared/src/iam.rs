@@ -388,7 +388,16 @@ impl Iam {
                 .await
                 .map_err(Failure::from);
             match created {
-                Ok(_) => return Ok(()),
+                Ok(out) => {
+                    // seatcap writes its policies one writer at a time, so the version
+                    // before `vN` is `vN-1`: delete it now and a policy never nears IAM's
+                    // five versions (history is in seatcap's audit and CloudTrail).
+                    let new = out.policy_version.and_then(|v| v.version_id);
+                    if let Some(n) = new.as_deref().and_then(version_number).filter(|n| *n > 1) {
+                        self.delete_version(arn, &format!("v{}", n - 1)).await?;
+                    }
+                    return Ok(());
+                }
                 Err(f) if f.code.as_deref() == Some("NoSuchEntity") => {
                     return self.create_own_policy(arn, name, &text).await;
                 }
@@ -449,32 +458,37 @@ impl Iam {
             .versions
             .unwrap_or_default();
         // Version ids count up (`v1`, `v2`, ...): the smallest is the oldest.
-        let number = |id: &str| {
-            id.trim_start_matches('v')
-                .parse::<u64>()
-                .unwrap_or(u64::MAX)
-        };
         let Some(version_id) = versions
             .into_iter()
             .filter(|v| !v.is_default_version)
             .filter_map(|v| v.version_id)
-            .min_by_key(|id| number(id))
+            .min_by_key(|id| version_number(id).unwrap_or(u64::MAX))
         else {
             return Ok(());
         };
+        self.delete_version(arn, &version_id).await
+    }
+
+    /// Deletes a non-default version; one already gone, or the default, is left alone.
+    async fn delete_version(&self, arn: &str, version_id: &str) -> Result<(), IamError> {
         match self
             .client
             .delete_policy_version()
             .policy_arn(arn)
-            .version_id(&version_id)
+            .version_id(version_id)
             .send()
             .await
             .map_err(Failure::from)
         {
             Ok(_) => Ok(()),
-            // Deleted meanwhile: the room is made all the same.
-            Err(f) if f.code.as_deref() == Some("NoSuchEntity") => Ok(()),
+            Err(f) if matches!(f.code.as_deref(), Some("NoSuchEntity" | "DeleteConflict")) => {
+                Ok(())
+            }
             Err(f) => Err(f.into_error("DeletePolicyVersion", "-", arn)),
         }
     }
+}
+
+fn version_number(id: &str) -> Option<u64> {
+    id.strip_prefix('v')?.parse().ok()
 }

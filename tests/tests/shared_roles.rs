@@ -1,0 +1,329 @@
+//! People on a shared role (IAM Identity Center) and deny mode, against moto's IAM: each
+//! person is denied alone by seatcap's shard policies on the role; the role's own policies
+//! are never touched; 300+ people fit; concurrent blocks lose nothing.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use seatcap::App;
+use seatcap::deny::{self, MANAGED_POLICY_MAX_CHARS, document_chars};
+use seatcap::principal::PrincipalArn;
+use seatcap_tests::{Account, budget_alert};
+use serde_json::{Value, json};
+
+const ROLE: &str = "AWSReservedSSO_ClaudeDev_0123456789abcdef";
+
+fn app(account: &Account, extra: &[(&str, &str)]) -> App {
+    account.app(
+        extra,
+        Arc::new(|| Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap()),
+    )
+}
+
+fn person(account: &Account, session: &str) -> PrincipalArn {
+    format!("arn:aws:sts::{}:assumed-role/{ROLE}/{session}", account.id)
+        .parse()
+        .unwrap()
+}
+
+async fn admin(app: &App, request: Value) -> Value {
+    app.handle_admin(request).await.unwrap()
+}
+
+async fn enrol(app: &App, principal: &PrincipalArn, budget: &str) {
+    let answer = admin(
+        app,
+        json!({"action": "set_cap", "principal": principal.as_str(), "budget": budget,
+            "cap_usd": "200", "actor": "finance", "reason": "seat"}),
+    )
+    .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+}
+
+async fn role_id(account: &Account) -> String {
+    account
+        .iam
+        .get_role()
+        .role_name(ROLE)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .role_id
+}
+
+/// The default version of every seatcap shard attached to the role: (ARN, document).
+async fn shards(account: &Account) -> Vec<(String, Value)> {
+    let role = account.principal("role", ROLE);
+    let mut found = Vec::new();
+    for arn in account.attached(&role).await {
+        if !arn.contains(":policy/seatcap/") {
+            continue;
+        }
+        let policy = account
+            .iam
+            .get_policy()
+            .policy_arn(&arn)
+            .send()
+            .await
+            .unwrap();
+        let version = policy.policy.unwrap().default_version_id.unwrap();
+        let document = account
+            .iam
+            .get_policy_version()
+            .policy_arn(&arn)
+            .version_id(version)
+            .send()
+            .await
+            .unwrap()
+            .policy_version
+            .unwrap()
+            .document
+            .unwrap();
+        // IAM returns documents URL-encoded.
+        let decoded = urlencoding_decode(&document);
+        found.push((arn, serde_json::from_str(&decoded).unwrap()));
+    }
+    found
+}
+
+/// IAM returns policy documents percent-encoded (RFC 3986); moto may return them plain.
+fn urlencoding_decode(text: &str) -> String {
+    if text.trim_start().starts_with('{') {
+        return text.to_owned();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Everyone the role's shards deny, as `aws:userid` values.
+async fn denied(account: &Account) -> BTreeSet<String> {
+    shards(account)
+        .await
+        .iter()
+        .flat_map(|(_, doc)| {
+            doc["Statement"][0]["Condition"]["StringEquals"]["aws:userid"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_on_a_shared_role_is_denied_alone_and_restored() {
+    let account = Account::new().await;
+    let app = app(&account, &[]);
+    let role = account
+        .create_principal("role", ROLE, &[&account.bedrock_policy_arn])
+        .await;
+    let alice = person(&account, "alice@example.com");
+    let bob = person(&account, "bob@example.com");
+    enrol(&app, &alice, "seatcap-alice").await;
+    enrol(&app, &bob, "seatcap-bob").await;
+
+    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00");
+    let report = serde_json::to_value(app.handle_delivery("m-1", &alert).await.unwrap()).unwrap();
+    let shard = deny::shard_policy_arn("aws", &account.id, ROLE, 0);
+    assert_eq!(report["deny_policy_arn"], shard.as_str(), "{report}");
+    assert_eq!(report["policies"], json!([]), "nothing detached: {report}");
+
+    // The team keeps its policy; seatcap's shard is added beside it and names only alice.
+    let mut expected = vec![account.bedrock_policy_arn.clone(), shard.clone()];
+    expected.sort();
+    assert_eq!(account.attached(&role).await, expected);
+    let id = role_id(&account).await;
+    assert_eq!(
+        denied(&account).await,
+        BTreeSet::from([format!("{id}:alice@example.com")])
+    );
+    let status = admin(
+        &app,
+        json!({"action": "status", "principal": alice.as_str()}),
+    )
+    .await;
+    assert_eq!(
+        (status["status"].clone(), status["deny_policy_arn"].clone()),
+        (json!("blocked"), json!(shard))
+    );
+    let bob_status = admin(&app, json!({"action": "status", "principal": bob.as_str()})).await;
+    assert_eq!(bob_status["status"], "active");
+
+    let restored = admin(
+        &app,
+        json!({"action": "restore", "principal": alice.as_str(), "actor": "finance", "reason": "ok"}),
+    )
+    .await;
+    assert_eq!(restored["restored"], true, "{restored}");
+    assert_eq!(restored["removed_deny_policy_arn"], shard.as_str());
+    // Nobody is denied any more: the empty shard is detached; the team's policy stays.
+    assert_eq!(
+        account.attached(&role).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_mode_attaches_seatcaps_deny_and_restore_removes_exactly_that() {
+    let account = Account::new().await;
+    let app = app(&account, &[("SEATCAP_ENFORCEMENT", "deny")]);
+    let alice = account
+        .create_principal(
+            "user",
+            "alice",
+            &[&account.bedrock_policy_arn, &account.other_policy_arn],
+        )
+        .await;
+    enrol(&app, &alice, "seatcap-alice").await;
+    let before = account.attached(&alice).await;
+
+    let blocked = admin(
+        &app,
+        json!({"action": "block", "principal": alice.as_str(), "actor": "finance", "reason": "leaver"}),
+    )
+    .await;
+    let deny = format!(
+        "arn:aws:iam::{}:policy/seatcap/seatcap-deny-bedrock",
+        account.id
+    );
+    assert_eq!(blocked["deny_policy_arn"], deny.as_str(), "{blocked}");
+    assert_eq!(blocked["detached_policy_arns"], json!([]));
+    let mut with_deny = before.clone();
+    with_deny.push(deny.clone());
+    with_deny.sort();
+    assert_eq!(account.attached(&alice).await, with_deny);
+
+    admin(
+        &app,
+        json!({"action": "restore", "principal": alice.as_str(), "actor": "finance", "reason": "back"}),
+    )
+    .await;
+    assert_eq!(account.attached(&alice).await, before);
+}
+
+/// The limit, computed: the default 5 shards of 67 people with the longest session names
+/// IAM allows. Blocked 8 at a time, so the lease serialises real contention; one more is
+/// refused with a typed answer, and nobody is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_and_thirty_five_people_fit_one_role_and_concurrent_blocks_lose_nobody() {
+    let account = Account::new().await;
+    let app = app(&account, &[]);
+    account
+        .create_principal("role", ROLE, &[&account.bedrock_policy_arn])
+        .await;
+    let capacity = deny::worst_case_per_shard() * deny::DEFAULT_SHARDS_PER_ROLE;
+    assert_eq!(capacity, 335);
+    let people: Vec<PrincipalArn> = (0..=capacity)
+        .map(|n| {
+            let session = format!("{n:04}@{}", "x".repeat(deny::SESSION_NAME_MAX_CHARS - 5));
+            person(&account, &session)
+        })
+        .collect();
+    for (n, p) in people.iter().enumerate() {
+        enrol(&app, p, &format!("seatcap-{n}")).await;
+    }
+
+    let answers: Vec<Value> =
+        futures::future::join_all(people.chunks(people.len() / 8 + 1).map(|chunk| {
+            let app = app.clone();
+            let chunk = chunk.to_vec();
+            async move {
+                let mut answers = Vec::new();
+                for p in chunk {
+                    answers.push(
+                        admin(
+                            &app,
+                            json!({"action": "block", "principal": p.as_str(),
+                        "actor": "finance", "reason": "limit test"}),
+                        )
+                        .await,
+                    );
+                }
+                answers
+            }
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+
+    let refused: Vec<&Value> = answers.iter().filter(|a| a["ok"] != true).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["error"]["code"], "deny_list_full");
+    let shards = shards(&account).await;
+    assert_eq!(shards.len(), deny::DEFAULT_SHARDS_PER_ROLE);
+    for (arn, document) in &shards {
+        let chars = document_chars(document);
+        assert!(
+            chars <= MANAGED_POLICY_MAX_CHARS,
+            "{arn}: {chars} characters"
+        );
+        let versions = account
+            .iam
+            .list_policy_versions()
+            .policy_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .versions
+            .unwrap();
+        assert!(versions.len() <= 5, "{arn}: {} versions", versions.len());
+    }
+    let id = role_id(&account).await;
+    let blocked: BTreeSet<String> = answers
+        .iter()
+        .filter(|a| a["ok"] == true)
+        .map(|a| {
+            format!(
+                "{id}:{}",
+                a["principal"].as_str().unwrap().rsplit('/').next().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(blocked.len(), capacity);
+    assert_eq!(
+        denied(&account).await,
+        blocked,
+        "IAM denies exactly who the ledger says"
+    );
+
+    // Restoring half of them concurrently frees their places; the rest stay denied.
+    let (leaving, staying): (Vec<_>, Vec<_>) =
+        blocked.iter().enumerate().partition(|(n, _)| n % 2 == 0);
+    futures::future::join_all(leaving.chunks(leaving.len() / 4 + 1).map(|chunk| {
+        let app = app.clone();
+        let account_id = account.id.clone();
+        let chunk: Vec<String> = chunk.iter().map(|(_, u)| (*u).clone()).collect();
+        async move {
+            for user_id in chunk {
+                let session = user_id.split_once(':').unwrap().1;
+                let p = format!("arn:aws:sts::{account_id}:assumed-role/{ROLE}/{session}");
+                let answer = admin(
+                    &app,
+                    json!({"action": "restore", "principal": p,
+                    "actor": "finance", "reason": "limit test"}),
+                )
+                .await;
+                assert_eq!(answer["restored"], true, "{answer}");
+            }
+        }
+    }))
+    .await;
+    let staying: BTreeSet<String> = staying.into_iter().map(|(_, u)| u.clone()).collect();
+    assert_eq!(denied(&account).await, staying);
+}
