@@ -867,6 +867,7 @@ impl App {
     ) -> Result<Value, LedgerError> {
         let mut answer = view(state, now);
         answer["changed"] = Value::Bool(true);
+        let mut remaining = Vec::new();
         let access = match &applied {
             Applied::GaveBack(taken) => {
                 metrics::count("Restores", 1);
@@ -884,6 +885,12 @@ impl App {
                 };
                 metrics::count(metric, 1);
                 answer["detached_policy_arns"] = json!(taken.detached_policy_arns);
+                remaining = self.remaining_after_cut(&state.principal).await;
+                if !remaining.is_empty() {
+                    self.record_incomplete(&state.principal, &remaining, actor, now)
+                        .await?;
+                    answer["remaining_access"] = json!(remaining);
+                }
                 Access::Cut(taken)
             }
             Applied::Nothing => Access::Unchanged,
@@ -896,6 +903,7 @@ impl App {
             before,
             after: state,
             access,
+            remaining: &remaining,
             now,
             contact: &self.config.finance_contact,
         };

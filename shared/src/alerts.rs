@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{error, info, warn};
 
+use crate::access::RemainingAccess;
 use crate::alert::{AlertParseError, AlertType, BudgetAlert, parse_budget_alert};
 use crate::app::App;
 use crate::config::Mode;
@@ -66,6 +67,9 @@ pub enum AlertReport {
         /// The seatcap deny policy that now cuts the principal (deny mode, shared roles).
         #[serde(skip_serializing_if = "Option::is_none")]
         deny_policy_arn: Option<String>,
+        /// Policies that still allow Bedrock after the cut: the enforcement is incomplete.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        remaining_access: Vec<RemainingAccess>,
         notification_failures: usize,
     },
 }
@@ -388,7 +392,26 @@ impl AlertRun<'_> {
             Outcome::Enforce => metrics::count("DryRunEnforcements", 1),
             _ => {}
         }
-        let failures = match self.notice(&next, &decision, dry_run) {
+        let remaining = if enforcing {
+            app.remaining_after_cut(principal).await
+        } else {
+            Vec::new()
+        };
+        if !remaining.is_empty() {
+            app.record_incomplete(principal, &remaining, ACTOR, now)
+                .await?;
+        }
+        let mut notice = self.notice(&next, &decision, dry_run);
+        if let Some(notice) = notice.as_mut().filter(|_| !remaining.is_empty()) {
+            let (kind, audience, headline, next_step) = crate::announce::incomplete(&remaining);
+            (
+                notice.kind,
+                notice.audience,
+                notice.headline,
+                notice.next_step,
+            ) = (kind, audience, headline, next_step);
+        }
+        let failures = match notice {
             Some(notice) => app.deliver(&notice).await?,
             None => 0,
         };
@@ -399,6 +422,7 @@ impl AlertRun<'_> {
             dry_run,
             policies,
             deny_policy_arn: taken.deny_policy_arn,
+            remaining_access: remaining,
             notification_failures: failures,
         }))
     }

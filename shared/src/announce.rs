@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::access::RemainingAccess;
 use crate::decide::Audience;
 use crate::enforce::Taken;
 use crate::ledger::EventKind;
@@ -18,6 +19,8 @@ pub(crate) struct Committed<'a> {
     pub before: Option<&'a PrincipalState>,
     pub after: &'a PrincipalState,
     pub access: Access<'a>,
+    /// Where Bedrock access remains after a cut (see [`crate::access`]).
+    pub remaining: &'a [RemainingAccess],
     pub now: DateTime<Utc>,
     /// Who people ask for more (`SEATCAP_FINANCE_CONTACT`).
     pub contact: &'a str,
@@ -38,6 +41,7 @@ pub(crate) fn announcement(c: &Committed) -> Option<Notice> {
             format!("Bedrock access restored: {}", restored_because(c)),
             "Nothing to do: access works again.".to_owned(),
         ),
+        Access::Cut(_) if !c.remaining.is_empty() => incomplete(c.remaining),
         Access::Cut(taken) => cut(c, taken),
         Access::Unchanged => unchanged_access(c)?,
     };
@@ -80,6 +84,24 @@ fn restored_because(c: &Committed) -> String {
 }
 
 type Draft = (NoticeKind, Audience, String, String);
+
+/// Access was cut as configured but still flows from elsewhere: never claim a cut-off.
+pub(crate) fn incomplete(remaining: &[RemainingAccess]) -> Draft {
+    let places: Vec<String> = remaining
+        .iter()
+        .map(|r| format!("{} on {}", r.policy, r.on))
+        .collect();
+    (
+        NoticeKind::EnforcementIncomplete,
+        Audience::Security,
+        "Cap reached and managed policies detached, but Bedrock access REMAINS".to_owned(),
+        format!(
+            "Still allowed by: {}. Remove Bedrock from those policies, or switch to \
+             SEATCAP_ENFORCEMENT=deny, whose explicit deny wins over any allow.",
+            places.join("; ")
+        ),
+    )
+}
 
 fn cut(c: &Committed, taken: &Taken) -> Draft {
     let ask = format!(

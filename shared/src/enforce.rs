@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::access::RemainingAccess;
 use crate::app::App;
 use crate::config::Enforcement;
 use crate::deny::{self, DenyListFull, RoleDenyList};
@@ -187,6 +188,46 @@ impl App {
             }
         }
         Ok(())
+    }
+
+    /// After a cut: where Bedrock access remains. A deny (deny mode, shared roles) overrides
+    /// every allow, so only a detach can leave access behind: another policy on the
+    /// principal or, for a user, its groups. A check that fails is reported as such.
+    pub async fn remaining_after_cut(&self, principal: &PrincipalArn) -> Vec<RemainingAccess> {
+        if self.method_for(principal) != Method::Detach {
+            return Vec::new();
+        }
+        match self.iam.remaining_bedrock_access(principal).await {
+            Ok(remaining) => remaining,
+            Err(e) => vec![RemainingAccess {
+                on: principal.kind_name().to_owned(),
+                policy: format!("unknown: could not check ({})", e.brief),
+            }],
+        }
+    }
+
+    /// Says loudly, in the log, the metrics and the audit, that a cut left access behind.
+    pub async fn record_incomplete(
+        &self,
+        principal: &PrincipalArn,
+        remaining: &[RemainingAccess],
+        actor: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), LedgerError> {
+        tracing::error!(%principal, ?remaining, "enforcement incomplete: Bedrock access remains");
+        crate::metrics::count("EnforcementIncomplete", 1);
+        let event = crate::ledger::AuditEvent::new(
+            now,
+            crate::ledger::EventKind::EnforcementIncomplete,
+            actor,
+            json!({"remaining_access": remaining}),
+        );
+        self.ledger
+            .append(
+                vec![(crate::ledger::Subject::Principal(principal.clone()), event)],
+                now,
+            )
+            .await
     }
 
     /// seatcap's deny-everything-Bedrock policy in the principal's account, created the

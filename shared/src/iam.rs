@@ -8,6 +8,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::{AttachedPolicy, EntityType};
 use futures::future::try_join_all;
 
+use crate::access::RemainingAccess;
 use crate::principal::{PrincipalArn, PrincipalKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -491,4 +492,186 @@ impl Iam {
 
 fn version_number(id: &str) -> Option<u64> {
     id.strip_prefix('v')?.parse().ok()
+}
+
+/// What is left after a cut: the policies that still allow Bedrock invocation.
+impl Iam {
+    /// Every policy on `principal` (and, for a user, on its groups) that still allows
+    /// `bedrock:InvokeModel*`. Managed policies are read at their default version.
+    pub async fn remaining_bedrock_access(
+        &self,
+        principal: &PrincipalArn,
+    ) -> Result<Vec<RemainingAccess>, IamError> {
+        let fail =
+            |operation: &'static str| move |f: Failure| f.into_error(operation, principal, "*");
+        let (entity, name) = entity(principal);
+        let mut holders = vec![(entity, name.to_owned(), principal.kind_name().to_owned())];
+        if let Entity::User = holders[0].0 {
+            let groups = self
+                .client
+                .list_groups_for_user()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await;
+            for group in groups {
+                let group = group
+                    .map_err(Failure::from)
+                    .map_err(fail("ListGroupsForUser"))?;
+                let label = format!("group:{}", group.group_name);
+                holders.push((Entity::Group, group.group_name, label));
+            }
+        }
+        let mut remaining = Vec::new();
+        for (entity, name, label) in holders {
+            let (managed, inline) = self
+                .policies_of(&entity, &name)
+                .await
+                .map_err(fail("ListPolicies"))?;
+            for arn in managed {
+                if self
+                    .managed_allows(&arn)
+                    .await
+                    .map_err(fail("GetPolicyVersion"))?
+                {
+                    remaining.push(RemainingAccess {
+                        on: label.clone(),
+                        policy: arn,
+                    });
+                }
+            }
+            for (policy, document) in inline {
+                if crate::access::decode_document(&document)
+                    .is_some_and(|d| crate::access::allows_bedrock_invoke(&d))
+                {
+                    remaining.push(RemainingAccess {
+                        on: label.clone(),
+                        policy: format!("inline:{policy}"),
+                    });
+                }
+            }
+        }
+        Ok(remaining)
+    }
+
+    /// The managed policy ARNs and the inline policies (name, document) of one entity.
+    async fn policies_of(
+        &self,
+        entity: &Entity,
+        name: &str,
+    ) -> Result<(Vec<String>, Vec<(String, String)>), Failure> {
+        let c = &self.client;
+        let (managed, inline_names): (Vec<String>, Vec<String>) = match entity {
+            Entity::User => (
+                c.list_attached_user_policies()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?
+                    .into_iter()
+                    .filter_map(|p| p.policy_arn)
+                    .collect(),
+                c.list_user_policies()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?,
+            ),
+            Entity::Role => (
+                c.list_attached_role_policies()
+                    .role_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?
+                    .into_iter()
+                    .filter_map(|p| p.policy_arn)
+                    .collect(),
+                c.list_role_policies()
+                    .role_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?,
+            ),
+            Entity::Group => (
+                c.list_attached_group_policies()
+                    .group_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?
+                    .into_iter()
+                    .filter_map(|p| p.policy_arn)
+                    .collect(),
+                c.list_group_policies()
+                    .group_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?,
+            ),
+        };
+        let mut inline = Vec::new();
+        for policy in inline_names {
+            let document = match entity {
+                Entity::User => {
+                    c.get_user_policy()
+                        .user_name(name)
+                        .policy_name(&policy)
+                        .send()
+                        .await?
+                        .policy_document
+                }
+                Entity::Role => {
+                    c.get_role_policy()
+                        .role_name(name)
+                        .policy_name(&policy)
+                        .send()
+                        .await?
+                        .policy_document
+                }
+                Entity::Group => {
+                    c.get_group_policy()
+                        .group_name(name)
+                        .policy_name(&policy)
+                        .send()
+                        .await?
+                        .policy_document
+                }
+            };
+            inline.push((policy, document));
+        }
+        Ok((managed, inline))
+    }
+
+    async fn managed_allows(&self, arn: &str) -> Result<bool, Failure> {
+        let policy = self.client.get_policy().policy_arn(arn).send().await?;
+        let Some(version) = policy.policy.and_then(|p| p.default_version_id) else {
+            return Ok(false);
+        };
+        let document = self
+            .client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await?
+            .policy_version
+            .and_then(|v| v.document);
+        Ok(document
+            .as_deref()
+            .and_then(crate::access::decode_document)
+            .is_some_and(|d| crate::access::allows_bedrock_invoke(&d)))
+    }
 }

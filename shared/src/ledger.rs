@@ -93,6 +93,8 @@ pub enum EventKind {
     EmailSubscribed,
     /// The cap was reached but IAM refused to cut access (first failure of an alert).
     EnforcementFailed,
+    /// Access was cut as configured, but another policy still allows Bedrock.
+    EnforcementIncomplete,
 }
 
 /// One append-only audit record.

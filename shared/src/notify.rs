@@ -36,6 +36,8 @@ pub enum NoticeKind {
     OverrideExpired,
     /// The cap was reached but IAM refused to cut access: seatcap retries, people must look.
     EnforcementFailed,
+    /// Access was cut as configured, but another policy still allows Bedrock.
+    EnforcementIncomplete,
 }
 
 impl NoticeKind {
@@ -53,6 +55,7 @@ impl NoticeKind {
             NoticeKind::OverrideRevoked => "override_revoked",
             NoticeKind::OverrideExpired => "override_expired",
             NoticeKind::EnforcementFailed => "enforcement_failed",
+            NoticeKind::EnforcementIncomplete => "enforcement_incomplete",
         }
     }
 
@@ -68,7 +71,8 @@ impl NoticeKind {
             NoticeKind::CutOff
             | NoticeKind::ProtectedOverCap
             | NoticeKind::Drift
-            | NoticeKind::EnforcementFailed => "critical",
+            | NoticeKind::EnforcementFailed
+            | NoticeKind::EnforcementIncomplete => "critical",
         }
     }
 }
@@ -132,9 +136,10 @@ impl Notice {
             NoticeKind::OverrideGranted => {
                 Some(format!("seatcap revoke-override {who} --reason \"<why>\""))
             }
-            NoticeKind::ProtectedOverCap | NoticeKind::Drift | NoticeKind::EnforcementFailed => {
-                Some(format!("seatcap history {who}"))
-            }
+            NoticeKind::ProtectedOverCap
+            | NoticeKind::Drift
+            | NoticeKind::EnforcementFailed
+            | NoticeKind::EnforcementIncomplete => Some(format!("seatcap history {who}")),
             NoticeKind::Restored | NoticeKind::CapChanged => None,
         }
     }

@@ -55,6 +55,16 @@ impl PrincipalArn {
         &self.arn[self.name_start..]
     }
 
+    /// `user`, `role`, `group` or `assumed-role`, as the ARN says.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            PrincipalKind::User => "user",
+            PrincipalKind::Role => "role",
+            PrincipalKind::Group => "group",
+            PrincipalKind::AssumedRole => "assumed-role",
+        }
+    }
+
     /// The shared role a person's sessions are of (`AssumedRole` only).
     pub fn role_name(&self) -> Option<&str> {
         (self.kind == PrincipalKind::AssumedRole).then(|| {

@@ -159,6 +159,31 @@ async fn speak_every_kind(w: &World) {
         .unwrap();
     assert!(w.account.attached(&dave).await.is_empty());
 
+    // frank keeps Bedrock through his group: the cut is incomplete, and says so.
+    let iam = &w.account.iam;
+    iam.create_group()
+        .group_name("platform")
+        .send()
+        .await
+        .unwrap();
+    let frank = w.enrol(&app, "frank").await;
+    iam.add_user_to_group()
+        .group_name("platform")
+        .user_name(frank.name())
+        .send()
+        .await
+        .unwrap();
+    iam.put_group_policy()
+        .group_name("platform")
+        .policy_name("experiments")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"bedrock:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    app.handle_delivery("f-100", &alert("frank", "ACTUAL", "200.00", "240.00"))
+        .await
+        .unwrap();
+
     // IAM refuses to cut erin off.
     let mut refused = w.app(at(26, 12), &[]);
     w.enrol(&refused, "erin").await;
@@ -218,7 +243,7 @@ async fn the_readme_shows_every_message_kind_as_rendered() {
         account: Account::new().await,
         slack: SlackReceiver::start().await,
     };
-    speak_every_kind(&w).await;
+    Box::pin(speak_every_kind(&w)).await;
     let kinds = first_of_each_kind(&w).await;
     let names: Vec<&str> = kinds.keys().map(|k| k.split(' ').next().unwrap()).collect();
     assert_eq!(
@@ -228,6 +253,7 @@ async fn the_readme_shows_every_message_kind_as_rendered() {
             "cut_off",
             "drift",
             "enforcement_failed",
+            "enforcement_incomplete",
             "forecast",
             "override_expired",
             "override_granted",

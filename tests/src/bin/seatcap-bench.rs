@@ -159,7 +159,7 @@ async fn main() {
     }
     println!(
         "{:<44} {:>12}",
-        "AWS calls: 100 % alert (4 + 1 SNS publish)", enforce_calls
+        "AWS calls: 100 % alert (4, verify, 1 SNS publish)", enforce_calls
     );
     println!(
         "{:<44} {:>12}",

@@ -1,6 +1,7 @@
-//! People on a shared role (IAM Identity Center) and deny mode, against moto's IAM: each
-//! person is denied alone by seatcap's shard policies on the role; the role's own policies
-//! are never touched; 300+ people fit; concurrent blocks lose nothing.
+//! The enforcement modes against moto's IAM. People on a shared role (IAM Identity Center):
+//! each is denied alone by seatcap's shard policies on the role, the role's own policies are
+//! never touched, 300+ people fit, concurrent blocks lose nothing. Deny mode. And the check
+//! after a cut that finds Bedrock access left elsewhere.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -326,4 +327,87 @@ async fn three_hundred_and_thirty_five_people_fit_one_role_and_concurrent_blocks
     .await;
     let staying: BTreeSet<String> = staying.into_iter().map(|(_, u)| u.clone()).collect();
     assert_eq!(denied(&account).await, staying);
+}
+
+/// Bedrock also granted through a group (an inline policy and an admin-style managed one):
+/// detaching the managed Bedrock policy does not cut access, and seatcap says so instead of
+/// claiming a cut-off. Deny mode closes the same gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_that_leaves_access_through_a_group_is_reported_incomplete() {
+    let account = Account::new().await;
+    let slack = seatcap_tests::SlackReceiver::start().await;
+    let app = app(&account, &[("SEATCAP_SLACK_WEBHOOK_URL", &slack.url)]);
+    let alice = account
+        .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+        .await;
+    let iam = &account.iam;
+    iam.create_group()
+        .group_name("platform")
+        .send()
+        .await
+        .unwrap();
+    iam.add_user_to_group()
+        .group_name("platform")
+        .user_name("alice")
+        .send()
+        .await
+        .unwrap();
+    iam.put_group_policy()
+        .group_name("platform")
+        .policy_name("experiments")
+        .policy_document(
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Action": "bedrock:*", "Resource": "*"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    enrol(&app, &alice, "seatcap-alice").await;
+
+    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00");
+    let report = serde_json::to_value(app.handle_delivery("m-1", &alert).await.unwrap()).unwrap();
+    assert_eq!(report["policies"], json!([account.bedrock_policy_arn]));
+    assert_eq!(
+        report["remaining_access"],
+        json!([{"on": "group:platform", "policy": "inline:experiments"}]),
+        "{report}"
+    );
+    let message = slack.received().pop().unwrap().to_string();
+    assert!(
+        message.contains("enforcement_incomplete · critical"),
+        "{message}"
+    );
+    assert!(message.contains("access REMAINS"), "{message}");
+    assert!(
+        !message.contains("cut off"),
+        "never claims a cut-off: {message}"
+    );
+    let audited = account
+        .ledger()
+        .history(&seatcap::ledger::Subject::Principal(alice.clone()), 10)
+        .await
+        .unwrap();
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.kind == seatcap::ledger::EventKind::EnforcementIncomplete),
+        "{audited:?}"
+    );
+
+    // The same principal under deny mode: seatcap's explicit deny wins over the group's
+    // allow, so nothing remains to report.
+    admin(
+        &app,
+        json!({"action": "restore", "principal": alice.as_str(), "actor": "finance", "reason": "mode change"}),
+    )
+    .await;
+    let deny = self::app(&account, &[("SEATCAP_ENFORCEMENT", "deny")]);
+    let blocked = admin(
+        &deny,
+        json!({"action": "block", "principal": alice.as_str(), "actor": "finance", "reason": "test"}),
+    )
+    .await;
+    assert_eq!(blocked["ok"], true, "{blocked}");
+    assert!(blocked.get("remaining_access").is_none(), "{blocked}");
 }
