@@ -418,14 +418,28 @@ impl Iam {
     }
 
     /// Creates seatcap's policy `name` unless it exists; an existing one is left as it is.
+    /// Looked up first, so a block does not leave a failed CreatePolicy in CloudTrail.
     pub async fn ensure_own_policy(
         &self,
         arn: &str,
         name: &str,
         document: &serde_json::Value,
     ) -> Result<(), IamError> {
-        self.create_own_policy(arn, name, &document.to_string())
+        match self
+            .client
+            .get_policy()
+            .policy_arn(arn)
+            .send()
             .await
+            .map_err(Failure::from)
+        {
+            Ok(_) => Ok(()),
+            Err(f) if f.code.as_deref() == Some("NoSuchEntity") => {
+                self.create_own_policy(arn, name, &document.to_string())
+                    .await
+            }
+            Err(f) => Err(f.into_error("GetPolicy", "-", arn)),
+        }
     }
 
     async fn create_own_policy(&self, arn: &str, name: &str, text: &str) -> Result<(), IamError> {

@@ -91,6 +91,8 @@ pub fn free_port() -> u16 {
 /// two managed policies: one seatcap manages (Bedrock) and one it must never touch.
 pub struct Account {
     pub id: String,
+    /// The moto server the account lives on.
+    pub endpoint: String,
     pub sdk: SdkConfig,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -105,7 +107,11 @@ pub struct Account {
 
 impl Account {
     pub async fn new() -> Account {
-        let moto = moto();
+        Account::on(moto()).await
+    }
+
+    /// A fresh account on a server of the test's own (one whose settings it changes).
+    pub async fn on(moto: &MotoServer) -> Account {
         let id = (100_000_000_000 + rand_u64() % 899_999_999_999).to_string();
         let bootstrap = sdk_config(&moto.endpoint, "bootstrap", "bootstrap", None).await;
         let creds = aws_sdk_sts::Client::new(&bootstrap)
@@ -142,6 +148,7 @@ impl Account {
 
         Account {
             id,
+            endpoint: moto.endpoint.clone(),
             sdk,
             access_key_id: creds.access_key_id,
             secret_access_key: creds.secret_access_key,
@@ -158,7 +165,7 @@ impl Account {
     /// The environment a seatcap function gets in this account (AWS access and SEATCAP_*).
     pub fn env(&self) -> HashMap<String, String> {
         [
-            ("AWS_ENDPOINT_URL", moto().endpoint.as_str()),
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
             ("AWS_REGION", REGION),
             ("AWS_ACCESS_KEY_ID", &self.access_key_id),
             ("AWS_SECRET_ACCESS_KEY", &self.secret_access_key),
@@ -175,7 +182,7 @@ impl Account {
 
     /// An in-process seatcap app in this account, with `overrides` on top of [`Self::env`].
     pub fn app(&self, overrides: &[(&str, &str)], clock: seatcap::app::Clock) -> seatcap::App {
-        self.app_through(&moto().endpoint, overrides, clock)
+        self.app_through(&self.endpoint, overrides, clock)
     }
 
     /// [`Self::app`] whose AWS calls go to `endpoint` (a proxy in front of moto).
@@ -291,7 +298,7 @@ impl Account {
     /// What was published to this account's notification topic: (subject, message,
     /// attributes as name → value), oldest first, read from moto's `/moto-api/data.json`.
     pub async fn sent_notifications(&self) -> Vec<(String, String, HashMap<String, String>)> {
-        let url = format!("{}/moto-api/data.json", moto().endpoint);
+        let url = format!("{}/moto-api/data.json", self.endpoint);
         let data: serde_json::Value = reqwest::get(url)
             .await
             .expect("moto data")
