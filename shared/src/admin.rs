@@ -291,6 +291,8 @@ pub(crate) enum IamStep {
     GiveBack(Taken),
     /// Cut access the principal's way (a block).
     Cut,
+    /// Take exactly these again (policies attached again behind seatcap's back).
+    TakeAgain(Taken),
 }
 
 /// What IAM did, so a lost race can undo it.
@@ -823,9 +825,16 @@ impl App {
                 "cut access ({:?})",
                 self.method_for(principal)
             )))),
+            IamStep::TakeAgain(taken) if self.config.mode == Mode::DryRun => {
+                Ok(Err(dry_run(format!("take again {taken:?}"))))
+            }
             IamStep::GiveBack(taken) => {
                 self.give_back(principal, &taken).await?;
                 Ok(Ok(Applied::GaveBack(taken)))
+            }
+            IamStep::TakeAgain(taken) => {
+                self.take_again(principal, &taken).await?;
+                Ok(Ok(Applied::Took(taken)))
             }
             IamStep::Cut => {
                 let mut taken = Taken::default();
@@ -931,6 +940,12 @@ pub(crate) fn restore(state: &PrincipalState, now: DateTime<Utc>) -> Result<Chan
 fn block(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> {
     match (state.status, state.block_cause) {
         (Status::Blocked, Some(BlockCause::Manual)) => Ok(Change::Unchanged),
+        // Downgraded: take the rest too.
+        (Status::Blocked, Some(BlockCause::Downgrade)) => Ok(Change::To {
+            next: Box::new(state.next(now, |s| s.block_cause = Some(BlockCause::Manual))),
+            iam: IamStep::Cut,
+            kind: EventKind::Blocked,
+        }),
         // Already cut off by the cap: keep what was detached, make the block a manual one.
         (Status::Blocked, _) => Ok(Change::To {
             next: Box::new(state.next(now, |s| s.block_cause = Some(BlockCause::Manual))),
@@ -954,8 +969,8 @@ fn protect(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal
     if state.protected {
         return Ok(Change::Unchanged);
     }
-    let lift_cap_block =
-        state.status == Status::Blocked && state.block_cause == Some(BlockCause::Cap);
+    let lift_cap_block = state.status == Status::Blocked
+        && state.block_cause.is_some_and(BlockCause::ends_with_the_cap);
     Ok(Change::To {
         next: Box::new(state.next(now, |s| {
             s.protected = true;
@@ -1029,7 +1044,8 @@ fn revoke_override(
 /// After a change that can only lower the effective cap or lift protection: if the last
 /// known spend is now at or over it, cut access at once, as the alert would have.
 fn enforce_if_over_cap(mut next: PrincipalState, now: DateTime<Utc>, kind: EventKind) -> Change {
-    let over = next.status == Status::Active
+    let open = next.status == Status::Active || next.block_cause == Some(BlockCause::Downgrade);
+    let over = open
         && !next.protected
         && next
             .last_actual_usd
@@ -1051,10 +1067,11 @@ fn enforce_if_over_cap(mut next: PrincipalState, now: DateTime<Utc>, kind: Event
     }
 }
 
-/// A principal blocked by its cap whose last known spend is under its effective cap.
+/// A principal blocked (or downgraded) by its cap whose last known spend is under its
+/// effective cap.
 fn restorable_under_cap(state: &PrincipalState, now: DateTime<Utc>) -> bool {
     state.status == Status::Blocked
-        && state.block_cause == Some(BlockCause::Cap)
+        && state.block_cause.is_some_and(BlockCause::ends_with_the_cap)
         && !state
             .effective_cap(now)
             .is_reached_by(state.last_actual_usd.unwrap_or(Usd::ZERO))

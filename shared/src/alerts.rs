@@ -299,10 +299,12 @@ impl AlertRun<'_> {
             state,
             protected_by_config: app.config.protected_principals.contains(principal),
             ladder: &app.config.ladder,
+            can_downgrade: app.can_downgrade(principal),
             now,
         });
         let dry_run = app.config.mode == Mode::DryRun;
         let enforcing = decision.outcome == Outcome::Enforce && !dry_run;
+        let downgrading = decision.outcome == Outcome::Downgrade && !dry_run;
 
         let taken = if enforcing {
             self.enforcing = Some(self.enforcement_failed(state, &decision));
@@ -311,6 +313,14 @@ impl AlertRun<'_> {
             if self.taken_unrecorded.is_empty() {
                 warn!(%principal, "enforcing, but none of the managed policies was attached");
             }
+            self.taken_unrecorded.clone()
+        } else if downgrading {
+            // A superseded attempt may have cut everything: give that back first.
+            self.give_back_unrecorded_or_fail().await?;
+            self.enforcing = Some(self.enforcement_failed(state, &decision));
+            self.taken_from = Some(principal.clone());
+            app.take_premium(principal, &mut self.taken_unrecorded)
+                .await?;
             self.taken_unrecorded.clone()
         } else {
             // A previous attempt cut access, but the fresh read says not to enforce any more
@@ -336,12 +346,16 @@ impl AlertRun<'_> {
             if alert.alert_type == AlertType::Actual {
                 s.last_actual_usd = Some(alert.amount);
             }
-            if enforcing {
+            if enforcing || downgrading {
                 s.status = Status::Blocked;
-                s.block_cause = Some(BlockCause::Cap);
+                s.block_cause = Some(if enforcing {
+                    BlockCause::Cap
+                } else {
+                    BlockCause::Downgrade
+                });
                 s.blocked_period = Some(alert.period_key());
-                s.detached_policy_arns = policies.clone();
-                s.deny_policy_arn.clone_from(&taken.deny_policy_arn);
+                // After a downgrade, the premium policies are on record already.
+                taken.record_in(s);
             }
         });
         let detail = json!({
@@ -359,6 +373,8 @@ impl AlertRun<'_> {
         });
         let kind = if enforcing {
             EventKind::Enforced
+        } else if downgrading {
+            EventKind::Downgraded
         } else {
             EventKind::Alert
         };
@@ -390,6 +406,7 @@ impl AlertRun<'_> {
         match decision.outcome {
             Outcome::Enforce if enforcing => metrics::count("Enforcements", 1),
             Outcome::Enforce => metrics::count("DryRunEnforcements", 1),
+            Outcome::Downgrade if downgrading => metrics::count("Downgrades", 1),
             _ => {}
         }
         let remaining = if enforcing {
@@ -569,6 +586,18 @@ impl AlertRun<'_> {
                 "Bedrock access cut off: monthly cap reached".to_owned(),
                 format!(
                     "Access returns when the cap is raised, an override is granted, or the next budget period starts. Ask {contact}."
+                ),
+            ),
+            Outcome::Downgrade if dry_run => (
+                NoticeKind::WouldDowngrade,
+                format!("Dry run: premium models would have been paused at {}%", alert.threshold_percent()),
+                "seatcap is in dry-run mode and changed nothing. Switch SEATCAP_MODE to enforce when ready.".to_owned(),
+            ),
+            Outcome::Downgrade => (
+                NoticeKind::Downgraded,
+                format!("Premium models paused at {}% of the Bedrock budget", alert.threshold_percent()),
+                format!(
+                    "Cheaper models still work until the cap. Premium ones return with the next budget period, or ask {contact} to raise the cap."
                 ),
             ),
             Outcome::ProtectedOverCap => (

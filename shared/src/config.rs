@@ -28,6 +28,8 @@ pub struct Config {
     pub table: String,
     /// The only policies seatcap ever detaches or attaches.
     pub managed_policy_arns: Vec<String>,
+    /// The managed policies that grant premium models, taken first by a `downgrade` rung.
+    pub premium_policy_arns: Vec<String>,
     pub notify_topic_arn: String,
     pub slack_webhook: Option<SlackWebhook>,
     pub mode: Mode,
@@ -82,6 +84,7 @@ pub enum ConfigError {
 }
 
 pub const TABLE: &str = "SEATCAP_TABLE";
+pub const PREMIUM_POLICY_ARNS: &str = "SEATCAP_PREMIUM_POLICY_ARNS";
 pub const ENFORCEMENT: &str = "SEATCAP_ENFORCEMENT";
 pub const DENY_SHARDS_PER_ROLE: &str = "SEATCAP_DENY_SHARDS_PER_ROLE";
 pub const MANAGED_POLICY_ARNS: &str = "SEATCAP_MANAGED_POLICY_ARNS";
@@ -242,6 +245,27 @@ impl Config {
 
         let cost_tag_key = get(COST_TAG_KEY).unwrap_or_else(|| "seatcap-principal".to_owned());
 
+        let premium_policy_arns = get(PREMIUM_POLICY_ARNS)
+            .map(|text| split_list(&text))
+            .unwrap_or_default();
+        if let Some(stray) = premium_policy_arns
+            .iter()
+            .find(|p| !managed_policy_arns.contains(p))
+        {
+            return Err(invalid(
+                PREMIUM_POLICY_ARNS,
+                stray,
+                format!("not one of {MANAGED_POLICY_ARNS}: seatcap touches no other policy"),
+            ));
+        }
+        if ladder.downgrades() && premium_policy_arns.is_empty() {
+            return Err(invalid(
+                LADDER,
+                &ladder.to_string(),
+                format!("a downgrade rung needs {PREMIUM_POLICY_ARNS}: the policies it takes"),
+            ));
+        }
+
         let enforcement = match get(ENFORCEMENT).as_deref() {
             None | Some("detach") => Enforcement::Detach,
             Some("deny") => Enforcement::Deny,
@@ -276,6 +300,7 @@ impl Config {
         };
 
         Ok(Config {
+            premium_policy_arns,
             cost_tag_key,
             enforcement,
             deny_shards_per_role,

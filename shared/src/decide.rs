@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertType, BudgetAlert};
-use crate::state::{EffectiveCap, PrincipalState, Status};
+use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
 
 /// Who hears about an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -22,16 +22,19 @@ pub enum Audience {
 }
 
 /// One rung of the ladder: at `percent` of the budget, tell `audience`, and cut access if
-/// `enforce` (ACTUAL spend only, and only at or over the effective cap).
+/// `enforce` (ACTUAL spend only, and only at or over the effective cap), or take only the
+/// premium models away if `downgrade` (`SEATCAP_PREMIUM_POLICY_ARNS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Step {
     pub percent: u32,
     pub audience: Audience,
     pub enforce: bool,
+    pub downgrade: bool,
 }
 
 /// The thresholds seatcap acts on, lowest first. Written as `50=person,80=finance,100=enforce`
-/// in `SEATCAP_LADDER`; that is also the default.
+/// in `SEATCAP_LADDER`; that is also the default. `90=downgrade` adds a rung that detaches
+/// the premium-model policies only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ladder(Vec<Step>);
 
@@ -73,13 +76,14 @@ impl FromStr for Ladder {
                         "`{percent}` is not a percentage between 1 and 1000"
                     ))
                 })?;
-            let (audience, enforce) = match action.trim() {
-                "person" => (Audience::Person, false),
-                "finance" => (Audience::PersonAndFinance, false),
-                "enforce" => (Audience::PersonAndFinance, true),
+            let (audience, enforce, downgrade) = match action.trim() {
+                "person" => (Audience::Person, false, false),
+                "finance" => (Audience::PersonAndFinance, false, false),
+                "downgrade" => (Audience::PersonAndFinance, false, true),
+                "enforce" => (Audience::PersonAndFinance, true, false),
                 other => {
                     return Err(error(format!(
-                        "`{other}` is not one of person, finance, enforce"
+                        "`{other}` is not one of person, finance, downgrade, enforce"
                     )));
                 }
             };
@@ -93,6 +97,7 @@ impl FromStr for Ladder {
                 percent,
                 audience,
                 enforce,
+                downgrade,
             });
         }
         if !steps.iter().any(|s| s.enforce) {
@@ -110,6 +115,7 @@ impl fmt::Display for Ladder {
             .map(|s| {
                 let action = match (s.enforce, s.audience) {
                     (true, _) => "enforce",
+                    _ if s.downgrade => "downgrade",
                     (false, Audience::Person) => "person",
                     // No rung addresses security: that audience is reconcile's alone.
                     (false, Audience::PersonAndFinance | Audience::Security) => "finance",
@@ -136,6 +142,10 @@ impl Ladder {
     pub fn steps(&self) -> &[Step] {
         &self.0
     }
+
+    pub fn downgrades(&self) -> bool {
+        self.0.iter().any(|s| s.downgrade)
+    }
 }
 
 /// What the decision says happened, for the audit, the notification and the logs.
@@ -146,6 +156,8 @@ pub enum Outcome {
     Warn { audience: Audience, forecast: bool },
     /// At or over the effective cap on ACTUAL spend: take Bedrock access away.
     Enforce,
+    /// A downgrade rung on ACTUAL spend under the cap: take the premium models away.
+    Downgrade,
     /// Over the cap, but a protected (break-glass) principal: tell, never cut.
     ProtectedOverCap,
     /// Over the cap and already blocked: nothing new to do or say.
@@ -158,7 +170,9 @@ impl Outcome {
     pub fn audience(self) -> Option<Audience> {
         match self {
             Outcome::Warn { audience, .. } => Some(audience),
-            Outcome::Enforce | Outcome::ProtectedOverCap => Some(Audience::PersonAndFinance),
+            Outcome::Enforce | Outcome::Downgrade | Outcome::ProtectedOverCap => {
+                Some(Audience::PersonAndFinance)
+            }
             Outcome::AlreadyBlocked | Outcome::BelowLadder => None,
         }
     }
@@ -171,6 +185,9 @@ pub struct DecisionInput<'a> {
     /// From `SEATCAP_PROTECTED_PRINCIPALS`, in addition to the ledger's own flag.
     pub protected_by_config: bool,
     pub ladder: &'a Ladder,
+    /// Whether this principal's premium models can be taken alone (detach mode with
+    /// `SEATCAP_PREMIUM_POLICY_ARNS`); otherwise a downgrade rung only warns.
+    pub can_downgrade: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -188,6 +205,7 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         state,
         protected_by_config,
         ladder,
+        can_downgrade,
         now,
     } = input;
     let effective_cap = state.effective_cap(now);
@@ -209,14 +227,23 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
 
     // The ledger's cap is the truth, not the budget's: an ACTUAL amount at or over the
     // effective cap enforces whichever threshold fired, and one under it never does.
+    let protected = state.protected || protected_by_config;
+    let downgraded = state.block_cause == Some(BlockCause::Downgrade);
     if effective_cap.is_reached_by(alert.amount) {
-        return decision(if state.status == Status::Blocked {
+        return decision(if state.status == Status::Blocked && !downgraded {
             Outcome::AlreadyBlocked
-        } else if state.protected || protected_by_config {
+        } else if protected {
             Outcome::ProtectedOverCap
         } else {
             Outcome::Enforce
         });
+    }
+    if step.is_some_and(|s| s.downgrade)
+        && can_downgrade
+        && !protected
+        && state.status == Status::Active
+    {
+        return decision(Outcome::Downgrade);
     }
     decision(match step {
         Some(step) => Outcome::Warn {
@@ -268,9 +295,69 @@ mod tests {
             state,
             protected_by_config: false,
             ladder: &Ladder::default(),
+            can_downgrade: false,
             now: now(),
         })
         .outcome
+    }
+
+    fn with_downgrade(alert: &BudgetAlert, state: &PrincipalState, can: bool) -> Outcome {
+        decide(DecisionInput {
+            alert,
+            state,
+            protected_by_config: false,
+            ladder: &"50=person,90=downgrade,100=enforce".parse().unwrap(),
+            can_downgrade: can,
+            now: now(),
+        })
+        .outcome
+    }
+
+    #[test]
+    fn a_downgrade_rung_takes_premium_then_the_cap_takes_the_rest() {
+        let at_90 = alert(AlertType::Actual, 180_00, 181_00);
+        assert_eq!(with_downgrade(&at_90, &alice(), true), Outcome::Downgrade);
+        // Not possible for this principal (deny mode, shared role): it only warns.
+        assert!(matches!(
+            with_downgrade(&at_90, &alice(), false),
+            Outcome::Warn { .. }
+        ));
+        // Forecasts never act; protected principals are never downgraded.
+        let forecast = alert(AlertType::Forecasted, 180_00, 181_00);
+        assert!(matches!(
+            with_downgrade(&forecast, &alice(), true),
+            Outcome::Warn { forecast: true, .. }
+        ));
+        let mut protected = alice();
+        protected.protected = true;
+        assert!(matches!(
+            with_downgrade(&at_90, &protected, true),
+            Outcome::Warn { .. }
+        ));
+        // Downgraded, then at the cap: enforce the rest; a manual block stays as it is.
+        let mut downgraded = alice();
+        downgraded.status = Status::Blocked;
+        downgraded.block_cause = Some(BlockCause::Downgrade);
+        let at_cap = alert(AlertType::Actual, 200_00, 201_00);
+        assert_eq!(with_downgrade(&at_cap, &downgraded, true), Outcome::Enforce);
+        downgraded.block_cause = Some(BlockCause::Manual);
+        assert_eq!(
+            with_downgrade(&at_cap, &downgraded, true),
+            Outcome::AlreadyBlocked
+        );
+    }
+
+    #[test]
+    fn the_downgrade_rung_reads_and_prints_back() {
+        let ladder: Ladder = "50=person,80=finance,90=downgrade,100=enforce"
+            .parse()
+            .unwrap();
+        assert!(ladder.downgrades());
+        assert_eq!(
+            ladder.to_string(),
+            "50=person,80=finance,90=downgrade,100=enforce"
+        );
+        assert!(!Ladder::default().downgrades());
     }
 
     #[test]
@@ -348,6 +435,7 @@ mod tests {
             state: &alice(),
             protected_by_config: true,
             ladder: &Ladder::default(),
+            can_downgrade: false,
             now: now(),
         });
         assert_eq!(by_config.outcome, Outcome::ProtectedOverCap);

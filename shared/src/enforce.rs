@@ -104,6 +104,48 @@ impl App {
         }
     }
 
+    /// Whether a `downgrade` rung can take this principal's premium models alone: only by
+    /// detaching, and only with premium policies configured.
+    pub fn can_downgrade(&self, principal: &PrincipalArn) -> bool {
+        self.method_for(principal) == Method::Detach && !self.config.premium_policy_arns.is_empty()
+    }
+
+    /// Takes the premium-model policies only (a `downgrade` rung), adding them to `taken`.
+    pub async fn take_premium(
+        &self,
+        principal: &PrincipalArn,
+        taken: &mut Taken,
+    ) -> Result<(), EnforceError> {
+        self.detach_into(principal, &self.config.premium_policy_arns, taken)
+            .await
+    }
+
+    /// Detaches each of `policies` not in `taken` yet, recording each one detached.
+    async fn detach_into(
+        &self,
+        principal: &PrincipalArn,
+        policies: &[String],
+        taken: &mut Taken,
+    ) -> Result<(), EnforceError> {
+        let policies: Vec<&String> = policies
+            .iter()
+            .filter(|p| !taken.detached_policy_arns.contains(p))
+            .collect();
+        let results =
+            futures::future::join_all(policies.iter().map(|p| self.iam.detach(principal, p))).await;
+        let mut first_error = None;
+        for (policy, result) in policies.into_iter().zip(results) {
+            match result {
+                Ok(crate::iam::Detached::Yes) => taken.detached_policy_arns.push(policy.clone()),
+                Ok(crate::iam::Detached::WasNotAttached) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), |e| Err(e.into()))
+    }
+
     /// Cuts `principal`'s access, adding what it takes to `taken` as it goes: on an error,
     /// `taken` says what was taken before it, for the caller to give back or record.
     pub async fn cut(
@@ -113,30 +155,8 @@ impl App {
     ) -> Result<(), EnforceError> {
         match self.method_for(principal) {
             Method::Detach => {
-                let policies: Vec<String> = self
-                    .config
-                    .managed_policy_arns
-                    .iter()
-                    .filter(|p| !taken.detached_policy_arns.contains(p))
-                    .cloned()
-                    .collect();
-                let results = futures::future::join_all(
-                    policies.iter().map(|p| self.iam.detach(principal, p)),
-                )
-                .await;
-                let mut first_error = None;
-                for (policy, result) in policies.iter().zip(results) {
-                    match result {
-                        Ok(crate::iam::Detached::Yes) => {
-                            taken.detached_policy_arns.push(policy.clone());
-                        }
-                        Ok(crate::iam::Detached::WasNotAttached) => {}
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-                first_error.map_or(Ok(()), |e| Err(e.into()))
+                self.detach_into(principal, &self.config.managed_policy_arns, taken)
+                    .await
             }
             Method::Deny => {
                 let arn = self.deny_all_policy(principal).await?;

@@ -138,34 +138,40 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
         EffectiveCap::Exempt => None,
     };
     let mut action = Action::None;
-    match state.status {
-        Status::Active => {
-            if attached.is_empty() && !truths.cut_by_deny {
-                findings.push(Finding::NoManagedPolicyWhileActive);
-            }
-            if let (Some(spend), Some(cap), Some(budget)) = (spend, cap_usd, truths.budget)
-                && !state.protected
-                && spend >= cap
-            {
-                findings.push(Finding::OverCapWhileActive { spend, cap });
-                action = Action::Enforce {
-                    spend,
-                    period: budget.period_key.clone(),
-                };
-            }
+    let downgraded = state.block_cause == Some(BlockCause::Downgrade);
+    if state.status == Status::Active || downgraded {
+        if state.status == Status::Active && attached.is_empty() && !truths.cut_by_deny {
+            findings.push(Finding::NoManagedPolicyWhileActive);
         }
+        if let (Some(spend), Some(cap), Some(budget)) = (spend, cap_usd, truths.budget)
+            && !state.protected
+            && spend >= cap
+        {
+            findings.push(Finding::OverCapWhileActive { spend, cap });
+            action = Action::Enforce {
+                spend,
+                period: budget.period_key.clone(),
+            };
+        }
+    }
+    match state.status {
+        Status::Active => {}
         Status::Blocked => {
-            if !attached.is_empty() && !truths.cut_by_deny {
+            // A downgrade took only the premium policies: the others stay attached.
+            let back: Vec<String> = attached
+                .iter()
+                .filter(|p| !downgraded || state.detached_policy_arns.contains(p))
+                .cloned()
+                .collect();
+            if !back.is_empty() && !truths.cut_by_deny && action == Action::None {
                 findings.push(Finding::ReattachedWhileBlocked {
-                    policies: attached.to_vec(),
+                    policies: back.clone(),
                 });
-                action = Action::DetachAgain {
-                    policies: attached.to_vec(),
-                };
+                action = Action::DetachAgain { policies: back };
             }
             // A restore re-attaches everything seatcap took, so it wins over detaching again.
             if let Some(spend) = spend
-                && state.block_cause == Some(BlockCause::Cap)
+                && state.block_cause.is_some_and(BlockCause::ends_with_the_cap)
                 && !cap.is_reached_by(spend)
             {
                 findings.push(Finding::UnderCapWhileBlocked {

@@ -95,6 +95,8 @@ pub enum EventKind {
     EnforcementFailed,
     /// Access was cut as configured, but another policy still allows Bedrock.
     EnforcementIncomplete,
+    /// A downgrade rung took the premium-model policies.
+    Downgraded,
 }
 
 /// One append-only audit record.

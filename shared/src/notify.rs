@@ -38,6 +38,10 @@ pub enum NoticeKind {
     EnforcementFailed,
     /// Access was cut as configured, but another policy still allows Bedrock.
     EnforcementIncomplete,
+    /// Premium models taken at a downgrade rung; cheaper ones still work.
+    Downgraded,
+    /// The same in dry-run mode: nothing changed.
+    WouldDowngrade,
 }
 
 impl NoticeKind {
@@ -56,6 +60,8 @@ impl NoticeKind {
             NoticeKind::OverrideExpired => "override_expired",
             NoticeKind::EnforcementFailed => "enforcement_failed",
             NoticeKind::EnforcementIncomplete => "enforcement_incomplete",
+            NoticeKind::Downgraded => "downgraded",
+            NoticeKind::WouldDowngrade => "would_downgrade",
         }
     }
 
@@ -67,7 +73,10 @@ impl NoticeKind {
             | NoticeKind::OverrideGranted
             | NoticeKind::OverrideRevoked
             | NoticeKind::OverrideExpired => "info",
-            NoticeKind::Warning | NoticeKind::WouldCutOff => "warning",
+            NoticeKind::Warning
+            | NoticeKind::WouldCutOff
+            | NoticeKind::Downgraded
+            | NoticeKind::WouldDowngrade => "warning",
             NoticeKind::CutOff
             | NoticeKind::ProtectedOverCap
             | NoticeKind::Drift
@@ -129,6 +138,8 @@ impl Notice {
             | NoticeKind::Forecast
             | NoticeKind::CutOff
             | NoticeKind::WouldCutOff
+            | NoticeKind::Downgraded
+            | NoticeKind::WouldDowngrade
             | NoticeKind::OverrideRevoked
             | NoticeKind::OverrideExpired => Some(format!(
                 "seatcap override {who} +<usd> --until {until} --reason \"<why>\""

@@ -397,9 +397,12 @@ fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Ch
             iam: IamStep::GiveBack(Taken::of(state)),
             kind: EventKind::Restored,
         },
-        Action::DetachAgain { .. } => Change::To {
+        Action::DetachAgain { policies } => Change::To {
             next: next(&|_| {}),
-            iam: IamStep::Cut,
+            iam: IamStep::TakeAgain(Taken {
+                detached_policy_arns: policies.clone(),
+                deny_policy_arn: None,
+            }),
             kind: EventKind::DriftRepaired,
         },
         Action::EndOverrides => Change::To {

@@ -64,7 +64,7 @@ pub enum RolloverError {
 /// Whether a principal's cap block belongs to a period that has ended by `at`.
 fn cap_period_ended(state: &PrincipalState, at: DateTime<Utc>) -> bool {
     state.status == Status::Blocked
-        && state.block_cause == Some(BlockCause::Cap)
+        && state.block_cause.is_some_and(BlockCause::ends_with_the_cap)
         && state
             .blocked_period
             .as_deref()

@@ -28,6 +28,16 @@ impl Status {
 pub enum BlockCause {
     Cap,
     Manual,
+    /// Only the premium-model policies are taken (a `downgrade` rung); cheaper models
+    /// still work. Ends like a cap block, at the period's end or when the cap is raised.
+    Downgrade,
+}
+
+impl BlockCause {
+    /// Blocks the cap made: they end with the period, or when the cap is raised.
+    pub fn ends_with_the_cap(self) -> bool {
+        matches!(self, BlockCause::Cap | BlockCause::Downgrade)
+    }
 }
 
 /// A temporary raise of the cap (`extra_usd`) or a full exemption, until `expires_at`.

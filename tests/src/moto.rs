@@ -357,7 +357,8 @@ async fn sdk_config(endpoint: &str, key: &str, secret: &str, token: Option<&str>
         .await
 }
 
-async fn create_policy(iam: &aws_sdk_iam::Client, name: &str, action: &str) -> String {
+/// A managed policy allowing `action` on everything; returns its ARN.
+pub async fn create_policy(iam: &aws_sdk_iam::Client, name: &str, action: &str) -> String {
     let document = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"{action}","Resource":"*"}}]}}"#
     );

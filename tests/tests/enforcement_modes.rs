@@ -411,3 +411,104 @@ async fn a_cut_that_leaves_access_through_a_group_is_reported_incomplete() {
     assert_eq!(blocked["ok"], true, "{blocked}");
     assert!(blocked.get("remaining_access").is_none(), "{blocked}");
 }
+
+/// A model-tier ladder: at 90 % the premium-model policy goes and cheaper models keep
+/// working; at the cap the rest goes; the new period gives back both. Reconcile repairs a
+/// premium policy attached again without cutting the cheap one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downgrade_rung_takes_premium_models_first_and_the_cap_the_rest() {
+    let account = Account::new().await;
+    let slack = seatcap_tests::SlackReceiver::start().await;
+    let premium =
+        seatcap_tests::moto::create_policy(&account.iam, "bedrock-premium", "bedrock:InvokeModel")
+            .await;
+    let cheap = account.bedrock_policy_arn.clone();
+    let managed = format!("{cheap},{premium}");
+    let env = [
+        ("SEATCAP_SLACK_WEBHOOK_URL", slack.url.as_str()),
+        ("SEATCAP_MANAGED_POLICY_ARNS", managed.as_str()),
+        ("SEATCAP_PREMIUM_POLICY_ARNS", premium.as_str()),
+        (
+            "SEATCAP_LADDER",
+            "50=person,80=finance,90=downgrade,100=enforce",
+        ),
+    ];
+    let app = app(&account, &env);
+    let alice = account
+        .create_principal("user", "alice", &[&cheap, &premium])
+        .await;
+    enrol(&app, &alice, "seatcap-alice").await;
+
+    let at_90 = budget_alert("seatcap-alice", "ACTUAL", "200.00", "180.00", "181.00");
+    let report = serde_json::to_value(app.handle_delivery("m-90", &at_90).await.unwrap()).unwrap();
+    assert_eq!(report["outcome"], "downgrade", "{report}");
+    assert_eq!(account.attached(&alice).await, vec![cheap.clone()]);
+    let status = admin(
+        &app,
+        json!({"action": "status", "principal": alice.as_str()}),
+    )
+    .await;
+    assert_eq!(
+        (status["status"].clone(), status["block_cause"].clone()),
+        (json!("blocked"), json!("downgrade"))
+    );
+    let texts: Vec<String> = slack
+        .received()
+        .iter()
+        .map(|m| m["text"].to_string())
+        .collect();
+    assert!(
+        texts
+            .last()
+            .unwrap()
+            .contains("Premium models paused at 90%"),
+        "{texts:?}"
+    );
+
+    // The premium policy attached again by hand: reconcile takes it again, only it.
+    account
+        .iam
+        .attach_user_policy()
+        .user_name("alice")
+        .policy_arn(&premium)
+        .send()
+        .await
+        .unwrap();
+    app.reconcile(
+        serde_json::from_value(json!({})).unwrap(),
+        seatcap::handover::Pace::unlimited(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(account.attached(&alice).await, vec![cheap.clone()]);
+
+    let at_cap = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "201.00");
+    let report =
+        serde_json::to_value(app.handle_delivery("m-100", &at_cap).await.unwrap()).unwrap();
+    assert_eq!(report["outcome"], "enforce", "{report}");
+    assert!(account.attached(&alice).await.is_empty());
+    let status = admin(
+        &app,
+        json!({"action": "status", "principal": alice.as_str()}),
+    )
+    .await;
+    assert_eq!(status["block_cause"], "cap");
+    assert_eq!(status["detached_policy_arns"], json!([premium, cheap]));
+
+    // December: both come back.
+    let december = Utc.with_ymd_and_hms(2026, 12, 1, 0, 5, 0).unwrap();
+    account
+        .app(&env, Arc::new(move || december))
+        .roll_over(
+            seatcap::rollover::RolloverEvent {
+                time: december,
+                resume_after: None,
+            },
+            seatcap::handover::Pace::unlimited(),
+        )
+        .await
+        .unwrap();
+    let mut both = vec![cheap, premium];
+    both.sort();
+    assert_eq!(account.attached(&alice).await, both);
+}

@@ -71,8 +71,18 @@ fn alert(name: &str, kind: &str, threshold: &str, amount: &str) -> String {
     )
 }
 
-/// Runs every flow that speaks, in an order that produces each kind at least once.
+/// Runs every flow that speaks, in an order that produces each kind at least once. In
+/// parts, each boxed: one future holding them all would overflow a test thread's stack in
+/// a debug build.
 async fn speak_every_kind(w: &World) {
+    Box::pin(alice_through_the_ladder(w)).await;
+    let app = w.app(at(26, 10), &[]);
+    Box::pin(protected_dry_run_and_drift(w, &app)).await;
+    Box::pin(incomplete_and_downgrades(w, &app)).await;
+    Box::pin(refused(w)).await;
+}
+
+async fn alice_through_the_ladder(w: &World) {
     let app = w.app(at(21, 9), &[]);
     let alice = w.enrol(&app, "alice").await;
     app.handle_delivery("a-f", &alert("alice", "FORECASTED", "200.00", "240.00"))
@@ -119,11 +129,13 @@ async fn speak_every_kind(w: &World) {
     )
     .await;
     admin(&app, who(json!({"action": "revoke_override"}))).await;
+}
 
+async fn protected_dry_run_and_drift(w: &World, app: &App) {
     // A protected principal over its cap; a dry run.
-    let bob = w.enrol(&app, "bob").await;
+    let bob = w.enrol(app, "bob").await;
     admin(
-        &app,
+        app,
         json!({"action": "protect", "principal": bob.as_str(), "actor": "security@example.com",
             "reason": "break-glass account"}),
     )
@@ -138,7 +150,7 @@ async fn speak_every_kind(w: &World) {
         .unwrap();
 
     // Drift: dave's policy attached again by hand during his block.
-    let dave = w.enrol(&app, "dave").await;
+    let dave = w.enrol(app, "dave").await;
     app.handle_delivery("d-100", &alert("dave", "ACTUAL", "200.00", "220.00"))
         .await
         .unwrap();
@@ -158,7 +170,9 @@ async fn speak_every_kind(w: &World) {
         .await
         .unwrap();
     assert!(w.account.attached(&dave).await.is_empty());
+}
 
+async fn incomplete_and_downgrades(w: &World, app: &App) {
     // frank keeps Bedrock through his group: the cut is incomplete, and says so.
     let iam = &w.account.iam;
     iam.create_group()
@@ -166,7 +180,7 @@ async fn speak_every_kind(w: &World) {
         .send()
         .await
         .unwrap();
-    let frank = w.enrol(&app, "frank").await;
+    let frank = w.enrol(app, "frank").await;
     iam.add_user_to_group()
         .group_name("platform")
         .user_name(frank.name())
@@ -184,6 +198,40 @@ async fn speak_every_kind(w: &World) {
         .await
         .unwrap();
 
+    // A model-tier ladder: george loses the premium models at 90 %; helen would, in a dry run.
+    let premium =
+        seatcap_tests::moto::create_policy(iam, "bedrock-premium", "bedrock:InvokeModel").await;
+    let managed = format!("{},{premium}", w.account.bedrock_policy_arn);
+    let tiers = [
+        ("SEATCAP_MANAGED_POLICY_ARNS", managed.as_str()),
+        ("SEATCAP_PREMIUM_POLICY_ARNS", premium.as_str()),
+        (
+            "SEATCAP_LADDER",
+            "50=person,80=finance,90=downgrade,100=enforce",
+        ),
+    ];
+    let tiered = w.app(at(26, 12), &tiers);
+    let george = w.enrol(&tiered, "george").await;
+    iam.attach_user_policy()
+        .user_name(george.name())
+        .policy_arn(&premium)
+        .send()
+        .await
+        .unwrap();
+    tiered
+        .handle_delivery("g-90", &alert("george", "ACTUAL", "180.00", "181.00"))
+        .await
+        .unwrap();
+    let dry_tiers = [tiers.as_slice(), &[("SEATCAP_MODE", "dry-run")]].concat();
+    let dry_tiered = w.app(at(26, 12), &dry_tiers);
+    w.enrol(&dry_tiered, "helen").await;
+    dry_tiered
+        .handle_delivery("h-90", &alert("helen", "ACTUAL", "180.00", "185.00"))
+        .await
+        .unwrap();
+}
+
+async fn refused(w: &World) {
     // IAM refuses to cut erin off.
     let mut refused = w.app(at(26, 12), &[]);
     w.enrol(&refused, "erin").await;
@@ -251,6 +299,7 @@ async fn the_readme_shows_every_message_kind_as_rendered() {
         [
             "cap_changed",
             "cut_off",
+            "downgraded",
             "drift",
             "enforcement_failed",
             "enforcement_incomplete",
@@ -262,6 +311,7 @@ async fn the_readme_shows_every_message_kind_as_rendered() {
             "restored",
             "warning",
             "would_cut_off",
+            "would_downgrade",
         ],
         "one message of each kind"
     );
