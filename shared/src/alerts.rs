@@ -543,10 +543,28 @@ impl AlertRun<'_> {
     }
 
     fn enforcement_failed(&self, state: &PrincipalState, decision: &Decision) -> Notice {
+        self.notice_about(
+            state,
+            decision,
+            (NoticeKind::EnforcementFailed, Audience::Security),
+            "Cap reached, but Bedrock access could NOT be cut off".to_owned(),
+            String::new(),
+        )
+    }
+
+    /// A notice about this alert for `state`'s principal.
+    fn notice_about(
+        &self,
+        state: &PrincipalState,
+        decision: &Decision,
+        (kind, audience): (NoticeKind, Audience),
+        headline: String,
+        next_step: String,
+    ) -> Notice {
         let alert = self.alert;
         Notice {
-            kind: NoticeKind::EnforcementFailed,
-            audience: Audience::Security,
+            kind,
+            audience,
             principal: state.principal.clone(),
             budget: alert.budget_name.clone(),
             spend: Some(alert.amount),
@@ -556,8 +574,8 @@ impl AlertRun<'_> {
             },
             period: Some(alert.period_key()),
             team: state.team.clone(),
-            headline: "Cap reached, but Bedrock access could NOT be cut off".to_owned(),
-            next_step: String::new(),
+            headline,
+            next_step,
         }
     }
 
@@ -607,21 +625,7 @@ impl AlertRun<'_> {
             ),
             Outcome::AlreadyBlocked | Outcome::BelowLadder => return None,
         };
-        Some(Notice {
-            kind,
-            audience,
-            principal: state.principal.clone(),
-            budget: alert.budget_name.clone(),
-            spend: Some(alert.amount),
-            cap: match decision.effective_cap {
-                EffectiveCap::Limited(cap) => Some(cap),
-                EffectiveCap::Exempt => None,
-            },
-            period: Some(alert.period_key()),
-            team: state.team.clone(),
-            headline,
-            next_step,
-        })
+        Some(self.notice_about(state, decision, (kind, audience), headline, next_step))
     }
 }
 

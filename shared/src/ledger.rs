@@ -404,31 +404,15 @@ impl Ledger {
         &self,
         principal: &PrincipalArn,
     ) -> Result<Option<PrincipalState>, LedgerError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(principal_pk(principal), STATE_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        out.item
+        self.get(principal_pk(principal), STATE_SK)
+            .await?
             .map(|item| from_item::<StateItem>(item).map(|i| i.state))
             .transpose()
     }
 
     pub async fn owner_of(&self, budget: &str) -> Result<Option<PrincipalArn>, LedgerError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(budget_pk(budget), OWNER_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        out.item
+        self.get(budget_pk(budget), OWNER_SK)
+            .await?
             .map(|item| from_item::<OwnerItem>(item).map(|i| i.principal))
             .transpose()
     }
@@ -627,6 +611,33 @@ impl Ledger {
             status: OUTBOX_STATUS.into(),
             entry: entry.clone(),
         })?;
+        self.put_versioned(item, expected).await
+    }
+
+    /// One item, read consistently.
+    async fn get(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, LedgerError> {
+        Ok(self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(dynamo_error("GetItem"))?
+            .item)
+    }
+
+    /// Puts `item` if it is new (`expected` = `None`) or still at version `expected`.
+    async fn put_versioned(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        expected: Option<u64>,
+    ) -> Result<(), CommitError> {
         let request = self
             .client
             .put_item()
@@ -661,16 +672,8 @@ impl Ledger {
         account: &str,
         role: &str,
     ) -> Result<Option<RoleDenials>, LedgerError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(role_pk(account, role), ROLE_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(dynamo_error("GetItem"))?;
-        out.item
+        self.get(role_pk(account, role), ROLE_SK)
+            .await?
             .map(|item| from_item::<RoleItem>(item).map(|i| i.denials))
             .transpose()
     }
@@ -687,18 +690,7 @@ impl Ledger {
             sk: ROLE_SK.into(),
             denials: denials.clone(),
         })?;
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        let request = match expected {
-            None => request.condition_expression("attribute_not_exists(pk)"),
-            Some(v) => request
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
-        };
-        conditional("PutItem", request.send().await)
+        self.put_versioned(item, expected).await
     }
 
     /// Up to `limit` outbox entries, through the status index.
