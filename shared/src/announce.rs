@@ -112,13 +112,18 @@ fn cut(c: &Committed, taken: &Taken) -> Draft {
         EventKind::DriftRepaired => (
             NoticeKind::Drift,
             Audience::Security,
+            match &taken.deny_policy_arn {
+                Some(deny) if taken.detached_policy_arns.is_empty() => format!(
+                    "seatcap's deny policy was detached while blocked; attached again: {deny}"
+                ),
+                _ => format!(
+                    "Bedrock policies re-attached while blocked; detached again: {:?}",
+                    taken.detached_policy_arns
+                ),
+            },
             format!(
-                "Bedrock policies re-attached while blocked; detached again: {:?}",
-                taken.detached_policy_arns
-            ),
-            format!(
-                "Someone attached them between {} (the last change seatcap made) and {}; \
-                 CloudTrail's Attach*Policy events name who.",
+                "Changed behind seatcap's back between {} (the last change seatcap made) and \
+                 {}; CloudTrail's Attach*Policy and Detach*Policy events name who.",
                 c.before
                     .map_or(c.now, |b| b.updated_at)
                     .format("%Y-%m-%d %H:%M UTC"),

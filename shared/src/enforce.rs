@@ -319,6 +319,15 @@ impl App {
         let (shard, was_empty) = match change {
             Change::Deny => {
                 if let Some(n) = list.shard_of(session) {
+                    // Listed already: make sure the shard is on the role (idempotent; this
+                    // is how reconcile repairs a shard detached behind seatcap's back).
+                    let arn = deny::shard_policy_arn(
+                        partition(principal),
+                        principal.account_id(),
+                        role,
+                        n,
+                    );
+                    self.iam.attach(principal, &arn).await?;
                     return Ok(Some(n));
                 }
                 let n = list.add(role, session, self.config.deny_shards_per_role)?;

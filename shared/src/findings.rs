@@ -27,6 +27,9 @@ pub struct Truths<'a> {
     /// Access is cut by a deny policy (deny mode, shared roles), so the managed policies stay
     /// attached through a block and their presence says nothing.
     pub cut_by_deny: bool,
+    /// Whether the seatcap deny policy the state records (`deny_policy_arn`) is attached
+    /// (to the principal, or to a shared role); `None` when none is recorded.
+    pub deny_attached: Option<bool>,
     /// `None` if the principal's budget is gone.
     pub budget: Option<&'a BudgetTruth>,
 }
@@ -46,6 +49,9 @@ pub enum Finding {
     },
     /// Someone attached managed policies again while the principal is blocked.
     ReattachedWhileBlocked { policies: Vec<String> },
+    /// Someone (or a re-provisioned permission set) detached seatcap's deny policy while the
+    /// principal is blocked.
+    DenyRemovedWhileBlocked { policy: String },
     /// Active, but none of the managed policies is attached: seatcap has nothing to cut, and
     /// does not guess whether access went missing or comes from elsewhere.
     NoManagedPolicyWhileActive,
@@ -66,6 +72,7 @@ impl Finding {
             Finding::OverCapWhileActive { .. } => "over_cap_while_active",
             Finding::UnderCapWhileBlocked { .. } => "under_cap_while_blocked",
             Finding::ReattachedWhileBlocked { .. } => "reattached_while_blocked",
+            Finding::DenyRemovedWhileBlocked { .. } => "deny_removed_while_blocked",
             Finding::NoManagedPolicyWhileActive => "no_managed_policy_while_active",
             Finding::BudgetGone { .. } => "budget_gone",
             Finding::PrincipalGone => "principal_gone",
@@ -92,6 +99,10 @@ pub enum Action {
     /// Detach the managed policies attached again during the block.
     DetachAgain {
         policies: Vec<String>,
+    },
+    /// Attach seatcap's deny policy again.
+    DenyAgain {
+        policy: String,
     },
     /// Only remove expired overrides (every other action removes them too).
     EndOverrides,
@@ -169,6 +180,16 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
                 });
                 action = Action::DetachAgain { policies: back };
             }
+            if let (Some(false), Some(policy)) = (truths.deny_attached, &state.deny_policy_arn)
+                && action == Action::None
+            {
+                findings.push(Finding::DenyRemovedWhileBlocked {
+                    policy: policy.clone(),
+                });
+                action = Action::DenyAgain {
+                    policy: policy.clone(),
+                };
+            }
             // A restore re-attaches everything seatcap took, so it wins over detaching again.
             if let Some(spend) = spend
                 && state.block_cause.is_some_and(BlockCause::ends_with_the_cap)
@@ -244,6 +265,7 @@ mod tests {
                 state,
                 attached_managed: attached,
                 cut_by_deny: false,
+                deny_attached: None,
                 budget,
             },
             now(),
@@ -418,5 +440,34 @@ mod tests {
         let vanished = assess_with(&active, None, Some(&budget(900_00)));
         assert_eq!(vanished.findings, [Finding::PrincipalGone]);
         assert_eq!(vanished.action, Action::None);
+    }
+
+    #[test]
+    fn a_deny_gone_during_a_block_is_attached_again() {
+        let deny = "arn:aws:iam::123456789012:policy/seatcap/seatcap-deny-bedrock";
+        let mut state = alice(Status::Blocked);
+        state.detached_policy_arns.clear();
+        state.deny_policy_arn = Some(deny.into());
+        let attached = [POLICY.to_owned()];
+        let truths = |deny_attached| Truths {
+            state: &state,
+            attached_managed: Some(&attached),
+            cut_by_deny: true,
+            deny_attached,
+            budget: None,
+        };
+        let gone = assess(&truths(Some(false)), now());
+        assert!(gone.findings.contains(&Finding::DenyRemovedWhileBlocked {
+            policy: deny.into()
+        }));
+        assert_eq!(
+            gone.action,
+            Action::DenyAgain {
+                policy: deny.into()
+            }
+        );
+        // In place: the managed policy still attached says nothing under a deny.
+        let fine = assess(&truths(Some(true)), now());
+        assert_eq!(fine.action, Action::None, "{fine:?}");
     }
 }

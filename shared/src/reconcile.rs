@@ -269,6 +269,11 @@ impl App {
                         state,
                         attached_managed: attached_managed.as_deref(),
                         cut_by_deny: self.method_for(&state.principal) != Method::Detach,
+                        deny_attached: state.deny_policy_arn.as_ref().map(|arn| {
+                            attachments
+                                .of(&state.principal)
+                                .is_some_and(|all| all.contains(arn))
+                        }),
                         budget,
                     },
                     now,
@@ -325,6 +330,9 @@ impl App {
             }
             Action::DetachAgain { policies } => {
                 format!("reconcile: {policies:?} were attached again during the block")
+            }
+            Action::DenyAgain { policy } => {
+                format!("reconcile: {policy} was detached during the block")
             }
             Action::EndOverrides => "reconcile: overrides past their expiry".to_owned(),
         };
@@ -402,6 +410,14 @@ fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Ch
             iam: IamStep::TakeAgain(Taken {
                 detached_policy_arns: policies.clone(),
                 deny_policy_arn: None,
+            }),
+            kind: EventKind::DriftRepaired,
+        },
+        Action::DenyAgain { policy } => Change::To {
+            next: next(&|_| {}),
+            iam: IamStep::TakeAgain(Taken {
+                detached_policy_arns: Vec::new(),
+                deny_policy_arn: Some(policy.clone()),
             }),
             kind: EventKind::DriftRepaired,
         },

@@ -165,6 +165,31 @@ async fn a_person_on_a_shared_role_is_denied_alone_and_restored() {
     let bob_status = admin(&app, json!({"action": "status", "principal": bob.as_str()})).await;
     assert_eq!(bob_status["status"], "active");
 
+    // The shard detached behind seatcap's back (a re-provisioned permission set, say):
+    // reconcile attaches it again and says so.
+    account
+        .iam
+        .detach_role_policy()
+        .role_name(ROLE)
+        .policy_arn(&shard)
+        .send()
+        .await
+        .unwrap();
+    let report = app
+        .reconcile(
+            serde_json::from_value(json!({})).unwrap(),
+            seatcap::handover::Pace::unlimited(),
+        )
+        .await
+        .unwrap();
+    let found = serde_json::to_value(&report).unwrap();
+    assert!(
+        found.to_string().contains("deny_removed_while_blocked"),
+        "{found}"
+    );
+    assert_eq!(account.attached(&role).await, expected, "attached again");
+    assert_eq!(denied(&account).await.len(), 1);
+
     let restored = admin(
         &app,
         json!({"action": "restore", "principal": alice.as_str(), "actor": "finance", "reason": "ok"}),
