@@ -317,7 +317,9 @@ impl App {
     pub async fn handle_admin(&self, request: Value) -> Result<Value, AdminError> {
         let answer = match parse_request(request) {
             Err(refusal) => Err(refusal),
-            Ok(request) => self.run(request).await?,
+            // Boxed: every command's future nested in one is deeper than the compiler's
+            // layout queries allow in the function's entry point.
+            Ok(request) => Box::pin(self.run(request)).await?,
         };
         Ok(answer.unwrap_or_else(|refusal| {
             info!(code = refusal.code, message = %refusal.message, "admin request refused");

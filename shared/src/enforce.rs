@@ -165,7 +165,7 @@ impl App {
                 Ok(())
             }
             Method::SessionDeny => {
-                let arn = self.change_role_denials(principal, Change::Deny).await?;
+                let arn = Box::pin(self.change_role_denials(principal, Change::Deny)).await?;
                 taken.deny_policy_arn = arn;
                 Ok(())
             }
@@ -180,7 +180,7 @@ impl App {
     ) -> Result<(), EnforceError> {
         if let Some(arn) = &taken.deny_policy_arn {
             if principal.kind() == PrincipalKind::AssumedRole {
-                self.change_role_denials(principal, Change::Allow).await?;
+                Box::pin(self.change_role_denials(principal, Change::Allow)).await?;
             } else {
                 self.iam.detach(principal, arn).await?;
             }
@@ -202,7 +202,7 @@ impl App {
             .await?;
         if let Some(arn) = &taken.deny_policy_arn {
             if principal.kind() == PrincipalKind::AssumedRole {
-                self.change_role_denials(principal, Change::Deny).await?;
+                Box::pin(self.change_role_denials(principal, Change::Deny)).await?;
             } else {
                 self.iam.attach(principal, arn).await?;
             }
@@ -217,7 +217,8 @@ impl App {
         if self.method_for(principal) != Method::Detach {
             return Vec::new();
         }
-        match self.iam.remaining_bedrock_access(principal).await {
+        // Boxed, like the other deep IAM paths here: see `change_role_denials`.
+        match Box::pin(self.iam.remaining_bedrock_access(principal)).await {
             Ok(remaining) => remaining,
             Err(e) => vec![RemainingAccess {
                 on: principal.kind_name().to_owned(),
@@ -275,6 +276,8 @@ impl App {
 
     /// Adds or removes a person on their role's deny list under the list's lease, and
     /// rewrites the shard policy that changed. Returns the shard's ARN (`Deny`) or `None`.
+    /// Callers box it: inlined, its state machine made the functions' futures too deep for
+    /// the compiler's layout queries.
     async fn change_role_denials(
         &self,
         principal: &PrincipalArn,

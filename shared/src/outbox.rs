@@ -63,7 +63,8 @@ impl App {
     /// Sends a notice to every channel. Each failure is audited; the ones worth retrying wait
     /// in the outbox. Returns how many channels failed. Only a ledger failure is an error.
     pub async fn deliver(&self, notice: &Notice) -> Result<usize, LedgerError> {
-        let failures = self.notifier.send(notice).await;
+        // Boxed: a notice's send (secret read, Slack, SNS) is a deep future of its own.
+        let failures = Box::pin(self.notifier.send(notice)).await;
         if failures.is_empty() {
             metrics::count("NotificationsSent", 1);
             return Ok(0);
