@@ -17,7 +17,7 @@
 //!
 //! With role ids of 21 characters and the longest session names IAM allows (64), one shard
 //! holds [`worst_case_per_shard`] = 67 people and the default 5 shards 335; with 30-character
-//! email addresses, 119 and 595.
+//! email addresses, 108 and 540.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -167,8 +167,13 @@ pub fn shard_policy_arn(partition: &str, account: &str, role: &str, n: usize) ->
 
 /// How many people with the longest session names fit one shard.
 pub fn worst_case_per_shard() -> usize {
+    per_shard(SESSION_NAME_MAX_CHARS)
+}
+
+/// How many people with session names of `session_chars` characters fit one shard.
+pub fn per_shard(session_chars: usize) -> usize {
     let role_id = "A".repeat(ROLE_ID_CHARS);
-    let session = "s".repeat(SESSION_NAME_MAX_CHARS);
+    let session = "s".repeat(session_chars);
     let mut people = Vec::new();
     loop {
         people.push(session.clone());
@@ -193,6 +198,8 @@ mod tests {
         assert_eq!(ROLE_ID.len(), ROLE_ID_CHARS);
         assert_eq!(worst_case_per_shard(), 67);
         assert!(worst_case_per_shard() * DEFAULT_SHARDS_PER_ROLE >= 300);
+        // Typical Identity Center session names: 30-character e-mail addresses.
+        assert_eq!(per_shard(30) * DEFAULT_SHARDS_PER_ROLE, 540);
         // The policy name fits IAM's 128 characters with the longest role name.
         assert!(shard_policy_name(&"r".repeat(64), DEFAULT_SHARDS_PER_ROLE).len() <= 128);
     }
