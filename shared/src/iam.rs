@@ -167,66 +167,9 @@ impl Iam {
         principal: &PrincipalArn,
     ) -> Result<Vec<String>, IamError> {
         let (entity, name) = entity(principal);
-        let mut arns = Vec::new();
-        let mut marker = None;
-        loop {
-            let (page, next) = match entity {
-                Entity::User => {
-                    let out = self
-                        .client
-                        .list_attached_user_policies()
-                        .user_name(name)
-                        .set_marker(marker)
-                        .send()
-                        .await;
-                    out.map(|o| {
-                        (
-                            o.attached_policies.unwrap_or_default(),
-                            o.is_truncated.then_some(o.marker).flatten(),
-                        )
-                    })
-                    .map_err(Failure::from)
-                }
-                Entity::Role => {
-                    let out = self
-                        .client
-                        .list_attached_role_policies()
-                        .role_name(name)
-                        .set_marker(marker)
-                        .send()
-                        .await;
-                    out.map(|o| {
-                        (
-                            o.attached_policies.unwrap_or_default(),
-                            o.is_truncated.then_some(o.marker).flatten(),
-                        )
-                    })
-                    .map_err(Failure::from)
-                }
-                Entity::Group => {
-                    let out = self
-                        .client
-                        .list_attached_group_policies()
-                        .group_name(name)
-                        .set_marker(marker)
-                        .send()
-                        .await;
-                    out.map(|o| {
-                        (
-                            o.attached_policies.unwrap_or_default(),
-                            o.is_truncated.then_some(o.marker).flatten(),
-                        )
-                    })
-                    .map_err(Failure::from)
-                }
-            }
-            .map_err(|f| f.into_error("ListAttachedPolicies", principal, "*"))?;
-            arns.extend(page.into_iter().filter_map(|p| p.policy_arn));
-            match next {
-                Some(m) => marker = Some(m),
-                None => return Ok(arns),
-            }
-        }
+        self.attached_of(&entity, name)
+            .await
+            .map_err(|f| f.into_error("ListAttachedPolicies", principal, "*"))
     }
 }
 
@@ -577,64 +520,35 @@ impl Iam {
         name: &str,
     ) -> Result<(Vec<String>, Vec<(String, String)>), Failure> {
         let c = &self.client;
-        let (managed, inline_names): (Vec<String>, Vec<String>) = match entity {
-            Entity::User => (
-                c.list_attached_user_policies()
-                    .user_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await?
-                    .into_iter()
-                    .filter_map(|p| p.policy_arn)
-                    .collect(),
+        let managed = self.attached_of(entity, name).await?;
+        let inline_names: Vec<String> = match entity {
+            Entity::User => {
                 c.list_user_policies()
                     .user_name(name)
                     .into_paginator()
                     .items()
                     .send()
                     .collect::<Result<Vec<_>, _>>()
-                    .await?,
-            ),
-            Entity::Role => (
-                c.list_attached_role_policies()
-                    .role_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
                     .await?
-                    .into_iter()
-                    .filter_map(|p| p.policy_arn)
-                    .collect(),
+            }
+            Entity::Role => {
                 c.list_role_policies()
                     .role_name(name)
                     .into_paginator()
                     .items()
                     .send()
                     .collect::<Result<Vec<_>, _>>()
-                    .await?,
-            ),
-            Entity::Group => (
-                c.list_attached_group_policies()
-                    .group_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
                     .await?
-                    .into_iter()
-                    .filter_map(|p| p.policy_arn)
-                    .collect(),
+            }
+            Entity::Group => {
                 c.list_group_policies()
                     .group_name(name)
                     .into_paginator()
                     .items()
                     .send()
                     .collect::<Result<Vec<_>, _>>()
-                    .await?,
-            ),
+                    .await?
+            }
         };
         let mut inline = Vec::new();
         for policy in inline_names {
@@ -667,6 +581,41 @@ impl Iam {
             inline.push((policy, document));
         }
         Ok((managed, inline))
+    }
+
+    /// The managed policy ARNs attached to one entity (all pages).
+    async fn attached_of(&self, entity: &Entity, name: &str) -> Result<Vec<String>, Failure> {
+        let c = &self.client;
+        let policies = match entity {
+            Entity::User => {
+                c.list_attached_user_policies()
+                    .user_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?
+            }
+            Entity::Role => {
+                c.list_attached_role_policies()
+                    .role_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?
+            }
+            Entity::Group => {
+                c.list_attached_group_policies()
+                    .group_name(name)
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await?
+            }
+        };
+        Ok(policies.into_iter().filter_map(|p| p.policy_arn).collect())
     }
 
     async fn managed_allows(&self, arn: &str) -> Result<bool, Failure> {

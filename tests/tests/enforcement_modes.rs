@@ -83,31 +83,9 @@ async fn shards(account: &Account) -> Vec<(String, Value)> {
             .unwrap()
             .document
             .unwrap();
-        // IAM returns documents URL-encoded.
-        let decoded = urlencoding_decode(&document);
-        found.push((arn, serde_json::from_str(&decoded).unwrap()));
+        found.push((arn, seatcap::access::decode_document(&document).unwrap()));
     }
     found
-}
-
-/// IAM returns policy documents percent-encoded (RFC 3986); moto may return them plain.
-fn urlencoding_decode(text: &str) -> String {
-    if text.trim_start().starts_with('{') {
-        return text.to_owned();
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// Everyone the role's shards deny, as `aws:userid` values.
