@@ -4,18 +4,19 @@
 //! that does not validate changes nothing. Infrastructure failures are errors of the
 //! invocation (not `ok: false`), so callers and retries see them for what they are.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::info;
 
-use crate::alerts::cap_json;
 use crate::announce::{Access, Committed, announcement};
 use crate::app::App;
 use crate::budgets::BudgetsError;
-use crate::config::Mode;
+use crate::commit::{Decided, EngineError, Outcome};
 use crate::enforce::{EnforceError, Taken};
 use crate::iam::IamError;
-use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Subject};
+pub(crate) use crate::intent::IamStep;
+use crate::intent::{PlannedStep, Scope};
+use crate::ledger::{AuditEvent, EventKind, LedgerError, Subject};
 use crate::metrics;
 use crate::money::Usd;
 use crate::period;
@@ -199,8 +200,8 @@ pub enum AdminError {
     Enforce(EnforceError),
     #[error(transparent)]
     Budgets(#[from] BudgetsError),
-    #[error("gave up after {0} conflicting writes to the ledger; try again")]
-    TooManyConflicts(usize),
+    #[error(transparent)]
+    Engine(EngineError),
     #[error("SNS Subscribe failed: {0}")]
     Subscribe(String),
 }
@@ -215,50 +216,18 @@ impl From<EnforceError> for AdminError {
     }
 }
 
-const MAX_ATTEMPTS: usize = 8;
-
-/// The principal's state as admin answers show it.
-#[derive(Debug, Serialize)]
-struct StateView<'a> {
-    principal: &'a PrincipalArn,
-    budget: &'a str,
-    status: Status,
-    cap_usd: Usd,
-    effective_cap_usd: Value,
-    detached_policy_arns: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    deny_policy_arn: Option<&'a str>,
-    protected: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    block_cause: Option<BlockCause>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    blocked_period: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_actual_usd: Option<Usd>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    team: Option<&'a str>,
-    version: u64,
-    updated_at: chrono::DateTime<chrono::Utc>,
+impl From<EngineError> for AdminError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Ledger(e) => AdminError::Ledger(e),
+            EngineError::Enforce(e) => e.into(),
+            other => AdminError::Engine(other),
+        }
+    }
 }
 
 fn view(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> Value {
-    let view = StateView {
-        principal: &state.principal,
-        budget: &state.budget,
-        status: state.status,
-        cap_usd: state.cap_usd,
-        effective_cap_usd: cap_json(state.effective_cap(now)),
-        detached_policy_arns: &state.detached_policy_arns,
-        deny_policy_arn: state.deny_policy_arn.as_deref(),
-        protected: state.protected,
-        block_cause: state.block_cause,
-        blocked_period: state.blocked_period.as_deref(),
-        last_actual_usd: state.last_actual_usd,
-        team: state.team.as_deref(),
-        version: state.version,
-        updated_at: state.updated_at,
-    };
-    serde_json::to_value(view).expect("a state view always serialises")
+    state.view(now)
 }
 
 fn ok(mut body: Value) -> Value {
@@ -282,24 +251,6 @@ pub(crate) enum Change {
         iam: IamStep,
         kind: EventKind,
     },
-}
-
-/// What IAM must do before the new state is committed.
-pub(crate) enum IamStep {
-    Nothing,
-    /// Give back exactly what was taken (a restore).
-    GiveBack(Taken),
-    /// Cut access the principal's way (a block).
-    Cut,
-    /// Take exactly these again (policies attached again behind seatcap's back).
-    TakeAgain(Taken),
-}
-
-/// What IAM did, so a lost race can undo it.
-enum Applied {
-    Nothing,
-    GaveBack(Taken),
-    Took(Taken),
 }
 
 pub(crate) type Answer = Result<Value, Refusal>;
@@ -638,8 +589,8 @@ impl App {
     }
 
     /// The ledger part of `set_cap` and `adopt_budget`. Both callers have already refused a
-    /// budget owned by another principal; a retry after a conflict checks again, since the
-    /// conflict may be another principal claiming it (the owner write is conditional).
+    /// budget owned by another principal; if another principal claims it meanwhile, the
+    /// owner write's condition fails and the request is refused the same way.
     async fn set_cap(
         &self,
         target: CapTarget,
@@ -652,87 +603,81 @@ impl App {
             cap,
             team,
         } = target;
-        for attempt in 0..MAX_ATTEMPTS {
-            let now = self.now();
-            if attempt > 0
-                && let Some(refusal) = self.owned_by_another(&principal, &budget).await?
-            {
-                return Ok(Err(refusal));
-            }
-            let before = self.ledger.load(&principal).await?;
-            let mut next = match &before {
-                None => PrincipalState::new(principal.clone(), budget.clone(), cap, now),
-                Some(state) => state.next(now, |s| {
-                    s.cap_usd = cap;
-                    s.budget = budget.clone();
-                }),
-            };
-            if team.is_some() {
-                next.team = team.clone();
-            }
-            // Budgets' own figure, when it has one, is fresher than the last alert's.
-            if budgets_spend.is_some() {
-                next.last_actual_usd = budgets_spend;
-            }
-            let restore = restorable_under_cap(&next, now);
-            if restore {
-                mark_restored(&mut next);
-            }
-            let iam = if restore {
-                IamStep::GiveBack(before.as_ref().map(Taken::of).unwrap_or_default())
-            } else {
-                IamStep::Nothing
-            };
-            let applied = match self.apply(&principal, iam).await? {
-                Ok(applied) => applied,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            let moved_from = before
-                .as_ref()
-                .map(|s| s.budget.clone())
-                .filter(|old| *old != budget);
-            let event = audit(
-                EventKind::CapSet,
-                before.as_ref(),
-                &next,
-                &applied,
-                now,
-                &actor,
-                &reason,
-            );
-            let commit = Commit {
-                state: Some((next.clone(), before.as_ref().map(|s| s.version))),
-                owner: Some((budget.clone(), principal.clone())),
-                release_owner: moved_from.map(|old| (old, principal.clone())),
-                events: vec![event],
-                ..Commit::default()
-            };
-            match self.ledger.commit(commit, now).await {
-                Ok(()) => {
-                    info!(%principal, %budget, cap = %cap, restored = restore, %actor, "cap set");
-                    return Ok(Ok(self
-                        .finish(
-                            before.as_ref(),
-                            &next,
-                            applied,
-                            EventKind::CapSet,
-                            &actor,
-                            now,
-                        )
-                        .await?));
+        let contact = &self.config.finance_contact;
+        let outcome = self
+            .commit_change(&principal, &actor, |before, now| {
+                let mut next = match before {
+                    None => PrincipalState::new(principal.clone(), budget.clone(), cap, now),
+                    Some(state) => state.next(now, |s| {
+                        s.cap_usd = cap;
+                        s.budget = budget.clone();
+                    }),
+                };
+                if team.is_some() {
+                    next.team = team.clone();
                 }
-                Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
-                Err(CommitError::Ledger(e)) => {
-                    self.undo(&principal, applied).await?;
-                    return Err(e.into());
+                // Budgets' own figure, when it has one, is fresher than the last alert's.
+                if budgets_spend.is_some() {
+                    next.last_actual_usd = budgets_spend;
                 }
+                let restore = restorable_under_cap(&next, now);
+                if restore {
+                    mark_restored(&mut next);
+                }
+                let iam = if restore {
+                    IamStep::GiveBack(before.map(Taken::of).unwrap_or_default())
+                } else {
+                    IamStep::Nothing
+                };
+                let moved_from = before
+                    .map(|s| s.budget.clone())
+                    .filter(|old| *old != budget);
+                let mut change = change_of(
+                    before,
+                    next,
+                    iam,
+                    EventKind::CapSet,
+                    (&actor, &reason),
+                    contact,
+                    now,
+                );
+                change.owner = Some((budget.clone(), principal.clone()));
+                change.release_owner = moved_from.map(|old| (old, principal.clone()));
+                Decided::<(), Answer>::Change(Box::new(change))
+            })
+            .await;
+        match outcome {
+            Err(EngineError::Enforce(EnforceError::DenyListFull(full))) => {
+                Ok(Err(Refusal::new("deny_list_full", full.to_string())))
+            }
+            Err(EngineError::DryRun(what)) => Ok(Err(dry_run_refusal(what))),
+            Err(e) => Err(e.into()),
+            Ok(Outcome::OwnerTaken) => Ok(Err(self
+                .owned_by_another(&principal, &budget)
+                .await?
+                .unwrap_or_else(|| {
+                    Refusal::new(
+                        "budget_taken",
+                        format!("budget `{budget}` already belongs to another principal"),
+                    )
+                }))),
+            Ok(Outcome::Kept(answer, _)) => Ok(answer),
+            Ok(Outcome::Claimed) => Err(AdminError::Engine(EngineError::Superseded(
+                principal.to_string(),
+            ))),
+            Ok(Outcome::Committed(committed)) => {
+                info!(%principal, %budget, cap = %cap, %actor, "cap set");
+                Ok(Ok(committed_answer(
+                    &committed,
+                    EventKind::CapSet,
+                    self.now(),
+                )))
             }
         }
-        Err(AdminError::TooManyConflicts(MAX_ATTEMPTS))
     }
 
-    /// The one way an existing principal changes: read, decide the change, do the IAM part,
-    /// commit conditionally on the version read; on a lost race undo the IAM part and go again.
+    /// The one way an existing principal changes: validated, then through the commit
+    /// engine with `change` decided afresh from each read.
     async fn mutate(
         &self,
         request: &Mutation,
@@ -758,171 +703,145 @@ impl App {
         reason: &str,
         change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
     ) -> Result<Answer, AdminError> {
-        let (principal, actor, reason) = (principal.clone(), actor.to_owned(), reason.to_owned());
-        for _ in 0..MAX_ATTEMPTS {
-            let now = self.now();
-            let Some(state) = self.ledger.load(&principal).await? else {
-                return Ok(Err(not_found(&principal)));
-            };
-            let (mut next, iam, kind) = match change(&state, now) {
-                Err(refusal) => return Ok(Err(refusal)),
-                Ok(Change::Unchanged) => {
-                    let mut answer = view(&state, now);
-                    answer["changed"] = Value::Bool(false);
-                    return Ok(Ok(ok(answer)));
-                }
-                Ok(Change::To { next, iam, kind }) => (*next, iam, kind),
-            };
-            let applied = match self.apply(&principal, iam).await? {
-                Ok(applied) => applied,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            if let Applied::Took(taken) = &applied {
-                // A principal blocked already keeps the record of what was taken first.
-                taken.record_in(&mut next);
-            }
-            let event = audit(kind, Some(&state), &next, &applied, now, &actor, &reason);
-            let commit = Commit {
-                state: Some((next.clone(), Some(state.version))),
-                events: vec![event],
-                ..Commit::default()
-            };
-            match self.ledger.commit(commit, now).await {
-                Ok(()) => {
-                    info!(%principal, ?kind, %actor, "principal changed");
-                    let answer = self
-                        .finish(Some(&state), &next, applied, kind, &actor, now)
-                        .await?;
-                    return Ok(Ok(answer));
-                }
-                Err(CommitError::Conflict) => self.undo(&principal, applied).await?,
-                Err(CommitError::Ledger(e)) => {
-                    self.undo(&principal, applied).await?;
-                    return Err(e.into());
-                }
-            }
-        }
-        Err(AdminError::TooManyConflicts(MAX_ATTEMPTS))
-    }
-
-    /// Does the IAM part of a change. Dry-run mode mutates no IAM, so a change that needs it
-    /// is refused there: the ledger must never say what IAM does not show.
-    async fn apply(
-        &self,
-        principal: &PrincipalArn,
-        step: IamStep,
-    ) -> Result<Result<Applied, Refusal>, EnforceError> {
-        let dry_run = |what: String| {
-            Refusal::new(
-                "dry_run",
-                format!("seatcap is in dry-run mode and changes no IAM; it would {what}"),
-            )
-        };
-        match step {
-            IamStep::Nothing => Ok(Ok(Applied::Nothing)),
-            IamStep::GiveBack(taken) if self.config.mode == Mode::DryRun => {
-                Ok(Err(dry_run(format!("give back {taken:?}"))))
-            }
-            IamStep::Cut if self.config.mode == Mode::DryRun => Ok(Err(dry_run(format!(
-                "cut access ({:?})",
-                self.method_for(principal)
-            )))),
-            IamStep::TakeAgain(taken) if self.config.mode == Mode::DryRun => {
-                Ok(Err(dry_run(format!("take again {taken:?}"))))
-            }
-            IamStep::GiveBack(taken) => {
-                self.give_back(principal, &taken).await?;
-                Ok(Ok(Applied::GaveBack(taken)))
-            }
-            IamStep::TakeAgain(taken) => {
-                self.take_again(principal, &taken).await?;
-                Ok(Ok(Applied::Took(taken)))
-            }
-            IamStep::Cut => {
-                let mut taken = Taken::default();
-                if let Err(e) = self.cut(principal, &mut taken).await {
-                    // Leave IAM as the ledger says it is: give back what was taken so far.
-                    if let Err(undo) = self.give_back(principal, &taken).await {
-                        tracing::error!(%principal, error = %undo, ?taken, "could not give back after a failed cut; reconcile must repair this");
-                    }
-                    return match e {
-                        EnforceError::DenyListFull(full) => {
-                            Ok(Err(Refusal::new("deny_list_full", full.to_string())))
-                        }
-                        other => Err(other),
-                    };
-                }
-                Ok(Ok(Applied::Took(taken)))
-            }
-        }
-    }
-
-    /// A commit lost a race after IAM changed: put IAM back as the ledger still says it is.
-    async fn undo(&self, principal: &PrincipalArn, applied: Applied) -> Result<(), EnforceError> {
-        match applied {
-            Applied::Nothing => Ok(()),
-            Applied::GaveBack(taken) => self.take_again(principal, &taken).await,
-            Applied::Took(taken) => self.give_back(principal, &taken).await,
-        }
-    }
-
-    /// After a commit: metrics, the announcement, and the answer.
-    async fn finish(
-        &self,
-        before: Option<&PrincipalState>,
-        state: &PrincipalState,
-        applied: Applied,
-        change: EventKind,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Value, LedgerError> {
-        let mut answer = view(state, now);
-        answer["changed"] = Value::Bool(true);
-        let mut remaining = Vec::new();
-        let access = match &applied {
-            Applied::GaveBack(taken) => {
-                metrics::count("Restores", 1);
-                answer["reattached_policy_arns"] = json!(taken.detached_policy_arns);
-                if let Some(arn) = &taken.deny_policy_arn {
-                    answer["removed_deny_policy_arn"] = json!(arn);
-                }
-                Access::Restored
-            }
-            Applied::Took(taken) => {
-                let metric = if change == EventKind::DriftRepaired {
-                    "DriftRepaired"
-                } else {
-                    "Enforcements"
+        let contact = &self.config.finance_contact;
+        let mut kind = EventKind::Restored;
+        let outcome = self
+            .commit_change(principal, actor, |state, now| {
+                let Some(state) = state else {
+                    return Decided::Keep(Err(not_found(principal)));
                 };
-                metrics::count(metric, 1);
-                answer["detached_policy_arns"] = json!(taken.detached_policy_arns);
-                remaining = self.remaining_after_cut(&state.principal).await;
-                if !remaining.is_empty() {
-                    self.record_incomplete(&state.principal, &remaining, actor, now)
-                        .await?;
-                    answer["remaining_access"] = json!(remaining);
+                match change(state, now) {
+                    Err(refusal) => Decided::Keep(Err(refusal)),
+                    Ok(Change::Unchanged) => {
+                        let mut answer = view(state, now);
+                        answer["changed"] = Value::Bool(false);
+                        Decided::Keep(Ok(ok(answer)))
+                    }
+                    Ok(Change::To {
+                        next,
+                        iam,
+                        kind: change_kind,
+                    }) => {
+                        kind = change_kind;
+                        Decided::Change(Box::new(change_of(
+                            Some(state),
+                            *next,
+                            iam,
+                            change_kind,
+                            (actor, reason),
+                            contact,
+                            now,
+                        )))
+                    }
                 }
-                Access::Cut(taken)
+            })
+            .await;
+        match outcome {
+            Err(EngineError::Enforce(EnforceError::DenyListFull(full))) => {
+                Ok(Err(Refusal::new("deny_list_full", full.to_string())))
             }
-            Applied::Nothing => Access::Unchanged,
-        };
-        // `restored` is part of the set_cap/restore answers since the first release.
-        answer["restored"] = Value::Bool(matches!(access, Access::Restored));
-        let committed = Committed {
-            change,
-            actor,
-            before,
-            after: state,
-            access,
-            remaining: &remaining,
-            now,
-            contact: &self.config.finance_contact,
-        };
-        if let Some(notice) = announcement(&committed) {
-            self.deliver(&notice).await?;
+            Err(EngineError::DryRun(what)) => Ok(Err(dry_run_refusal(what))),
+            Err(e) => Err(e.into()),
+            Ok(Outcome::Kept(answer, _)) => Ok(answer),
+            Ok(Outcome::Claimed | Outcome::OwnerTaken) => Err(AdminError::Engine(
+                EngineError::Superseded(principal.to_string()),
+            )),
+            Ok(Outcome::Committed(committed)) => {
+                info!(%principal, ?kind, %actor, "principal changed");
+                Ok(Ok(committed_answer(&committed, kind, self.now())))
+            }
         }
-        Ok(ok(answer))
     }
+}
+
+fn dry_run_refusal(what: String) -> Refusal {
+    Refusal::new(
+        "dry_run",
+        format!("seatcap is in dry-run mode and changes no IAM; it would {what}"),
+    )
+}
+
+/// A decided admin change as the engine takes it: its audit (before and after) and the
+/// announcement of it (pure).
+fn change_of(
+    before: Option<&PrincipalState>,
+    next: PrincipalState,
+    iam: IamStep,
+    kind: EventKind,
+    (actor, reason): (&str, &str),
+    contact: &str,
+    now: DateTime<Utc>,
+) -> crate::commit::Change<()> {
+    let detail = json!({
+        "before": before.map(|s| view(s, now)),
+        "after": view(&next, now),
+    });
+    let audit = AuditEvent::new(now, kind, actor, detail).because(reason);
+    let none = Taken::default();
+    let access = match &iam {
+        IamStep::Nothing => Access::Unchanged,
+        IamStep::GiveBack(_) => Access::Restored,
+        IamStep::Cut(_) => Access::Cut(&none),
+        IamStep::TakeAgain(taken) => Access::Cut(taken),
+    };
+    let committed = Committed {
+        change: kind,
+        actor,
+        before,
+        after: &next,
+        access,
+        remaining: &[],
+        now,
+        contact,
+    };
+    let notices = announcement(&committed).into_iter().collect();
+    crate::commit::Change {
+        next,
+        step: iam,
+        audit,
+        claims: Vec::new(),
+        owner: None,
+        release_owner: None,
+        notices,
+        report: (),
+    }
+}
+
+/// The answer to a committed admin change, and its metrics.
+fn committed_answer(
+    committed: &crate::commit::Committed<()>,
+    kind: EventKind,
+    now: DateTime<Utc>,
+) -> Value {
+    let mut answer = view(&committed.state, now);
+    answer["changed"] = Value::Bool(true);
+    let mut restored = false;
+    match &committed.step {
+        Some(PlannedStep::GiveBack(taken)) => {
+            metrics::count("Restores", 1);
+            restored = true;
+            answer["reattached_policy_arns"] = json!(taken.detached_policy_arns);
+            if let Some(arn) = &taken.deny_policy_arn {
+                answer["removed_deny_policy_arn"] = json!(arn);
+            }
+        }
+        Some(PlannedStep::Take(taken)) => {
+            let metric = if kind == EventKind::DriftRepaired {
+                "DriftRepaired"
+            } else {
+                "Enforcements"
+            };
+            metrics::count(metric, 1);
+            answer["detached_policy_arns"] = json!(taken.detached_policy_arns);
+        }
+        None => {}
+    }
+    if !committed.remaining.is_empty() {
+        answer["remaining_access"] = json!(committed.remaining);
+    }
+    // `restored` is part of the set_cap/restore answers since the first release.
+    answer["restored"] = Value::Bool(restored);
+    ok(answer)
 }
 
 // The changes, one pure function each.
@@ -945,7 +864,7 @@ fn block(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> 
         // Downgraded: take the rest too.
         (Status::Blocked, Some(BlockCause::Downgrade)) => Ok(Change::To {
             next: Box::new(state.next(now, |s| s.block_cause = Some(BlockCause::Manual))),
-            iam: IamStep::Cut,
+            iam: IamStep::Cut(Scope::Everything),
             kind: EventKind::Blocked,
         }),
         // Already cut off by the cap: keep what was detached, make the block a manual one.
@@ -960,7 +879,7 @@ fn block(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Refusal> 
                 s.block_cause = Some(BlockCause::Manual);
                 s.blocked_period = Some(period::month_key(now));
             })),
-            iam: IamStep::Cut,
+            iam: IamStep::Cut(Scope::Everything),
             kind: EventKind::Blocked,
         }),
     }
@@ -1064,7 +983,7 @@ fn enforce_if_over_cap(mut next: PrincipalState, now: DateTime<Utc>, kind: Event
     next.blocked_period = Some(period::month_key(now));
     Change::To {
         next: Box::new(next),
-        iam: IamStep::Cut,
+        iam: IamStep::Cut(Scope::Everything),
         kind,
     }
 }
@@ -1085,35 +1004,6 @@ pub(crate) fn mark_restored(state: &mut PrincipalState) {
     state.blocked_period = None;
     state.detached_policy_arns.clear();
     state.deny_policy_arn = None;
-}
-
-fn audit(
-    kind: EventKind,
-    before: Option<&PrincipalState>,
-    after: &PrincipalState,
-    applied: &Applied,
-    now: DateTime<Utc>,
-    actor: &str,
-    reason: &str,
-) -> (Subject, AuditEvent) {
-    let none = Taken::default();
-    let (given_back, taken) = match applied {
-        Applied::GaveBack(t) => (t, &none),
-        Applied::Took(t) => (&none, t),
-        Applied::Nothing => (&none, &none),
-    };
-    let detail = json!({
-        "before": before.map(|s| view(s, now)),
-        "after": view(after, now),
-        "reattached_policy_arns": given_back.detached_policy_arns,
-        "detached_policy_arns": taken.detached_policy_arns,
-        "removed_deny_policy_arn": given_back.deny_policy_arn,
-        "added_deny_policy_arn": taken.deny_policy_arn,
-    });
-    (
-        Subject::Principal(after.principal.clone()),
-        AuditEvent::new(now, kind, actor, detail).because(reason),
-    )
 }
 
 fn validate_set_cap(

@@ -9,19 +9,22 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::{error, info, warn};
 
+use chrono::{DateTime, Utc};
+
 use crate::access::RemainingAccess;
 use crate::alert::{AlertParseError, AlertType, BudgetAlert, parse_budget_alert};
 use crate::app::App;
+use crate::commit::{Change, Committed, Decided, EngineError, Outcome as Written};
 use crate::config::Mode;
 use crate::decide::{Audience, Decision, DecisionInput, Outcome, decide};
-use crate::enforce::{EnforceError, Method, Taken};
+use crate::enforce::{EnforceError, Method};
 use crate::iam::IamError;
+use crate::intent::{IamStep, PlannedStep, Scope};
 use crate::ledger::{
     AlertLookup, AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject,
 };
 use crate::metrics;
 use crate::notify::{Notice, NoticeKind};
-use crate::principal::PrincipalArn;
 use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
 
 /// The Lambda event SNS sends. Only the fields seatcap reads: deliveries must not be refused
@@ -84,8 +87,8 @@ pub enum AlertError {
     /// A deny list full or busy: retried with the delivery, and announced.
     #[error(transparent)]
     Enforce(EnforceError),
-    #[error("gave up after {0} conflicting writes to the ledger; the next delivery will retry")]
-    TooManyConflicts(usize),
+    #[error(transparent)]
+    Engine(EngineError),
 }
 
 impl From<EnforceError> for AlertError {
@@ -97,8 +100,6 @@ impl From<EnforceError> for AlertError {
         }
     }
 }
-
-const MAX_ATTEMPTS: usize = 8;
 const ACTOR: &str = "seatcap";
 
 impl App {
@@ -133,34 +134,72 @@ impl App {
             Ok(alert) => alert,
             Err(e) => return self.reject(message_id, message, e).await,
         };
-        let mut run = AlertRun {
+        let natural_key = alert.natural_key();
+        let duplicate = || {
+            info!(message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
+            metrics::count("AlertsDuplicate", 1);
+            AlertReport::Duplicate {
+                message_id: message_id.to_owned(),
+            }
+        };
+        let lookup = self
+            .ledger
+            .lookup_alert(message_id, &natural_key, &alert.budget_name)
+            .await?;
+        let principal = match lookup {
+            AlertLookup::Duplicate => return Ok(duplicate()),
+            AlertLookup::Unowned => return self.unmanaged(message_id, &alert, &natural_key).await,
+            AlertLookup::Owner(principal) => principal,
+        };
+        let run = AlertRun {
             app: self,
             message_id,
             alert: &alert,
-            taken_from: None,
-            taken_unrecorded: Taken::default(),
-            enforcing: None,
+            natural_key: &natural_key,
+            dry_run: self.config.mode == Mode::DryRun,
         };
-        let result = run.run().await;
-        if let Err(e) = &result {
-            run.give_back_unrecorded().await;
-            let refused = match e {
-                AlertError::Iam(iam) => Some(format!(
-                    "IAM refused to {} {} for {}: {}",
-                    iam.operation.to_lowercase(),
-                    iam.policy,
-                    iam.principal,
-                    iam.brief
-                )),
-                AlertError::Enforce(e) => Some(e.to_string()),
-                _ => None,
-            };
-            if let (Some(refused), Some(notice)) = (refused, run.enforcing.take()) {
-                self.announce_enforcement_failure(&alert, notice, &refused)
-                    .await;
+        // The last state and decision, to tell people if IAM refuses the cut.
+        let mut last: Option<(PrincipalState, Decision)> = None;
+        let outcome = self
+            .commit_change(&principal, ACTOR, |state, now| {
+                let decided = run.decide(state, now);
+                if let (Some(state), Decided::Change(change)) = (state, &decided) {
+                    last = Some((state.clone(), change.report));
+                }
+                decided
+            })
+            .await;
+        match outcome {
+            Ok(Written::Committed(committed)) => run.handled(*committed).await,
+            Ok(Written::Claimed) => Ok(duplicate()),
+            Ok(Written::Kept(Kept::NoState, _)) => {
+                // An owner item without a state item: treat the budget as unmanaged, loudly.
+                error!(budget = %alert.budget_name, %principal, "budget owner has no state in the ledger");
+                self.unmanaged(message_id, &alert, &natural_key).await
             }
+            Ok(Written::OwnerTaken) => Err(AlertError::Engine(EngineError::Superseded(
+                principal.to_string(),
+            ))),
+            Err(EngineError::Enforce(e)) => {
+                let refused = match &e {
+                    EnforceError::Iam(iam) => format!(
+                        "IAM refused to {} {} for {}: {}",
+                        iam.operation.to_lowercase(),
+                        iam.policy,
+                        iam.principal,
+                        iam.brief
+                    ),
+                    other => other.to_string(),
+                };
+                if let Some((state, decision)) = &last {
+                    let notice = run.enforcement_failed(state, decision);
+                    self.announce_enforcement_failure(&alert, notice, &refused)
+                        .await;
+                }
+                Err(e.into())
+            }
+            Err(e) => Err(AlertError::Engine(e)),
         }
-        result
     }
 
     /// The cap is reached and IAM refused to cut access. SNS and Lambda deliver the alert
@@ -198,7 +237,7 @@ impl App {
                     error!(error = %e, "could not record an undelivered enforcement-failure notice");
                 }
             }
-            Err(CommitError::Conflict) => {
+            Err(CommitError::Claimed | CommitError::Conflict | CommitError::OwnerTaken) => {
                 info!(budget = %alert.budget_name, "enforcement failure already announced");
             }
             Err(CommitError::Ledger(e)) => {
@@ -233,67 +272,82 @@ impl App {
                 message_id: message_id.to_owned(),
                 error: e.to_string(),
             }),
-            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate {
+            Err(CommitError::Claimed | CommitError::Conflict | CommitError::OwnerTaken) => {
+                Ok(AlertReport::Duplicate {
+                    message_id: message_id.to_owned(),
+                })
+            }
+            Err(CommitError::Ledger(e)) => Err(e.into()),
+        }
+    }
+
+    async fn unmanaged(
+        &self,
+        message_id: &str,
+        alert: &BudgetAlert,
+        natural_key: &str,
+    ) -> Result<AlertReport, AlertError> {
+        let app = self;
+        warn!(budget = %alert.budget_name, "alert for a budget seatcap does not manage; recorded, not enforced");
+        metrics::count("AlertsUnmanaged", 1);
+        let now = app.now();
+        let event = AuditEvent::new(
+            now,
+            EventKind::AlertUnmanaged,
+            ACTOR,
+            json!({"message_id": message_id, "budget": alert.budget_name, "alert": alert}),
+        );
+        let commit = Commit {
+            claims: vec![
+                Claim::Message(message_id.to_owned()),
+                Claim::Alert(natural_key.to_owned()),
+            ],
+            events: vec![(Subject::UnownedAlerts, event)],
+            ..Commit::default()
+        };
+        match app.ledger.commit(commit, now).await {
+            Ok(()) => Ok(AlertReport::Unmanaged {
                 message_id: message_id.to_owned(),
+                budget: alert.budget_name.clone(),
             }),
+            Err(CommitError::Claimed | CommitError::Conflict | CommitError::OwnerTaken) => {
+                Ok(AlertReport::Duplicate {
+                    message_id: message_id.to_owned(),
+                })
+            }
             Err(CommitError::Ledger(e)) => Err(e.into()),
         }
     }
 }
 
-/// One delivery's attempts, with what it has taken but not yet recorded.
+/// One delivery of an alert to a managed principal.
 struct AlertRun<'a> {
     app: &'a App,
     message_id: &'a str,
     alert: &'a BudgetAlert,
-    taken_from: Option<PrincipalArn>,
-    taken_unrecorded: Taken,
-    /// Set while cutting access: what to announce if IAM refuses.
-    enforcing: Option<Notice>,
+    natural_key: &'a str,
+    dry_run: bool,
+}
+
+/// Why an alert wrote nothing.
+enum Kept {
+    /// The budget's owner has no state item.
+    NoState,
 }
 
 impl AlertRun<'_> {
-    async fn run(&mut self) -> Result<AlertReport, AlertError> {
+    /// What this alert does to `state` (pure): the ladder's decision, the state after it,
+    /// its audit and notices. The claims go with it, so it is recorded once.
+    fn decide(
+        &self,
+        state: Option<&PrincipalState>,
+        now: DateTime<Utc>,
+    ) -> Decided<Decision, Kept> {
         let (app, alert) = (self.app, self.alert);
-        let natural_key = alert.natural_key();
-        for _ in 0..MAX_ATTEMPTS {
-            let lookup = app
-                .ledger
-                .lookup_alert(self.message_id, &natural_key, &alert.budget_name)
-                .await?;
-            let principal = match lookup {
-                AlertLookup::Duplicate => {
-                    self.settle_unrecorded_after_duplicate().await?;
-                    info!(message_id = self.message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
-                    metrics::count("AlertsDuplicate", 1);
-                    return Ok(AlertReport::Duplicate {
-                        message_id: self.message_id.to_owned(),
-                    });
-                }
-                AlertLookup::Unowned => return self.unmanaged(&natural_key).await,
-                AlertLookup::Owner(principal) => principal,
-            };
-            let Some(state) = app.ledger.load(&principal).await? else {
-                // An owner item without a state item: treat the budget as unmanaged, loudly.
-                error!(budget = %alert.budget_name, %principal, "budget owner has no state in the ledger");
-                return self.unmanaged(&natural_key).await;
-            };
-            if let Some(report) = self.attempt(&principal, &state, &natural_key).await? {
-                return Ok(report);
-            }
-        }
-        Err(AlertError::TooManyConflicts(MAX_ATTEMPTS))
-    }
-
-    /// One read-decide-act-commit pass. `None`: the commit conflicted; read and go again.
-    async fn attempt(
-        &mut self,
-        principal: &PrincipalArn,
-        state: &PrincipalState,
-        natural_key: &str,
-    ) -> Result<Option<AlertReport>, AlertError> {
-        let (app, alert) = (self.app, self.alert);
-        let now = app.now();
+        let Some(state) = state else {
+            return Decided::Keep(Kept::NoState);
+        };
+        let principal = &state.principal;
         let decision = decide(DecisionInput {
             alert,
             state,
@@ -302,46 +356,8 @@ impl AlertRun<'_> {
             can_downgrade: app.can_downgrade(principal),
             now,
         });
-        let dry_run = app.config.mode == Mode::DryRun;
-        let enforcing = decision.outcome == Outcome::Enforce && !dry_run;
-        let downgrading = decision.outcome == Outcome::Downgrade && !dry_run;
-
-        let taken = if enforcing {
-            self.enforcing = Some(self.enforcement_failed(state, &decision));
-            self.taken_from = Some(principal.clone());
-            app.cut(principal, &mut self.taken_unrecorded).await?;
-            if self.taken_unrecorded.is_empty() {
-                warn!(%principal, "enforcing, but none of the managed policies was attached");
-            }
-            self.taken_unrecorded.clone()
-        } else if downgrading {
-            // A superseded attempt may have cut everything: give that back first.
-            self.give_back_unrecorded_or_fail().await?;
-            self.enforcing = Some(self.enforcement_failed(state, &decision));
-            self.taken_from = Some(principal.clone());
-            app.take_premium(principal, &mut self.taken_unrecorded)
-                .await?;
-            self.taken_unrecorded.clone()
-        } else {
-            // A previous attempt cut access, but the fresh read says not to enforce any more
-            // (a cap was raised meanwhile): give it back before recording the new decision.
-            self.give_back_unrecorded_or_fail().await?;
-            let detaching = app.method_for(principal) == Method::Detach;
-            if decision.outcome == Outcome::Enforce && detaching {
-                let attached = app.iam.attached_policies(principal).await?;
-                Taken {
-                    detached_policy_arns: attached
-                        .into_iter()
-                        .filter(|p| app.config.is_managed_policy(p))
-                        .collect(),
-                    deny_policy_arn: None,
-                }
-            } else {
-                Taken::default()
-            }
-        };
-        let policies = taken.detached_policy_arns.clone();
-
+        let enforcing = decision.outcome == Outcome::Enforce && !self.dry_run;
+        let downgrading = decision.outcome == Outcome::Downgrade && !self.dry_run;
         let next = state.next(now, |s| {
             if alert.alert_type == AlertType::Actual {
                 s.last_actual_usd = Some(alert.amount);
@@ -354,10 +370,15 @@ impl AlertRun<'_> {
                     BlockCause::Downgrade
                 });
                 s.blocked_period = Some(alert.period_key());
-                // After a downgrade, the premium policies are on record already.
-                taken.record_in(s);
             }
         });
+        let (kind, step) = if enforcing {
+            (EventKind::Enforced, IamStep::Cut(Scope::Everything))
+        } else if downgrading {
+            (EventKind::Downgraded, IamStep::Cut(Scope::Premium))
+        } else {
+            (EventKind::Alert, IamStep::Nothing)
+        };
         let detail = json!({
             "message_id": self.message_id,
             "budget": alert.budget_name,
@@ -365,181 +386,72 @@ impl AlertRun<'_> {
             "alert_type": alert.alert_type,
             "threshold_usd": alert.threshold,
             "amount_usd": alert.amount,
-            "effective_cap_usd": cap_json(decision.effective_cap),
+            "effective_cap_usd": decision.effective_cap.to_json(),
             "decision": decision,
-            "dry_run": dry_run && decision.outcome == Outcome::Enforce,
-            "policies": policies,
-            "deny_policy_arn": taken.deny_policy_arn,
+            "dry_run": self.dry_run && decision.outcome == Outcome::Enforce,
         });
-        let kind = if enforcing {
-            EventKind::Enforced
-        } else if downgrading {
-            EventKind::Downgraded
-        } else {
-            EventKind::Alert
-        };
-        let commit = Commit {
+        let notices = self.notice(&next, &decision).into_iter().collect();
+        Decided::Change(Box::new(Change {
+            next,
+            step,
+            audit: AuditEvent::new(now, kind, ACTOR, detail),
             claims: vec![
                 Claim::Message(self.message_id.to_owned()),
-                Claim::Alert(natural_key.to_owned()),
+                Claim::Alert(self.natural_key.to_owned()),
             ],
-            state: Some((next.clone(), Some(state.version))),
-            events: vec![(
-                Subject::Principal(principal.clone()),
-                AuditEvent::new(now, kind, ACTOR, detail),
-            )],
-            ..Commit::default()
-        };
-        match app.ledger.commit(commit, now).await {
-            Ok(()) => self.taken_unrecorded = Taken::default(),
-            Err(CommitError::Conflict) => {
-                info!(%principal, "ledger changed while handling the alert; reading again");
-                return Ok(None);
-            }
-            Err(CommitError::Ledger(e)) => return Err(e.into()),
-        }
-
-        info!(
-            %principal, budget = %alert.budget_name, outcome = ?decision.outcome, dry_run, ?policies,
-            "alert handled"
-        );
-        match decision.outcome {
-            Outcome::Enforce if enforcing => metrics::count("Enforcements", 1),
-            Outcome::Enforce => metrics::count("DryRunEnforcements", 1),
-            Outcome::Downgrade if downgrading => metrics::count("Downgrades", 1),
-            _ => {}
-        }
-        let remaining = if enforcing {
-            app.remaining_after_cut(principal).await
-        } else {
-            Vec::new()
-        };
-        if !remaining.is_empty() {
-            app.record_incomplete(principal, &remaining, ACTOR, now)
-                .await?;
-        }
-        let mut notice = self.notice(&next, &decision, dry_run);
-        if let Some(notice) = notice.as_mut().filter(|_| !remaining.is_empty()) {
-            let (kind, audience, headline, next_step) = crate::announce::incomplete(&remaining);
-            (
-                notice.kind,
-                notice.audience,
-                notice.headline,
-                notice.next_step,
-            ) = (kind, audience, headline, next_step);
-        }
-        let failures = match notice {
-            Some(notice) => app.deliver(&notice).await?,
-            None => 0,
-        };
-        Ok(Some(AlertReport::Handled {
-            message_id: self.message_id.to_owned(),
-            principal: principal.to_string(),
-            decision,
-            dry_run,
-            policies,
-            deny_policy_arn: taken.deny_policy_arn,
-            remaining_access: remaining,
-            notification_failures: failures,
+            owner: None,
+            release_owner: None,
+            notices,
+            report: decision,
         }))
     }
 
-    /// Another delivery of the same alert committed first. If it blocked the principal,
-    /// what this one detached joins the record; otherwise it goes back.
-    async fn settle_unrecorded_after_duplicate(&mut self) -> Result<(), AlertError> {
-        let Some(principal) = self
-            .taken_from
-            .clone()
-            .filter(|_| !self.taken_unrecorded.is_empty())
-        else {
-            return Ok(());
+    /// The report of a committed alert, and its metrics.
+    async fn handled(&self, committed: Committed<Decision>) -> Result<AlertReport, AlertError> {
+        let app = self.app;
+        let decision = committed.report;
+        let principal = &committed.state.principal;
+        let taken = match &committed.step {
+            Some(PlannedStep::Take(taken)) => Some(taken.clone()),
+            _ => None,
         };
-        for _ in 0..MAX_ATTEMPTS {
-            let now = self.app.now();
-            let Some(state) = self.app.ledger.load(&principal).await? else {
-                break;
-            };
-            if state.status != Status::Blocked {
-                break;
+        let policies = match (&taken, decision.outcome) {
+            (Some(taken), _) => taken.detached_policy_arns.clone(),
+            // Dry-run: what a cut would have detached.
+            (None, Outcome::Enforce)
+                if self.dry_run && app.method_for(principal) == Method::Detach =>
+            {
+                app.iam
+                    .attached_policies(principal)
+                    .await?
+                    .into_iter()
+                    .filter(|p| app.config.is_managed_policy(p))
+                    .collect()
             }
-            let next = state.next(now, |s| self.taken_unrecorded.record_in(s));
-            let event = AuditEvent::new(
-                now,
-                EventKind::Enforced,
-                ACTOR,
-                json!({"message_id": self.message_id, "taken": self.taken_unrecorded, "note": "taken by a concurrent delivery of the same alert"}),
-            );
-            let commit = Commit {
-                state: Some((next, Some(state.version))),
-                events: vec![(Subject::Principal(principal.clone()), event)],
-                ..Commit::default()
-            };
-            match self.app.ledger.commit(commit, now).await {
-                Ok(()) => {
-                    self.taken_unrecorded = Taken::default();
-                    return Ok(());
-                }
-                Err(CommitError::Conflict) => continue,
-                Err(CommitError::Ledger(e)) => return Err(e.into()),
-            }
-        }
-        self.give_back_unrecorded_or_fail().await
-    }
-
-    async fn give_back_unrecorded_or_fail(&mut self) -> Result<(), AlertError> {
-        let Some(principal) = &self.taken_from else {
-            return Ok(());
+            _ => Vec::new(),
         };
-        if !self.taken_unrecorded.is_empty() {
-            self.app
-                .give_back(principal, &self.taken_unrecorded)
-                .await?;
-            info!(%principal, taken = ?self.taken_unrecorded, "gave back what a superseded attempt took");
-            self.taken_unrecorded = Taken::default();
-        }
-        Ok(())
-    }
-
-    /// Last resort on an error path: try to give back what was detached but not recorded,
-    /// so a failed invocation leaves IAM as the ledger says it is.
-    async fn give_back_unrecorded(&mut self) {
-        if let Err(e) = self.give_back_unrecorded_or_fail().await {
-            error!(
-                error = %e, taken = ?self.taken_unrecorded, budget = %self.alert.budget_name,
-                "could not re-attach policies after a failed enforcement; reconcile must repair this"
-            );
-        }
-    }
-
-    async fn unmanaged(&self, natural_key: &str) -> Result<AlertReport, AlertError> {
-        let (app, alert) = (self.app, self.alert);
-        warn!(budget = %alert.budget_name, "alert for a budget seatcap does not manage; recorded, not enforced");
-        metrics::count("AlertsUnmanaged", 1);
-        let now = app.now();
-        let event = AuditEvent::new(
-            now,
-            EventKind::AlertUnmanaged,
-            ACTOR,
-            json!({"message_id": self.message_id, "budget": alert.budget_name, "alert": alert}),
+        let cut =
+            !self.dry_run && matches!(decision.outcome, Outcome::Enforce | Outcome::Downgrade);
+        info!(
+            %principal, budget = %self.alert.budget_name, outcome = ?decision.outcome, dry_run = self.dry_run, ?policies,
+            "alert handled"
         );
-        let commit = Commit {
-            claims: vec![
-                Claim::Message(self.message_id.to_owned()),
-                Claim::Alert(natural_key.to_owned()),
-            ],
-            events: vec![(Subject::UnownedAlerts, event)],
-            ..Commit::default()
-        };
-        match app.ledger.commit(commit, now).await {
-            Ok(()) => Ok(AlertReport::Unmanaged {
-                message_id: self.message_id.to_owned(),
-                budget: alert.budget_name.clone(),
-            }),
-            Err(CommitError::Conflict) => Ok(AlertReport::Duplicate {
-                message_id: self.message_id.to_owned(),
-            }),
-            Err(CommitError::Ledger(e)) => Err(e.into()),
+        match decision.outcome {
+            Outcome::Enforce if !self.dry_run => metrics::count("Enforcements", 1),
+            Outcome::Enforce => metrics::count("DryRunEnforcements", 1),
+            Outcome::Downgrade if !self.dry_run => metrics::count("Downgrades", 1),
+            _ => {}
         }
+        Ok(AlertReport::Handled {
+            message_id: self.message_id.to_owned(),
+            principal: principal.to_string(),
+            decision,
+            dry_run: self.dry_run,
+            policies,
+            deny_policy_arn: committed.state.deny_policy_arn.clone().filter(|_| cut),
+            remaining_access: committed.remaining,
+            notification_failures: committed.notification_failures,
+        })
     }
 
     fn enforcement_failed(&self, state: &PrincipalState, decision: &Decision) -> Notice {
@@ -579,8 +491,8 @@ impl AlertRun<'_> {
         }
     }
 
-    fn notice(&self, state: &PrincipalState, decision: &Decision, dry_run: bool) -> Option<Notice> {
-        let alert = self.alert;
+    fn notice(&self, state: &PrincipalState, decision: &Decision) -> Option<Notice> {
+        let (alert, dry_run) = (self.alert, self.dry_run);
         let contact = &self.app.config.finance_contact;
         let audience = decision.outcome.audience()?;
         let (kind, headline, next_step) = match decision.outcome {
@@ -626,12 +538,5 @@ impl AlertRun<'_> {
             Outcome::AlreadyBlocked | Outcome::BelowLadder => return None,
         };
         Some(self.notice_about(state, decision, (kind, audience), headline, next_step))
-    }
-}
-
-pub(crate) fn cap_json(cap: EffectiveCap) -> serde_json::Value {
-    match cap {
-        EffectiveCap::Limited(usd) => json!(usd),
-        EffectiveCap::Exempt => json!("exempt"),
     }
 }

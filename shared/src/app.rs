@@ -2,7 +2,7 @@
 //! and shared by every invocation.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
@@ -41,7 +41,17 @@ pub struct App {
     /// Only for handing scheduled work over to a follow-up invocation.
     pub lambda: aws_sdk_lambda::Client,
     pub clock: Clock,
+    /// The current invocation's deadline, after which Lambda ends the process: how long
+    /// this writer may hold an intent or a lease (see [`App::hold_until`]).
+    pub deadline: Option<SystemTime>,
 }
+
+/// How long a writer with no deadline (a local run, a test) holds what it holds.
+const DEFAULT_HOLD: Duration = Duration::from_secs(60);
+/// Lambda's longest timeout: no invocation holds anything longer.
+const MAX_HOLD: Duration = Duration::from_secs(15 * 60);
+/// Clocks of different hosts differ a little.
+const HOLD_MARGIN: Duration = Duration::from_secs(2);
 
 impl App {
     /// Reads the environment and builds the clients. Fails only on configuration: the SDK
@@ -75,7 +85,30 @@ impl App {
             budgets,
             lambda: aws_sdk_lambda::Client::new(sdk),
             clock,
+            deadline: None,
         }
+    }
+
+    /// This app for one invocation: what it holds ends with the invocation's deadline.
+    pub fn for_invocation(&self, context: &lambda_runtime::Context) -> App {
+        App {
+            deadline: Some(context.deadline()),
+            ..self.clone()
+        }
+    }
+
+    /// Until when a write-ahead intent or a lease taken now is held: the end of this
+    /// invocation (Lambda ends the process then, so no IAM call of its can follow), and a
+    /// margin for clocks. Another writer completes the work only after that.
+    pub fn hold_until(&self) -> DateTime<Utc> {
+        let left = match self.deadline {
+            Some(deadline) => deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .min(MAX_HOLD),
+            None => DEFAULT_HOLD,
+        };
+        self.now() + chrono::Duration::from_std(left + HOLD_MARGIN).unwrap_or_default()
     }
 
     /// The cold start of every function: JSON logs, then configuration and clients. A bad

@@ -95,7 +95,8 @@ impl RoleDenyList {
         }
         for (n, shard) in self.shards.iter_mut().enumerate() {
             shard.push(session.to_owned());
-            if document_chars(&document(&self.role_id, shard)) <= MANAGED_POLICY_MAX_CHARS {
+            if document_chars(&document(&self.role_id, shard, u64::MAX)) <= MANAGED_POLICY_MAX_CHARS
+            {
                 return Ok(n);
             }
             shard.pop();
@@ -118,29 +119,56 @@ impl RoleDenyList {
         Some(n)
     }
 
-    /// Shard `n`'s policy document, or `None` when it denies nobody (a deny with an empty
-    /// list is not a valid policy; an empty shard is detached from the role instead).
-    pub fn shard_document(&self, n: usize) -> Option<Value> {
+    /// Shard `n`'s policy document as written under the list's lease `version`, or `None`
+    /// when it denies nobody (a deny with an empty list is not a valid policy; an empty
+    /// shard is detached from the role instead).
+    pub fn shard_document(&self, n: usize, version: u64) -> Option<Value> {
         self.shards
             .get(n)
             .filter(|s| !s.is_empty())
-            .map(|s| document(&self.role_id, s))
+            .map(|s| document(&self.role_id, s, version))
     }
 }
 
-/// The deny policy for `sessions` of the role whose unique id is `role_id`.
-pub fn document(role_id: &str, sessions: &[String]) -> Value {
+/// The statement id prefix that carries the version of the list a shard was written from.
+const SID_PREFIX: &str = "SeatcapV";
+
+/// The deny policy for `sessions` of the role whose unique id is `role_id`, written under
+/// the list's lease `version`. The version in the statement id is the fence: a writer that
+/// finds a newer one in IAM than its own lease does not overwrite it.
+pub fn document(role_id: &str, sessions: &[String], version: u64) -> Value {
     let user_ids: Vec<String> = sessions.iter().map(|s| format!("{role_id}:{s}")).collect();
     json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "SeatcapCapReached",
+            "Sid": format!("{SID_PREFIX}{version}"),
             "Effect": "Deny",
             "Action": DENIED_ACTIONS,
             "Resource": "*",
             "Condition": {"StringEquals": {"aws:userid": user_ids}}
         }]
     })
+}
+
+/// The list version a shard's document was written under (see [`document`]).
+pub fn written_version(document: &Value) -> Option<u64> {
+    document["Statement"][0]["Sid"]
+        .as_str()?
+        .strip_prefix(SID_PREFIX)?
+        .parse()
+        .ok()
+}
+
+/// The sessions a shard's document denies, as `<role id>:<session>`.
+pub fn denied_user_ids(document: &Value) -> Vec<String> {
+    match &document["Statement"][0]["Condition"]["StringEquals"]["aws:userid"] {
+        Value::Array(ids) => ids
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        Value::String(id) => vec![id.clone()],
+        _ => Vec::new(),
+    }
 }
 
 /// The characters IAM counts: the compact JSON, whose only whitespace would be inside
@@ -177,7 +205,8 @@ pub fn per_shard(session_chars: usize) -> usize {
     let mut people = Vec::new();
     loop {
         people.push(session.clone());
-        if document_chars(&document(&role_id, &people)) > MANAGED_POLICY_MAX_CHARS {
+        // The longest version a statement id can carry.
+        if document_chars(&document(&role_id, &people, u64::MAX)) > MANAGED_POLICY_MAX_CHARS {
             return people.len() - 1;
         }
     }
@@ -215,7 +244,7 @@ mod tests {
         }
         assert_eq!(list.shards.len(), DEFAULT_SHARDS_PER_ROLE);
         for n in 0..list.shards.len() {
-            let chars = document_chars(&list.shard_document(n).unwrap());
+            let chars = document_chars(&list.shard_document(n, u64::MAX).unwrap());
             assert!(chars <= MANAGED_POLICY_MAX_CHARS, "shard {n}: {chars}");
             assert!(
                 chars > MANAGED_POLICY_MAX_CHARS - 90,
@@ -241,7 +270,7 @@ mod tests {
         assert_eq!(list.remove("alice@example.com"), Some(0));
         assert_eq!(list.remove("alice@example.com"), None);
         assert_eq!(
-            list.shard_document(0),
+            list.shard_document(0, 1),
             None,
             "an empty shard has no document"
         );
@@ -249,7 +278,9 @@ mod tests {
 
     #[test]
     fn the_document_denies_exactly_the_listed_sessions() {
-        let doc = document(ROLE_ID, &["alice@example.com".into(), "bob".into()]);
+        let doc = document(ROLE_ID, &["alice@example.com".into(), "bob".into()], 42);
+        assert_eq!(written_version(&doc), Some(42));
+        assert_eq!(denied_user_ids(&doc).len(), 2);
         let statement = &doc["Statement"][0];
         assert_eq!(statement["Effect"], "Deny");
         assert_eq!(statement["Action"], DENIED_ACTIONS);

@@ -312,13 +312,15 @@ impl Iam {
     }
 
     /// Makes `document` the default version of seatcap's policy `name` (creating it the
-    /// first time), and returns the policy's ARN. IAM keeps 5 versions: the oldest
-    /// non-default one is deleted to make room.
+    /// first time). `replacing` is the default version the writer read: deleted once the
+    /// new one is the default, so a policy never nears IAM's five versions (history is in
+    /// seatcap's audit and CloudTrail). At the limit anyway, the oldest is deleted first.
     pub async fn put_own_policy(
         &self,
         arn: &str,
         name: &str,
         document: &serde_json::Value,
+        replacing: Option<&str>,
     ) -> Result<(), IamError> {
         let text = document.to_string();
         for _ in 0..3 {
@@ -332,13 +334,9 @@ impl Iam {
                 .await
                 .map_err(Failure::from);
             match created {
-                Ok(out) => {
-                    // seatcap writes its policies one writer at a time, so the version
-                    // before `vN` is `vN-1`: delete it now and a policy never nears IAM's
-                    // five versions (history is in seatcap's audit and CloudTrail).
-                    let new = out.policy_version.and_then(|v| v.version_id);
-                    if let Some(n) = new.as_deref().and_then(version_number).filter(|n| *n > 1) {
-                        self.delete_version(arn, &format!("v{}", n - 1)).await?;
+                Ok(_) => {
+                    if let Some(old) = replacing {
+                        self.delete_version(arn, old).await?;
                     }
                     return Ok(());
                 }
@@ -358,6 +356,44 @@ impl Iam {
             message: "still at IAM's limit of 5 versions after deleting old ones".into(),
             brief: "LimitExceeded: policy versions".into(),
         })
+    }
+
+    /// seatcap's policy `arn` as IAM has it: its default version's id and document, or
+    /// `None` if there is no such policy.
+    pub async fn own_policy_document(
+        &self,
+        arn: &str,
+    ) -> Result<Option<(String, serde_json::Value)>, IamError> {
+        let fail = |operation: &'static str| move |f: Failure| f.into_error(operation, "-", arn);
+        let policy = match self
+            .client
+            .get_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(Failure::from)
+        {
+            Ok(out) => out.policy,
+            Err(f) if f.code.as_deref() == Some("NoSuchEntity") => return Ok(None),
+            Err(f) => return Err(fail("GetPolicy")(f)),
+        };
+        let Some(version_id) = policy.and_then(|p| p.default_version_id) else {
+            return Ok(None);
+        };
+        let document = self
+            .client
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(&version_id)
+            .send()
+            .await
+            .map_err(|e| fail("GetPolicyVersion")(Failure::from(e)))?
+            .policy_version
+            .and_then(|v| v.document)
+            .as_deref()
+            .and_then(crate::access::decode_document)
+            .unwrap_or_default();
+        Ok(Some((version_id, document)))
     }
 
     /// Creates seatcap's policy `name` unless it exists; an existing one is left as it is.
@@ -455,9 +491,12 @@ fn version_number(id: &str) -> Option<u64> {
 impl Iam {
     /// Every policy on `principal` (and, for a user, on its groups) that still allows
     /// `bedrock:InvokeModel*`. Managed policies are read at their default version.
+    /// `attached`: the managed policies on the principal itself, when the caller has just
+    /// read them (one call fewer on the cut's path).
     pub async fn remaining_bedrock_access(
         &self,
         principal: &PrincipalArn,
+        attached: Option<Vec<String>>,
     ) -> Result<Vec<RemainingAccess>, IamError> {
         let fail =
             |operation: &'static str| move |f: Failure| f.into_error(operation, principal, "*");
@@ -482,9 +521,10 @@ impl Iam {
             }
         }
         let mut remaining = Vec::new();
+        let mut attached = attached;
         for (entity, name, label) in holders {
             let (managed, inline) = self
-                .policies_of(&entity, &name)
+                .policies_of(&entity, &name, attached.take())
                 .await
                 .map_err(fail("ListPolicies"))?;
             for arn in managed {
@@ -518,9 +558,13 @@ impl Iam {
         &self,
         entity: &Entity,
         name: &str,
+        attached: Option<Vec<String>>,
     ) -> Result<(Vec<String>, Vec<(String, String)>), Failure> {
         let c = &self.client;
-        let managed = self.attached_of(entity, name).await?;
+        let managed = match attached {
+            Some(known) => known,
+            None => self.attached_of(entity, name).await?,
+        };
         let inline_names: Vec<String> = match entity {
             Entity::User => {
                 c.list_user_policies()

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,13 +60,82 @@ fn dynamo_error<E: std::error::Error + 'static>(
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
-    /// A condition failed: someone else changed the state, or claimed the alert, first.
-    /// Read again and decide again.
+    /// The version condition failed: someone else changed the item first. Read again and
+    /// decide again.
     #[error("the ledger changed underneath this write; read again and retry")]
     Conflict,
+    /// A claim of the transaction exists already: what it claims happened before (a
+    /// duplicate delivery). Nothing was written.
+    #[error("already claimed: this happened before")]
+    Claimed,
+    /// The budget belongs to another principal. Nothing was written.
+    #[error("the budget is owned by another principal")]
+    OwnerTaken,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
+
+/// What each item of a transaction is, to read DynamoDB's cancellation reasons by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ItemRole {
+    Claim,
+    State,
+    Owner,
+    Event,
+}
+
+/// How a cancelled transaction ended, from its cancellation reasons (one per item, in order).
+#[derive(Debug)]
+enum Cancelled {
+    /// Throttled or in conflict with another transaction on the same items: nothing was
+    /// decided, so the same write is sent again.
+    Retry,
+    Failed(CommitError),
+}
+
+/// Reads the cancellation reasons: a failed condition on a claim is a duplicate, on the
+/// owner a taken budget, on the state a conflict; throttling and transaction conflicts are
+/// retried; anything else is an error (never mistaken for a duplicate).
+fn read_cancellation(codes: &[Option<&str>], roles: &[ItemRole]) -> Cancelled {
+    let failed = |role: ItemRole| {
+        codes
+            .iter()
+            .zip(roles)
+            .any(|(code, r)| *r == role && *code == Some("ConditionalCheckFailed"))
+    };
+    let retry = codes.iter().flatten().any(|c| {
+        matches!(
+            *c,
+            "ThrottlingError"
+                | "TransactionConflict"
+                | "ProvisionedThroughputExceeded"
+                | "RequestLimitExceeded"
+        )
+    });
+    let other: Vec<&str> = codes
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|c| !matches!(*c, "None" | "ConditionalCheckFailed"))
+        .collect();
+    if failed(ItemRole::Claim) {
+        Cancelled::Failed(CommitError::Claimed)
+    } else if failed(ItemRole::Owner) {
+        Cancelled::Failed(CommitError::OwnerTaken)
+    } else if failed(ItemRole::State) {
+        Cancelled::Failed(CommitError::Conflict)
+    } else if retry {
+        Cancelled::Retry
+    } else {
+        Cancelled::Failed(CommitError::Ledger(LedgerError::Dynamo {
+            operation: "TransactWriteItems",
+            message: format!("transaction cancelled: {other:?} (reasons {codes:?})"),
+        }))
+    }
+}
+
+/// Attempts of a transaction DynamoDB cancelled for throttling or a transaction conflict.
+const CANCELLED_ATTEMPTS: u32 = 6;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,10 +167,15 @@ pub enum EventKind {
     EnforcementIncomplete,
     /// A downgrade rung took the premium-model policies.
     Downgraded,
+    /// A change whose writer did not finish (timed out, killed) was completed from its
+    /// write-ahead record by another writer.
+    IntentCompleted,
+    /// IAM refused a change's step: what it took was given back and the change dropped.
+    IntentReversed,
 }
 
 /// One append-only audit record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub at: DateTime<Utc>,
     pub kind: EventKind,
@@ -149,7 +224,8 @@ impl Subject {
 }
 
 /// A claim that something happened once: an SNS message, or an alert's natural key.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "claim", content = "key")]
 pub enum Claim {
     Message(String),
     Alert(String),
@@ -420,6 +496,7 @@ impl Ledger {
     /// Writes everything in `commit` in one transaction, each item under its condition.
     pub async fn commit(&self, commit: Commit, now: DateTime<Utc>) -> Result<(), CommitError> {
         let mut items = Vec::new();
+        let mut roles = Vec::new();
         let expires_at = (now + self.claim_ttl).timestamp();
         for claim in &commit.claims {
             let item = to_item(&ClaimItem {
@@ -429,6 +506,7 @@ impl Ledger {
                 expires_at,
             })?;
             items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
+            roles.push(ItemRole::Claim);
         }
         if let Some((state, expected_version)) = &commit.state {
             let mut item = to_item(&StateItem {
@@ -447,6 +525,7 @@ impl Ledger {
                     &[(":v", AttributeValue::N(v.to_string()))],
                 )?,
             });
+            roles.push(ItemRole::State);
         }
         if let Some((budget, principal)) = &commit.owner {
             let item = to_item(&OwnerItem {
@@ -459,6 +538,7 @@ impl Ledger {
                 "attribute_not_exists(pk) OR principal = :p",
                 &[(":p", AttributeValue::S(principal.to_string()))],
             )?);
+            roles.push(ItemRole::Owner);
         }
         if let Some((budget, principal)) = &commit.release_owner {
             let delete = Delete::builder()
@@ -469,6 +549,7 @@ impl Ledger {
                 .build()
                 .map_err(dynamo_error("TransactWriteItems"))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
+            roles.push(ItemRole::Owner);
         }
         for (subject, event) in &commit.events {
             let sk = format!(
@@ -482,24 +563,41 @@ impl Ledger {
                 event: event.clone(),
             })?;
             items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
+            roles.push(ItemRole::Event);
         }
 
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Err(CommitError::Conflict)
+        for attempt in 1..=CANCELLED_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let cancelled = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                        let codes: Vec<Option<&str>> =
+                            c.cancellation_reasons().iter().map(|r| r.code()).collect();
+                        read_cancellation(&codes, &roles)
+                    }
+                    _ => return Err(dynamo_error("TransactWriteItems")(e).into()),
+                },
+            };
+            match cancelled {
+                Cancelled::Failed(e) => return Err(e),
+                Cancelled::Retry if attempt < CANCELLED_ATTEMPTS => {
+                    let pause = 25u64 << attempt.min(6);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Cancelled::Retry => {}
             }
-            Err(e) => Err(dynamo_error("TransactWriteItems")(e).into()),
         }
+        Err(LedgerError::Dynamo {
+            operation: "TransactWriteItems",
+            message: format!("still throttled or in conflict after {CANCELLED_ATTEMPTS} attempts"),
+        }
+        .into())
     }
 
     /// Appends audit events on their own (e.g. a notification that failed after the commit).
@@ -520,10 +618,12 @@ impl Ledger {
         {
             Ok(()) => Ok(()),
             // Event keys are unique; a conflict here means a broken clock or id source.
-            Err(CommitError::Conflict) => Err(LedgerError::Dynamo {
-                operation: "TransactWriteItems",
-                message: "audit event key collision".into(),
-            }),
+            Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) => {
+                Err(LedgerError::Dynamo {
+                    operation: "TransactWriteItems",
+                    message: "audit event key collision".into(),
+                })
+            }
             Err(CommitError::Ledger(e)) => Err(e),
         }
     }

@@ -146,13 +146,17 @@ impl App {
         match self.ledger.put_outbox(&claimed, Some(entry.version)).await {
             Ok(()) => {}
             // Another drain took it.
-            Err(CommitError::Conflict) => return Ok(Outcome::Pending),
+            Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) => {
+                return Ok(Outcome::Pending);
+            }
             Err(CommitError::Ledger(e)) => return Err(e),
         }
         match self.notifier.send_to(entry.channel, &entry.notice).await {
             Ok(()) => {
                 match self.ledger.delete_outbox(&entry.id, claimed.version).await {
-                    Ok(()) | Err(CommitError::Conflict) => {}
+                    Ok(())
+                    | Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) =>
+                        {}
                     Err(CommitError::Ledger(e)) => return Err(e),
                 }
                 Ok(Outcome::Delivered)
@@ -172,7 +176,10 @@ impl App {
                 again.last_error = failure.error;
                 again.version += 1;
                 match self.ledger.put_outbox(&again, Some(claimed.version)).await {
-                    Ok(()) | Err(CommitError::Conflict) => Ok(Outcome::Pending),
+                    Ok(())
+                    | Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) => {
+                        Ok(Outcome::Pending)
+                    }
                     Err(CommitError::Ledger(e)) => Err(e),
                 }
             }
@@ -191,7 +198,9 @@ impl App {
     ) -> Result<Outcome, LedgerError> {
         match self.ledger.delete_outbox(&entry.id, version).await {
             Ok(()) => {}
-            Err(CommitError::Conflict) => return Ok(Outcome::Pending),
+            Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) => {
+                return Ok(Outcome::Pending);
+            }
             Err(CommitError::Ledger(e)) => return Err(e),
         }
         warn!(id = %entry.id, channel = entry.channel.as_str(), error = %failure.error, outcome, "notification given up");
@@ -226,10 +235,12 @@ fn ledger(e: CommitError) -> LedgerError {
     match e {
         CommitError::Ledger(e) => e,
         // Outbox ids are fresh uuids: a clash means a broken id source.
-        CommitError::Conflict => LedgerError::Dynamo {
-            operation: "PutItem",
-            message: "outbox id collision".into(),
-        },
+        CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken => {
+            LedgerError::Dynamo {
+                operation: "PutItem",
+                message: "outbox id collision".into(),
+            }
+        }
     }
 }
 

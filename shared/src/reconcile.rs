@@ -394,7 +394,7 @@ fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Ch
                 s.blocked_period = Some(period.clone());
                 s.last_actual_usd = Some(*spend);
             }),
-            iam: IamStep::Cut,
+            iam: IamStep::Cut(crate::intent::Scope::Everything),
             kind: EventKind::Enforced,
         },
         Action::Restore { spend } => Change::To {

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::intent::Intent;
 use crate::money::Usd;
 use crate::principal::PrincipalArn;
 
@@ -91,8 +92,45 @@ pub struct PrincipalState {
     /// The team whose Slack channel hears about this principal (`set_cap`'s `team`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// A change under way: IAM is being changed as it says (see [`crate::intent`]). No other
+    /// change is made until it is confirmed or its holder's time is up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Box<Intent>>,
     pub version: u64,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct StateView<'a> {
+    principal: &'a PrincipalArn,
+    budget: &'a str,
+    status: Status,
+    cap_usd: Usd,
+    effective_cap_usd: serde_json::Value,
+    detached_policy_arns: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deny_policy_arn: Option<&'a str>,
+    protected: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block_cause: Option<BlockCause>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_period: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_actual_usd: Option<Usd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<&'a str>,
+    /// A change under way (its writer, and until when it holds the principal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<PendingView<'a>>,
+    version: u64,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct PendingView<'a> {
+    by: &'a str,
+    started_at: DateTime<Utc>,
+    held_until: DateTime<Utc>,
 }
 
 /// The cap that applies right now: the cap plus active overrides, or none at all while an
@@ -104,6 +142,14 @@ pub enum EffectiveCap {
 }
 
 impl EffectiveCap {
+    /// `"200.00"`, or `"exempt"`.
+    pub fn to_json(self) -> serde_json::Value {
+        match self {
+            EffectiveCap::Limited(usd) => serde_json::json!(usd),
+            EffectiveCap::Exempt => serde_json::json!("exempt"),
+        }
+    }
+
     pub fn is_reached_by(self, spend: Usd) -> bool {
         match self {
             EffectiveCap::Limited(cap) => spend >= cap,
@@ -127,6 +173,7 @@ impl PrincipalState {
             overrides: Vec::new(),
             last_actual_usd: None,
             team: None,
+            pending: None,
             version: 0,
             updated_at: now,
         }
@@ -142,6 +189,32 @@ impl PrincipalState {
                 .filter_map(|o| o.extra_usd)
                 .fold(self.cap_usd, |sum, extra| sum + extra),
         )
+    }
+
+    /// The state as admin answers and the audit show it.
+    pub fn view(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let view = StateView {
+            principal: &self.principal,
+            budget: &self.budget,
+            status: self.status,
+            cap_usd: self.cap_usd,
+            effective_cap_usd: self.effective_cap(now).to_json(),
+            detached_policy_arns: &self.detached_policy_arns,
+            deny_policy_arn: self.deny_policy_arn.as_deref(),
+            protected: self.protected,
+            block_cause: self.block_cause,
+            blocked_period: self.blocked_period.as_deref(),
+            last_actual_usd: self.last_actual_usd,
+            team: self.team.as_deref(),
+            pending: self.pending.as_deref().map(|i| PendingView {
+                by: &i.by,
+                started_at: i.started_at,
+                held_until: i.held_until,
+            }),
+            version: self.version,
+            updated_at: self.updated_at,
+        };
+        serde_json::to_value(view).unwrap_or_default()
     }
 
     /// The next version of this state, for a conditional write against `self.version`.

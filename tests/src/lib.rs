@@ -40,3 +40,27 @@ pub fn budget_alert(
          [1] https://console.aws.amazon.com/costmanagement/home#/budgets\n"
     )
 }
+
+/// An aws-smithy-mocks rule for IAM clients standing in for the real one: every user has
+/// `policies` attached (what seatcap reads before it plans a cut).
+pub fn attached_user_policies(policies: &[&str]) -> aws_smithy_mocks::Rule {
+    let policies: Vec<String> = policies.iter().map(|p| (*p).to_owned()).collect();
+    aws_smithy_mocks::mock!(aws_sdk_iam::Client::list_attached_user_policies).then_output(
+        move || {
+            aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput::builder()
+                .set_attached_policies(Some(
+                    policies
+                        .iter()
+                        .map(|p| {
+                            aws_sdk_iam::types::AttachedPolicy::builder()
+                                .policy_arn(p)
+                                .policy_name(p.rsplit('/').next().unwrap_or(p))
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .is_truncated(false)
+                .build()
+        },
+    )
+}

@@ -169,8 +169,8 @@ async fn duplicates_enforce_once_and_notify_once() {
     );
     assert_eq!(
         status(&app, &alice).await["version"],
-        1,
-        "one state change for one alert"
+        2,
+        "one change for one alert: its write-ahead intent, then its confirmation"
     );
 }
 

@@ -53,10 +53,22 @@ async fn an_iam_failure_mid_enforcement_gives_back_what_was_detached_and_records
             r.policy_arn() == Some(give_back.as_str()) && r.user_name() == Some("alice")
         })
         .then_output(|| AttachUserPolicyOutput::builder().build());
+    let listed =
+        seatcap_tests::attached_user_policies(&[&account.bedrock_policy_arn, &second_policy]);
+    let second = second_policy.clone();
+    let reattach_second = mock!(aws_sdk_iam::Client::attach_user_policy)
+        .match_requests(move |r| r.policy_arn() == Some(second.as_str()))
+        .then_output(|| AttachUserPolicyOutput::builder().build());
     app.iam = Iam::new(mock_client!(
         aws_sdk_iam,
         RuleMode::MatchAny,
-        [&detach_first, &detach_second_fails, &reattach]
+        [
+            &listed,
+            &detach_first,
+            &detach_second_fails,
+            &reattach,
+            &reattach_second
+        ]
     ));
 
     let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00");
@@ -71,11 +83,24 @@ async fn an_iam_failure_mid_enforcement_gives_back_what_was_detached_and_records
         "the policy detached before the failure was given back"
     );
 
-    // Nothing recorded: no claim, no state change, so the retry starts from scratch.
+    // The intent was written, then cleared as reversed: active, nothing pending, no claim,
+    // so the retry starts from scratch.
     let state = account.ledger().load(&alice).await.unwrap().unwrap();
     assert_eq!(
-        (state.version, state.status),
-        (0, seatcap::state::Status::Active)
+        (state.version, state.status, state.pending.is_none()),
+        (2, seatcap::state::Status::Active, true)
+    );
+    assert!(state.detached_policy_arns.is_empty());
+    let history = account
+        .ledger()
+        .history(&seatcap::ledger::Subject::Principal(alice.clone()), 10)
+        .await
+        .unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|e| e.kind == seatcap::ledger::EventKind::IntentReversed),
+        "{history:?}"
     );
     let lookup = account
         .ledger()
@@ -117,7 +142,14 @@ async fn a_refused_enforcement_is_announced_once_however_often_it_is_retried() {
                 .build(),
         )
     });
-    app.iam = Iam::new(mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&refuse]));
+    let listed = seatcap_tests::attached_user_policies(&[&account.bedrock_policy_arn]);
+    let give_back = mock!(aws_sdk_iam::Client::attach_user_policy)
+        .then_output(|| AttachUserPolicyOutput::builder().build());
+    app.iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&listed, &refuse, &give_back]
+    ));
 
     let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00");
     for _ in 0..3 {

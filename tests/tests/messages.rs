@@ -242,7 +242,15 @@ async fn refused(w: &World) {
                 .build(),
         )
     });
-    refused.iam = Iam::new(mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&refuse]));
+    let listed = seatcap_tests::attached_user_policies(&[&w.account.bedrock_policy_arn]);
+    let give_back = mock!(aws_sdk_iam::Client::attach_user_policy).then_output(|| {
+        aws_sdk_iam::operation::attach_user_policy::AttachUserPolicyOutput::builder().build()
+    });
+    refused.iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&listed, &refuse, &give_back]
+    ));
     refused
         .handle_delivery("e-100", &alert("erin", "ACTUAL", "200.00", "205.00"))
         .await

@@ -9,7 +9,11 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     let app = &seatcap::App::start().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, Error>(app.handle_admin(event.payload).await?)
+        Ok::<_, Error>(
+            app.for_invocation(&event.context)
+                .handle_admin(event.payload)
+                .await?,
+        )
     }))
     .await
 }

@@ -8,7 +8,10 @@ use seatcap::alerts::SnsEvent;
 async fn main() -> Result<(), Error> {
     let app = &seatcap::App::start().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
-        let reports = app.handle_sns_event(event.payload).await?;
+        let reports = app
+            .for_invocation(&event.context)
+            .handle_sns_event(event.payload)
+            .await?;
         Ok::<_, Error>(serde_json::json!({ "reports": reports }))
     }))
     .await

@@ -10,6 +10,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<RolloverEvent>| async move {
             let report = app
+                .for_invocation(&event.context)
                 .rollover_invocation(event.payload, &event.context)
                 .await?;
             Ok::<_, Error>(serde_json::to_value(report)?)

@@ -1,0 +1,512 @@
+//! The commit engine: the one way any writer (alert, admin, period-rollover, reconcile)
+//! changes a principal.
+//!
+//! 1. Read the state. If it holds an unfinished [`Intent`]: wait while its writer may still
+//!    be at work; after that, complete it from the record (or, if IAM refuses, reverse it).
+//! 2. Decide, purely, from the state read ([`Decided`]).
+//! 3. No IAM to change: one conditional write (state, claims, audit) and done.
+//! 4. Otherwise plan the IAM step (read what a cut would take), write the intent
+//!    conditionally on the version read (**write-ahead**), change IAM, and confirm with a
+//!    second conditional write. Only the writer whose intent landed touches IAM, so a
+//!    writer that lost a race has nothing to undo, and never gives back what another took.
+//! 5. After the commit: the check after a cut, and the notices.
+//!
+//! An intent is held until its writer's deadline ([`App::hold_until`]): Lambda ends the
+//! process then, so a writer that completes it cannot race the one that wrote it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tracing::{error, info, warn};
+
+use crate::access::RemainingAccess;
+use crate::app::App;
+use crate::config::Mode;
+use crate::enforce::EnforceError;
+use crate::intent::{IamStep, Intent, PlannedStep, Taken};
+use crate::ledger::{AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject};
+use crate::notify::{Notice, NoticeKind};
+use crate::principal::PrincipalArn;
+use crate::state::PrincipalState;
+
+/// What a writer decided from one read of the state: nothing to write (`K`, the writer's
+/// answer), or a change whose report is `R`.
+pub enum Decided<R, K = R> {
+    Keep(K),
+    Change(Box<Change<R>>),
+}
+
+/// A change to commit: the state after it, the IAM step it needs, and what goes with it.
+pub struct Change<R> {
+    /// The state after the change; its version, and what a cut takes, are the engine's.
+    pub next: PrincipalState,
+    pub step: IamStep,
+    /// Filed under the principal. The engine adds what the step took or gave back and, if
+    /// the detail has an `after`, the state as committed.
+    pub audit: AuditEvent,
+    /// Must not exist yet: a claim that does makes the outcome [`Outcome::Claimed`].
+    pub claims: Vec<Claim>,
+    /// Budget → principal, written with the change (the budget must be unowned or this
+    /// principal's).
+    pub owner: Option<(String, PrincipalArn)>,
+    pub release_owner: Option<(String, PrincipalArn)>,
+    /// Sent once the change holds (a cut-off notice becomes `enforcement_incomplete` if
+    /// the check after the cut finds access left).
+    pub notices: Vec<Notice>,
+    pub report: R,
+}
+
+/// A change as committed.
+#[derive(Debug)]
+pub struct Committed<R> {
+    pub report: R,
+    pub before: Option<PrincipalState>,
+    pub state: PrincipalState,
+    /// What IAM did: taken (a cut, or taken again) or given back.
+    pub step: Option<PlannedStep>,
+    /// After a cut: where Bedrock access remains.
+    pub remaining: Vec<RemainingAccess>,
+    pub notification_failures: usize,
+}
+
+#[derive(Debug)]
+pub enum Outcome<R, K = R> {
+    /// Nothing was written; the state as read.
+    Kept(K, Box<Option<PrincipalState>>),
+    Committed(Box<Committed<R>>),
+    /// A claim existed: this happened before (another delivery committed first).
+    Claimed,
+    /// The budget belongs to another principal now.
+    OwnerTaken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Enforce(#[from] EnforceError),
+    #[error("{principal}: a change by {by} is under way until {until}; retry after it")]
+    Busy {
+        principal: String,
+        by: String,
+        until: DateTime<Utc>,
+    },
+    #[error("gave up after {0} conflicting writes to the ledger; retry")]
+    TooManyConflicts(usize),
+    /// Dry-run mode changes no IAM, so a change that needs it is not made.
+    #[error("seatcap is in dry-run mode and changes no IAM; it would {0}")]
+    DryRun(String),
+    #[error("{0}: this writer's change was completed or reversed by another writer; retry")]
+    Superseded(String),
+}
+
+const MAX_ATTEMPTS: usize = 8;
+/// Polls of a held intent before giving up: about 20 s in all.
+const MAX_WAITS: u32 = 60;
+
+/// What the write of a decided change came to.
+enum Written<R> {
+    Done(Box<Committed<R>>),
+    Conflict,
+    Claimed,
+    OwnerTaken,
+}
+
+impl App {
+    /// Changes `principal` as `decide` says, decided afresh from each read, through the
+    /// protocol above. `actor` completes unfinished intents it finds.
+    pub async fn commit_change<R, K>(
+        &self,
+        principal: &PrincipalArn,
+        actor: &str,
+        mut decide: impl FnMut(Option<&PrincipalState>, DateTime<Utc>) -> Decided<R, K>,
+    ) -> Result<Outcome<R, K>, EngineError> {
+        let mut waits = 0;
+        let mut attempts = 0;
+        while attempts < MAX_ATTEMPTS {
+            let now = self.now();
+            let state = self.ledger.load(principal).await?;
+            if let Some(state) = &state
+                && let Some(intent) = &state.pending
+            {
+                if intent.is_held(now) {
+                    if waits >= MAX_WAITS {
+                        return Err(EngineError::Busy {
+                            principal: principal.to_string(),
+                            by: intent.by.clone(),
+                            until: intent.held_until,
+                        });
+                    }
+                    waits += 1;
+                    tokio::time::sleep(pause(waits)).await;
+                    continue;
+                }
+                Box::pin(self.complete(state, intent, actor)).await?;
+                continue;
+            }
+            let change = match decide(state.as_ref(), now) {
+                Decided::Keep(report) => return Ok(Outcome::Kept(report, Box::new(state))),
+                Decided::Change(change) => *change,
+            };
+            match Box::pin(self.write(principal, actor, state, change, now)).await? {
+                Written::Done(committed) => return Ok(Outcome::Committed(committed)),
+                Written::Claimed => return Ok(Outcome::Claimed),
+                Written::OwnerTaken => return Ok(Outcome::OwnerTaken),
+                Written::Conflict => {
+                    info!(%principal, "ledger changed underneath the write; reading again");
+                    attempts += 1;
+                }
+            }
+        }
+        Err(EngineError::TooManyConflicts(MAX_ATTEMPTS))
+    }
+
+    async fn write<R>(
+        &self,
+        principal: &PrincipalArn,
+        actor: &str,
+        before: Option<PrincipalState>,
+        change: Change<R>,
+        now: DateTime<Utc>,
+    ) -> Result<Written<R>, EngineError> {
+        let Change {
+            mut next,
+            step,
+            mut audit,
+            claims,
+            owner,
+            release_owner,
+            mut notices,
+            report,
+        } = change;
+        if step != IamStep::Nothing && self.config.mode == Mode::DryRun {
+            return Err(EngineError::DryRun(describe(&step)));
+        }
+        let cut = matches!(step, IamStep::Cut(_));
+        let (planned, attached) = match step {
+            IamStep::Nothing => (None, None),
+            IamStep::Cut(scope) => {
+                let plan = self.plan_cut(principal, scope).await?;
+                (Some(PlannedStep::Take(plan.taken)), plan.attached)
+            }
+            IamStep::GiveBack(taken) => (Some(PlannedStep::GiveBack(taken)), None),
+            IamStep::TakeAgain(taken) => (Some(PlannedStep::Take(taken)), None),
+        };
+        let planned = planned.filter(|p| !step_taken(p).is_empty());
+        if let Some(PlannedStep::Take(taken)) = &planned {
+            taken.record_in(&mut next);
+        }
+        let expected = before.as_ref().map(|s| s.version);
+        next.version = expected.map_or(0, |v| v + 1);
+        next.pending = None;
+        fill_audit(&mut audit, planned.as_ref(), &next, now);
+
+        let Some(step) = planned else {
+            // No IAM to change: one conditional write.
+            let commit = Commit {
+                claims,
+                state: Some((next.clone(), expected)),
+                owner,
+                release_owner,
+                events: vec![(Subject::Principal(principal.clone()), audit)],
+            };
+            return match self.ledger.commit(commit, now).await {
+                Ok(()) => {
+                    let remaining = if cut {
+                        self.after_cut(principal, actor, attached, &mut notices, now)
+                            .await?
+                    } else {
+                        Vec::new()
+                    };
+                    let notification_failures = self.send(&notices).await?;
+                    Ok(Written::Done(Box::new(Committed {
+                        report,
+                        before,
+                        state: next,
+                        step: None,
+                        remaining,
+                        notification_failures,
+                    })))
+                }
+                Err(e) => conflict(e),
+            };
+        };
+
+        // Write-ahead: the intent first, conditional on the version read.
+        let intent = Intent {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            by: actor.to_owned(),
+            step,
+            started_at: now,
+            held_until: self.hold_until(),
+            then: Box::new(next),
+            events: vec![audit],
+            claims,
+            notices,
+        };
+        let mut holding = match &before {
+            Some(state) => state.clone(),
+            // A new principal is written whole first (nothing of it is taken yet).
+            None => (*intent.then).clone(),
+        };
+        holding.pending = Some(Box::new(intent.clone()));
+        holding.version = expected.map_or(0, |v| v + 1);
+        holding.updated_at = now;
+        let write = Commit {
+            state: Some((holding.clone(), expected)),
+            owner,
+            release_owner,
+            ..Commit::default()
+        };
+        if let Err(e) = self.ledger.commit(write, now).await {
+            return conflict(e);
+        }
+        let (state, remaining, notification_failures) =
+            Box::pin(self.carry_out(&holding, &intent, actor, attached, cut)).await?;
+        Ok(Written::Done(Box::new(Committed {
+            report,
+            before,
+            state,
+            step: Some(intent.step.clone()),
+            remaining,
+            notification_failures,
+        })))
+    }
+
+    /// Changes IAM as `intent` says, confirms, checks after a cut and notifies. If IAM
+    /// refuses, gives back what the step took and clears the intent, then fails.
+    async fn carry_out(
+        &self,
+        holding: &PrincipalState,
+        intent: &Intent,
+        actor: &str,
+        attached: Option<Vec<String>>,
+        cut: bool,
+    ) -> Result<(PrincipalState, Vec<RemainingAccess>, usize), EngineError> {
+        let principal = &holding.principal;
+        let done = match self.run_step(principal, &intent.step).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.reverse(holding, intent, actor, &e).await;
+                return Err(e.into());
+            }
+        };
+        let state = self.confirm(holding, intent, &done, actor).await?;
+        let now = self.now();
+        let mut notices = intent.notices.clone();
+        let remaining = if cut {
+            self.after_cut(principal, actor, attached, &mut notices, now)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let failures = self.send(&notices).await?;
+        Ok((state, remaining, failures))
+    }
+
+    /// An unfinished intent whose writer's time is up: complete it from the record.
+    async fn complete(
+        &self,
+        holding: &PrincipalState,
+        intent: &Intent,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        warn!(
+            principal = %holding.principal, intent = %intent.id, by = %intent.by, started_at = %intent.started_at,
+            "completing a change whose writer did not finish"
+        );
+        crate::metrics::count("IntentsCompleted", 1);
+        let cut = matches!(intent.step, PlannedStep::Take(_))
+            && intent.then.status == crate::state::Status::Blocked;
+        self.carry_out(holding, intent, actor, None, cut)
+            .await
+            .map(drop)
+    }
+
+    /// Confirms `intent` with what its step did (`done`): the state it planned, with what
+    /// is now taken, and its claims and audit; claims that exist already are left out (a
+    /// writer completing this change may have written them with the alert's).
+    async fn confirm(
+        &self,
+        holding: &PrincipalState,
+        intent: &Intent,
+        done: &Taken,
+        actor: &str,
+    ) -> Result<PrincipalState, EngineError> {
+        let now = self.now();
+        let mut state = (*intent.then).clone();
+        if let PlannedStep::Take(_) = intent.step {
+            done.record_in(&mut state);
+        }
+        state.version = holding.version + 1;
+        state.pending = None;
+        let subject = Subject::Principal(holding.principal.clone());
+        let mut events: Vec<(Subject, AuditEvent)> = intent
+            .events
+            .iter()
+            .map(|e| (subject.clone(), e.clone()))
+            .collect();
+        if actor != intent.by {
+            events.push((
+                subject.clone(),
+                AuditEvent::new(
+                    now,
+                    EventKind::IntentCompleted,
+                    actor,
+                    json!({"intent": intent.id, "by": intent.by, "started_at": intent.started_at, "step": intent.step}),
+                ),
+            ));
+        }
+        let mut claims = intent.claims.clone();
+        loop {
+            let commit = Commit {
+                claims: std::mem::take(&mut claims),
+                state: Some((state.clone(), Some(holding.version))),
+                events: events.clone(),
+                ..Commit::default()
+            };
+            match self.ledger.commit(commit, now).await {
+                Ok(()) => return Ok(state),
+                Err(CommitError::Claimed) => continue,
+                Err(CommitError::Ledger(e)) => return Err(e.into()),
+                Err(_) => {
+                    return Err(EngineError::Superseded(holding.principal.to_string()));
+                }
+            }
+        }
+    }
+
+    /// IAM refused the step: give back what it took so far and clear the intent, so IAM is
+    /// as the ledger says. If that fails too, the intent stays for the next writer.
+    async fn reverse(
+        &self,
+        holding: &PrincipalState,
+        intent: &Intent,
+        actor: &str,
+        cause: &EnforceError,
+    ) {
+        let principal = &holding.principal;
+        if let Err(e) = self.run_step(principal, &intent.step.reverse()).await {
+            error!(%principal, error = %e, intent = %intent.id, "could not reverse a failed change; the next writer completes it");
+            return;
+        }
+        let now = self.now();
+        let mut cleared = holding.clone();
+        cleared.pending = None;
+        cleared.version = holding.version + 1;
+        cleared.updated_at = now;
+        let event = AuditEvent::new(
+            now,
+            EventKind::IntentReversed,
+            actor,
+            json!({"intent": intent.id, "by": intent.by, "step": intent.step, "error": cause.to_string()}),
+        );
+        let commit = Commit {
+            state: Some((cleared, Some(holding.version))),
+            events: vec![(Subject::Principal(principal.clone()), event)],
+            ..Commit::default()
+        };
+        if let Err(e) = self.ledger.commit(commit, now).await {
+            error!(%principal, error = %e, "could not clear a reversed change; the next writer completes it");
+        }
+    }
+
+    /// The check after a cut: access left is audited, and cut-off notices say so instead.
+    async fn after_cut(
+        &self,
+        principal: &PrincipalArn,
+        actor: &str,
+        attached: Option<Vec<String>>,
+        notices: &mut [Notice],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RemainingAccess>, LedgerError> {
+        let remaining = Box::pin(self.remaining_after_cut(principal, attached)).await;
+        if !remaining.is_empty() {
+            self.record_incomplete(principal, &remaining, actor, now)
+                .await?;
+            let (kind, audience, headline, next_step) = crate::announce::incomplete(&remaining);
+            for notice in notices.iter_mut().filter(|n| n.kind == NoticeKind::CutOff) {
+                notice.kind = kind;
+                notice.audience = audience;
+                notice.headline.clone_from(&headline);
+                notice.next_step.clone_from(&next_step);
+            }
+        }
+        Ok(remaining)
+    }
+
+    async fn send(&self, notices: &[Notice]) -> Result<usize, LedgerError> {
+        let mut failures = 0;
+        for notice in notices {
+            failures += self.deliver(notice).await?;
+        }
+        Ok(failures)
+    }
+}
+
+fn conflict<R>(e: CommitError) -> Result<Written<R>, EngineError> {
+    match e {
+        CommitError::Conflict => Ok(Written::Conflict),
+        CommitError::Claimed => Ok(Written::Claimed),
+        CommitError::OwnerTaken => Ok(Written::OwnerTaken),
+        CommitError::Ledger(e) => Err(e.into()),
+    }
+}
+
+fn step_taken(step: &PlannedStep) -> &Taken {
+    match step {
+        PlannedStep::Take(t) | PlannedStep::GiveBack(t) => t,
+    }
+}
+
+fn describe(step: &IamStep) -> String {
+    match step {
+        IamStep::Nothing => "change nothing".to_owned(),
+        IamStep::Cut(scope) => format!("cut access ({scope:?})"),
+        IamStep::GiveBack(taken) => format!("give back {taken:?}"),
+        IamStep::TakeAgain(taken) => format!("take again {taken:?}"),
+    }
+}
+
+/// The audit says what IAM did, and the state after it as committed.
+fn fill_audit(
+    audit: &mut AuditEvent,
+    step: Option<&PlannedStep>,
+    next: &PrincipalState,
+    now: DateTime<Utc>,
+) {
+    let Value::Object(detail) = &mut audit.detail else {
+        return;
+    };
+    let none = Taken::default();
+    let (taken, given_back) = match step {
+        Some(PlannedStep::Take(t)) => (t, &none),
+        Some(PlannedStep::GiveBack(t)) => (&none, t),
+        None => (&none, &none),
+    };
+    detail.insert(
+        "detached_policy_arns".into(),
+        json!(taken.detached_policy_arns),
+    );
+    detail.insert("added_deny_policy_arn".into(), json!(taken.deny_policy_arn));
+    detail.insert(
+        "reattached_policy_arns".into(),
+        json!(given_back.detached_policy_arns),
+    );
+    detail.insert(
+        "removed_deny_policy_arn".into(),
+        json!(given_back.deny_policy_arn),
+    );
+    if detail.contains_key("after") {
+        detail.insert("after".into(), next.view(now));
+    }
+}
+
+/// Waiting for a held intent: short at first (a writer's IAM calls take well under a
+/// second), then up to half a second, with jitter.
+fn pause(wait: u32) -> Duration {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 25);
+    Duration::from_millis(50 + u64::from(wait.min(9)) * 50 + jitter)
+}

@@ -1,0 +1,263 @@
+//! Cutting a principal's Bedrock access and giving back exactly what was taken, whichever
+//! way it was cut. One [`Enforcement`] per way, each in its own file:
+//!
+//! * [`detach`] (IAM users, roles, groups; the default): the managed Bedrock policies are
+//!   detached; giving back attaches those again.
+//! * [`deny_policy`] (`SEATCAP_ENFORCEMENT=deny`): seatcap's explicit-deny policy is
+//!   attached, which also closes access granted elsewhere; giving back detaches it.
+//! * [`shared_role`] (a person on a shared role, always): their session joins the role's
+//!   deny list; giving back takes them off it.
+//!
+//! How to cut is the configuration's choice; what to give back is the record's: a
+//! [`Taken`] says what was taken, and each part of it goes back the way it was taken, even
+//! if the configuration has changed since. Every operation is idempotent, because a writer
+//! that completes another's unfinished change runs it again from the record.
+
+mod deny_policy;
+mod detach;
+mod shared_role;
+
+use futures::future::BoxFuture;
+use serde_json::json;
+
+use crate::access::RemainingAccess;
+use crate::app::App;
+use crate::config::Enforcement as Configured;
+use crate::deny::DenyListFull;
+use crate::iam::IamError;
+use crate::intent::{PlannedStep, Scope};
+use crate::ledger::{AuditEvent, EventKind, LedgerError, Subject};
+use crate::principal::{PrincipalArn, PrincipalKind};
+
+pub use crate::intent::Taken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnforceError {
+    #[error(transparent)]
+    Iam(#[from] IamError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    DenyListFull(#[from] DenyListFull),
+    #[error("role {0}: another change to its deny list held it for too long; retry")]
+    RoleBusy(String),
+    /// A newer writer of the role's deny list has written IAM: this one stops rather than
+    /// write an older list over it.
+    #[error(
+        "role {role}: its deny list was written under lease {found}, newer than this writer's {held}; not overwritten"
+    )]
+    Fenced { role: String, held: u64, found: u64 },
+}
+
+/// The cut planned before the intent is written: what it will take, and what IAM showed
+/// attached when it was read (so the check after the cut need not read it again).
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub taken: Taken,
+    pub attached: Option<Vec<String>>,
+}
+
+/// One way of cutting access. Each operation may run more than once for one change (a
+/// writer completing another's), so each must be idempotent.
+pub(crate) trait Enforcement: Sync {
+    /// Reads what a cut of `scope` would take from `principal`; changes nothing of the
+    /// principal's (it may create seatcap's own deny policy).
+    fn plan<'a>(
+        &'a self,
+        app: &'a App,
+        principal: &'a PrincipalArn,
+        scope: Scope,
+    ) -> BoxFuture<'a, Result<Plan, EnforceError>>;
+
+    /// Takes what `taken` names (this way's part of it); returns what is now taken, which
+    /// is `taken` unless the way picks a place of its own (a shared role's shard).
+    fn take<'a>(
+        &'a self,
+        app: &'a App,
+        principal: &'a PrincipalArn,
+        taken: &'a Taken,
+    ) -> BoxFuture<'a, Result<Taken, EnforceError>>;
+
+    /// Gives back what `taken` names (this way's part of it).
+    fn give_back<'a>(
+        &'a self,
+        app: &'a App,
+        principal: &'a PrincipalArn,
+        taken: &'a Taken,
+    ) -> BoxFuture<'a, Result<(), EnforceError>>;
+
+    /// After a cut: where Bedrock access remains. `attached` is what IAM showed attached
+    /// after the cut, when known. A deny wins over every allow, so only detaching can
+    /// leave access behind.
+    fn remaining<'a>(
+        &'a self,
+        _app: &'a App,
+        _principal: &'a PrincipalArn,
+        _attached: Option<Vec<String>>,
+    ) -> BoxFuture<'a, Vec<RemainingAccess>> {
+        Box::pin(async { Vec::new() })
+    }
+}
+
+/// How this principal's access is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Detach,
+    Deny,
+    SessionDeny,
+}
+
+impl Method {
+    fn enforcement(self) -> &'static dyn Enforcement {
+        match self {
+            Method::Detach => &detach::Detach,
+            Method::Deny => &deny_policy::DenyPolicy,
+            Method::SessionDeny => &shared_role::SharedRole,
+        }
+    }
+}
+
+impl App {
+    pub fn method_for(&self, principal: &PrincipalArn) -> Method {
+        match (principal.kind(), self.config.enforcement) {
+            (PrincipalKind::AssumedRole, _) => Method::SessionDeny,
+            (_, Configured::Deny) => Method::Deny,
+            (_, Configured::Detach) => Method::Detach,
+        }
+    }
+
+    /// Whether a `downgrade` rung can take this principal's premium models alone: only by
+    /// detaching, and only with premium policies configured.
+    pub fn can_downgrade(&self, principal: &PrincipalArn) -> bool {
+        self.method_for(principal) == Method::Detach && !self.config.premium_policy_arns.is_empty()
+    }
+
+    /// What a cut of `scope` would take from `principal` now.
+    pub async fn plan_cut(
+        &self,
+        principal: &PrincipalArn,
+        scope: Scope,
+    ) -> Result<Plan, EnforceError> {
+        self.method_for(principal)
+            .enforcement()
+            .plan(self, principal, scope)
+            .await
+    }
+
+    /// Runs a planned step; returns what is taken after it (for a give-back, what was given
+    /// back). Safe to run again.
+    pub async fn run_step(
+        &self,
+        principal: &PrincipalArn,
+        step: &PlannedStep,
+    ) -> Result<Taken, EnforceError> {
+        match step {
+            PlannedStep::Take(taken) => self.take(principal, taken).await,
+            PlannedStep::GiveBack(taken) => {
+                self.give_back(principal, taken).await?;
+                Ok(taken.clone())
+            }
+        }
+    }
+
+    /// Takes exactly what `taken` names, each part its own way.
+    async fn take(&self, principal: &PrincipalArn, taken: &Taken) -> Result<Taken, EnforceError> {
+        let mut now_taken = Taken::default();
+        for (method, part) in parts(principal, taken) {
+            let done = method.enforcement().take(self, principal, &part).await?;
+            done.record_into(&mut now_taken);
+        }
+        Ok(now_taken)
+    }
+
+    /// Gives back what `taken` says was taken: the deny first, then the policies.
+    async fn give_back(&self, principal: &PrincipalArn, taken: &Taken) -> Result<(), EnforceError> {
+        for (method, part) in parts(principal, taken).into_iter().rev() {
+            method
+                .enforcement()
+                .give_back(self, principal, &part)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// After a cut: where Bedrock access remains (see [`Enforcement::remaining`]).
+    pub async fn remaining_after_cut(
+        &self,
+        principal: &PrincipalArn,
+        attached: Option<Vec<String>>,
+    ) -> Vec<RemainingAccess> {
+        self.method_for(principal)
+            .enforcement()
+            .remaining(self, principal, attached)
+            .await
+    }
+
+    /// Says loudly, in the log, the metrics and the audit, that a cut left access behind.
+    pub async fn record_incomplete(
+        &self,
+        principal: &PrincipalArn,
+        remaining: &[RemainingAccess],
+        actor: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), LedgerError> {
+        tracing::error!(%principal, ?remaining, "enforcement incomplete: Bedrock access remains");
+        crate::metrics::count("EnforcementIncomplete", 1);
+        let event = AuditEvent::new(
+            now,
+            EventKind::EnforcementIncomplete,
+            actor,
+            json!({"remaining_access": remaining}),
+        );
+        self.ledger
+            .append(vec![(Subject::Principal(principal.clone()), event)], now)
+            .await
+    }
+}
+
+impl Taken {
+    fn record_into(&self, other: &mut Taken) {
+        for policy in &self.detached_policy_arns {
+            if !other.detached_policy_arns.contains(policy) {
+                other.detached_policy_arns.push(policy.clone());
+            }
+        }
+        if self.deny_policy_arn.is_some() {
+            other.deny_policy_arn.clone_from(&self.deny_policy_arn);
+        }
+    }
+}
+
+/// The parts of `taken` and the way each was taken: detached policies by detaching, a deny
+/// policy by the principal's deny (its own, or its shared role's list).
+fn parts(principal: &PrincipalArn, taken: &Taken) -> Vec<(Method, Taken)> {
+    let mut parts = Vec::new();
+    if !taken.detached_policy_arns.is_empty() {
+        parts.push((
+            Method::Detach,
+            Taken {
+                detached_policy_arns: taken.detached_policy_arns.clone(),
+                deny_policy_arn: None,
+            },
+        ));
+    }
+    if let Some(arn) = &taken.deny_policy_arn {
+        let method = if principal.kind() == PrincipalKind::AssumedRole {
+            Method::SessionDeny
+        } else {
+            Method::Deny
+        };
+        parts.push((
+            method,
+            Taken {
+                detached_policy_arns: Vec::new(),
+                deny_policy_arn: Some(arn.clone()),
+            },
+        ));
+    }
+    parts
+}
+
+fn partition(principal: &PrincipalArn) -> &str {
+    principal.as_str().split(':').nth(1).unwrap_or("aws")
+}
