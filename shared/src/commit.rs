@@ -106,6 +106,16 @@ const MAX_ATTEMPTS: usize = 8;
 /// Polls of a held intent before giving up: about 20 s in all.
 const MAX_WAITS: u32 = 60;
 
+/// Whether an intent is carried out by the writer that wrote it, or completed by another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    /// `cut`: the step is a cut, so the check after it runs.
+    First {
+        cut: bool,
+    },
+    Completing,
+}
+
 /// What the write of a decided change came to.
 enum Written<R> {
     Done(Box<Committed<R>>),
@@ -264,7 +274,8 @@ impl App {
             return conflict(e);
         }
         let (state, remaining, notification_failures) =
-            Box::pin(self.carry_out(&holding, &intent, actor, attached, cut)).await?;
+            Box::pin(self.carry_out(&holding, &intent, actor, attached, Run::First { cut }))
+                .await?;
         Ok(Written::Done(Box::new(Committed {
             report,
             before,
@@ -283,7 +294,7 @@ impl App {
         intent: &Intent,
         actor: &str,
         attached: Option<Vec<String>>,
-        cut: bool,
+        run: Run,
     ) -> Result<(PrincipalState, Vec<RemainingAccess>, usize), EngineError> {
         let principal = &holding.principal;
         let done = match self.run_step(principal, &intent.step).await {
@@ -293,9 +304,16 @@ impl App {
                 return Err(e.into());
             }
         };
-        let state = self.confirm(holding, intent, &done, actor).await?;
+        let state = self.confirm(holding, intent, &done, actor, run).await?;
         let now = self.now();
         let mut notices = intent.notices.clone();
+        let cut = match run {
+            Run::First { cut } => cut,
+            Run::Completing => {
+                matches!(intent.step, PlannedStep::Take(_))
+                    && intent.then.status == crate::state::Status::Blocked
+            }
+        };
         let remaining = if cut {
             self.after_cut(principal, actor, attached, &mut notices, now)
                 .await?
@@ -318,9 +336,7 @@ impl App {
             "completing a change whose writer did not finish"
         );
         crate::metrics::count("IntentsCompleted", 1);
-        let cut = matches!(intent.step, PlannedStep::Take(_))
-            && intent.then.status == crate::state::Status::Blocked;
-        self.carry_out(holding, intent, actor, None, cut)
+        self.carry_out(holding, intent, actor, None, Run::Completing)
             .await
             .map(drop)
     }
@@ -334,6 +350,7 @@ impl App {
         intent: &Intent,
         done: &Taken,
         actor: &str,
+        run: Run,
     ) -> Result<PrincipalState, EngineError> {
         let now = self.now();
         let mut state = (*intent.then).clone();
@@ -348,7 +365,7 @@ impl App {
             .iter()
             .map(|e| (subject.clone(), e.clone()))
             .collect();
-        if actor != intent.by {
+        if run == Run::Completing {
             events.push((
                 subject.clone(),
                 AuditEvent::new(

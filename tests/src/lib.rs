@@ -9,6 +9,7 @@ pub mod slack;
 pub mod template;
 
 pub use moto::{Account, moto};
+pub use proxy::{HoldingProxy, KillingProxy};
 pub use runtime::{Function, Invocation, binary, binary_in, serve_invoke_api};
 pub use slack::SlackReceiver;
 

@@ -194,3 +194,123 @@ fn throttling_response() -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// An HTTP proxy that kills a process right after the emulator has answered a request:
+/// the crash between an IAM call and the ledger that only a real process death shows. The
+/// first request whose body contains `needle` is forwarded, its answer read, then the
+/// process whose pid is in `victim` is killed (SIGKILL) and the answer never delivered.
+/// Everything else, before and after, is forwarded as is.
+pub struct KillingProxy {
+    pub url: String,
+    fired: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl KillingProxy {
+    pub async fn start(
+        upstream: String,
+        needle: String,
+        victim: Arc<std::sync::Mutex<Option<u32>>>,
+    ) -> KillingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = fired.clone();
+        let needle = Arc::new(needle);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (upstream, flag, victim, needle) = (
+                    upstream.clone(),
+                    flag.clone(),
+                    victim.clone(),
+                    needle.clone(),
+                );
+                tokio::spawn(async move {
+                    let Some((head, body)) = read_request(&mut client).await else {
+                        return;
+                    };
+                    let Some(response) = forward(&upstream, &head, &body).await else {
+                        return;
+                    };
+                    let matches = String::from_utf8_lossy(&body).contains(needle.as_str());
+                    if matches && !flag.swap(true, Ordering::SeqCst) {
+                        let pid = *victim.lock().expect("no panics while held");
+                        if let Some(pid) = pid {
+                            let _ = std::process::Command::new("kill")
+                                .args(["-9", &pid.to_string()])
+                                .status();
+                        }
+                        return;
+                    }
+                    let _ = client.write_all(&response).await;
+                    let _ = client.shutdown().await;
+                });
+            }
+        });
+        KillingProxy { url, fired }
+    }
+
+    /// Whether the process was killed.
+    pub fn fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+}
+
+/// An HTTP proxy that holds the first request whose body contains `needle` until the test
+/// lets it go (a writer delayed past its lease), and forwards everything else at once.
+pub struct HoldingProxy {
+    pub url: String,
+    held: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl HoldingProxy {
+    pub async fn start(upstream: String, needle: String) -> HoldingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let held = Arc::new(tokio::sync::Notify::new());
+        let release = Arc::new(tokio::sync::Notify::new());
+        let taken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (on_hold, on_release) = (held.clone(), release.clone());
+        let needle = Arc::new(needle);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let (upstream, on_hold, on_release, taken, needle) = (
+                    upstream.clone(),
+                    on_hold.clone(),
+                    on_release.clone(),
+                    taken.clone(),
+                    needle.clone(),
+                );
+                tokio::spawn(async move {
+                    let Some((head, body)) = read_request(&mut client).await else {
+                        return;
+                    };
+                    let matches = String::from_utf8_lossy(&body).contains(needle.as_str());
+                    if matches && !taken.swap(true, Ordering::SeqCst) {
+                        on_hold.notify_one();
+                        on_release.notified().await;
+                    }
+                    if let Some(response) = forward(&upstream, &head, &body).await {
+                        let _ = client.write_all(&response).await;
+                    }
+                    let _ = client.shutdown().await;
+                });
+            }
+        });
+        HoldingProxy { url, held, release }
+    }
+
+    /// Waits until the request is being held.
+    pub async fn holding(&self) {
+        self.held.notified().await;
+    }
+
+    /// Lets the held request through.
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}

@@ -172,6 +172,29 @@ impl Function {
         }
     }
 
+    /// Invokes the function and waits for its answer, or for its process to end first (a
+    /// test that kills it mid-invocation): `None` then.
+    pub async fn invoke_or_die(
+        &mut self,
+        payload: &Value,
+        timeout: Duration,
+    ) -> Option<Invocation> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("lock").insert(id.clone(), tx);
+        self.requests
+            .send((id, Bytes::from(payload.to_string()), timeout))
+            .await
+            .expect("the runtime API is up");
+        tokio::select! {
+            answer = rx => answer.ok(),
+            _ = self.child.wait() => None,
+            _ = tokio::time::sleep(timeout + Duration::from_secs(30)) => {
+                panic!("neither an answer nor an exit; its log:\n{}", self.logs().join("\n"))
+            }
+        }
+    }
+
     /// Process start → first poll of the Runtime API: the cold start, once it has happened.
     pub fn init_time(&self) -> Option<Duration> {
         self.first_poll

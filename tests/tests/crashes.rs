@@ -1,0 +1,326 @@
+//! Process death between IAM and the ledger, with the real binaries: a proxy in front of
+//! moto kills the function right after IAM has answered the call that changes access, so
+//! the change is made in IAM and nothing after it runs. The delivery (or the request, or
+//! the next scheduled run) comes again to a fresh process, which finds the write-ahead
+//! intent, completes it from the record, and the ledger and IAM agree; a restore then
+//! gives back exactly what was taken.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use seatcap::App;
+use seatcap::ledger::{EventKind, Subject};
+use seatcap::principal::PrincipalArn;
+use seatcap::state::{PrincipalState, Status};
+use seatcap_tests::{
+    Account, Function, KillingProxy, SlackReceiver, binary, budget_alert, sns_event,
+};
+use serde_json::{Value, json};
+
+/// The killed invocation's Lambda timeout: its intent is held until then (and a margin),
+/// so the redelivery waits that long before completing it.
+const KILLED_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn app_at(account: &Account, now: DateTime<Utc>) -> App {
+    account.app(&[], Arc::new(move || now))
+}
+
+fn now_app(account: &Account) -> App {
+    account.app(&[], seatcap::app::system_clock())
+}
+
+fn env_with(account: &Account, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut env = account.env();
+    for (k, v) in extra {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    env
+}
+
+/// Runs `binary` on `payload` with its AWS calls through a proxy that kills it right after
+/// the first call whose body contains `needle` has been answered.
+async fn killed_after(
+    account: &Account,
+    binary_name: &str,
+    env: &HashMap<String, String>,
+    needle: &str,
+    payload: &Value,
+) {
+    let victim = Arc::new(Mutex::new(None));
+    let upstream = account.endpoint.trim_start_matches("http://").to_owned();
+    let proxy = KillingProxy::start(upstream, needle.to_owned(), victim.clone()).await;
+    let mut env = env.clone();
+    env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
+    let mut function = Function::start(binary(binary_name), &env).await;
+    *victim.lock().unwrap() = function.pid();
+    let answer = function.invoke_or_die(payload, KILLED_TIMEOUT).await;
+    assert!(
+        answer.is_none() && proxy.fired(),
+        "{binary_name} was to be killed after {needle}; it answered {answer:?}"
+    );
+}
+
+async fn state(account: &Account, principal: &PrincipalArn) -> PrincipalState {
+    account.ledger().load(principal).await.unwrap().unwrap()
+}
+
+async fn events(account: &Account, principal: &PrincipalArn) -> Vec<EventKind> {
+    account
+        .ledger()
+        .history(&Subject::Principal(principal.clone()), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+async fn enrol(app: &App, principal: &PrincipalArn, budget: &str) {
+    let answer = app
+        .handle_admin(
+            json!({"action": "set_cap", "principal": principal.as_str(), "budget": budget,
+            "cap_usd": "200", "actor": "finance", "reason": "seat"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+}
+
+fn request(action: &str, principal: &PrincipalArn) -> Value {
+    json!({"action": action, "principal": principal.as_str(), "actor": "finance", "reason": "test"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_killed_after_the_detach_is_completed_by_its_redelivery() {
+    let account = Account::new().await;
+    let slack = SlackReceiver::start().await;
+    let env = env_with(&account, &[("SEATCAP_SLACK_WEBHOOK_URL", &slack.url)]);
+    let alice = account
+        .create_principal(
+            "user",
+            "alice",
+            &[&account.bedrock_policy_arn, &account.other_policy_arn],
+        )
+        .await;
+    let app = now_app(&account);
+    enrol(&app, &alice, "seatcap-alice").await;
+    let event = sns_event(
+        "m-100",
+        &budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00"),
+    );
+
+    killed_after(
+        &account,
+        "budget-alert",
+        &env,
+        "Action=DetachUserPolicy",
+        &event,
+    )
+    .await;
+    // IAM changed, the process is gone: the ledger holds the intent that says so.
+    assert_eq!(
+        account.attached(&alice).await,
+        vec![account.other_policy_arn.clone()]
+    );
+    let pending = state(&account, &alice).await;
+    assert!(pending.pending.is_some(), "{pending:?}");
+    assert!(
+        slack.received().is_empty(),
+        "the killed process told nobody"
+    );
+
+    // SNS delivers again, to a new process.
+    let alerts = Function::start(binary("budget-alert"), &env).await;
+    let answer = alerts.invoke(&event).await.expect_response();
+    let after = state(&account, &alice).await;
+    assert_eq!(after.status, Status::Blocked, "{answer}");
+    assert!(after.pending.is_none());
+    assert_eq!(
+        after.detached_policy_arns,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert!(
+        events(&account, &alice)
+            .await
+            .contains(&EventKind::IntentCompleted)
+    );
+    let posts = slack.received();
+    assert_eq!(
+        posts.len(),
+        1,
+        "the cut-off is told once, by the completing process: {posts:?}"
+    );
+    assert!(posts[0].to_string().contains("cut off"), "{}", posts[0]);
+
+    // A third delivery is a duplicate: nothing more happens.
+    let again = alerts.invoke(&event).await.expect_response();
+    assert_eq!(again["reports"][0]["result"], "duplicate", "{again}");
+
+    let admin = Function::start(binary("admin"), &env).await;
+    let answer = admin
+        .invoke(&request("restore", &alice))
+        .await
+        .expect_response();
+    assert_eq!(
+        answer["reattached_policy_arns"],
+        json!([account.bedrock_policy_arn]),
+        "{answer}"
+    );
+    let mut both = vec![
+        account.bedrock_policy_arn.clone(),
+        account.other_policy_arn.clone(),
+    ];
+    both.sort();
+    assert_eq!(account.attached(&alice).await, both);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_block_or_restore_killed_after_iam_is_completed_by_the_next_request() {
+    let account = Account::new().await;
+    let env = account.env();
+    let bob = account
+        .create_principal(
+            "user",
+            "bob",
+            &[&account.bedrock_policy_arn, &account.other_policy_arn],
+        )
+        .await;
+    enrol(&now_app(&account), &bob, "seatcap-bob").await;
+    let mut both = vec![
+        account.bedrock_policy_arn.clone(),
+        account.other_policy_arn.clone(),
+    ];
+    both.sort();
+
+    // A block dies after the detach; finance's next request (a restore) completes the
+    // block from its record first, then gives back exactly what it took.
+    killed_after(
+        &account,
+        "admin",
+        &env,
+        "Action=DetachUserPolicy",
+        &request("block", &bob),
+    )
+    .await;
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.other_policy_arn.clone()]
+    );
+    let admin = Function::start(binary("admin"), &env).await;
+    let answer = admin
+        .invoke(&request("restore", &bob))
+        .await
+        .expect_response();
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(
+        answer["reattached_policy_arns"],
+        json!([account.bedrock_policy_arn]),
+        "{answer}"
+    );
+    assert_eq!(account.attached(&bob).await, both);
+    let kinds = events(&account, &bob).await;
+    assert!(
+        kinds.contains(&EventKind::IntentCompleted) && kinds.contains(&EventKind::Blocked),
+        "{kinds:?}"
+    );
+
+    // A restore dies after the attach; the next restore completes it and has nothing left
+    // to do.
+    let answer = admin
+        .invoke(&request("block", &bob))
+        .await
+        .expect_response();
+    assert_eq!(answer["status"], "blocked", "{answer}");
+    killed_after(
+        &account,
+        "admin",
+        &env,
+        "Action=AttachUserPolicy",
+        &request("restore", &bob),
+    )
+    .await;
+    assert_eq!(
+        account.attached(&bob).await,
+        both,
+        "IAM gave it back before the death"
+    );
+    assert_eq!(
+        state(&account, &bob).await.status,
+        Status::Blocked,
+        "the ledger does not know yet"
+    );
+    let answer = admin
+        .invoke(&request("restore", &bob))
+        .await
+        .expect_response();
+    assert_eq!(answer["ok"], true, "{answer}");
+    let after = state(&account, &bob).await;
+    assert_eq!(
+        (after.status, after.pending.is_none()),
+        (Status::Active, true),
+        "{after:?}"
+    );
+    assert!(after.detached_policy_arns.is_empty());
+    assert_eq!(account.attached(&bob).await, both);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollover_killed_after_a_restore_is_completed_by_the_next_run() {
+    let account = Account::new().await;
+    let november = app_at(
+        &account,
+        Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap(),
+    );
+    let mut blocked = Vec::new();
+    for name in ["ann", "ben"] {
+        let principal = account
+            .create_principal("user", name, &[&account.bedrock_policy_arn])
+            .await;
+        let budget = format!("seatcap-{name}");
+        enrol(&november, &principal, &budget).await;
+        november
+            .handle_delivery(
+                &format!("m-{name}"),
+                &budget_alert(&budget, "ACTUAL", "200.00", "200.00", "230.00"),
+            )
+            .await
+            .unwrap();
+        assert!(account.attached(&principal).await.is_empty());
+        blocked.push(principal);
+    }
+    let event = json!({"time": "2026-12-01T00:05:00Z"});
+    killed_after(
+        &account,
+        "period-rollover",
+        &account.env(),
+        "Action=AttachUserPolicy",
+        &event,
+    )
+    .await;
+
+    let rollover = Function::start(binary("period-rollover"), &account.env()).await;
+    let report = rollover.invoke(&event).await.expect_response();
+    for principal in &blocked {
+        let after = state(&account, principal).await;
+        assert_eq!(
+            (after.status, after.pending.is_none()),
+            (Status::Active, true),
+            "{report}: {after:?}"
+        );
+        assert_eq!(
+            account.attached(principal).await,
+            vec![account.bedrock_policy_arn.clone()]
+        );
+    }
+    let completed = futures::future::join_all(blocked.iter().map(|p| events(&account, p))).await;
+    assert_eq!(
+        completed
+            .iter()
+            .filter(|k| k.contains(&EventKind::IntentCompleted))
+            .count(),
+        1,
+        "one restore was cut short and completed: {completed:?}"
+    );
+}
