@@ -315,12 +315,12 @@ async fn a_rollover_killed_after_a_restore_is_completed_by_the_next_run() {
         );
     }
     let completed = futures::future::join_all(blocked.iter().map(|p| events(&account, p))).await;
-    assert_eq!(
+    // Restores run several at once: the death cuts short the one whose attach it followed,
+    // and any other whose intent was written by then.
+    assert!(
         completed
             .iter()
-            .filter(|k| k.contains(&EventKind::IntentCompleted))
-            .count(),
-        1,
-        "one restore was cut short and completed: {completed:?}"
+            .any(|k| k.contains(&EventKind::IntentCompleted)),
+        "a restore cut short was completed: {completed:?}"
     );
 }
