@@ -181,3 +181,80 @@ async fn a_refused_enforcement_is_announced_once_however_often_it_is_retried() {
     let state = account.ledger().load(&alice).await.unwrap().unwrap();
     assert_eq!(state.status, seatcap::state::Status::Active);
 }
+
+/// DynamoDB cancels a transaction for many reasons; each item says which. A claim that
+/// exists is a duplicate, a state that moved is a conflict, throttling and transaction
+/// conflicts are tried again, and anything else is an error: never a duplicate, so a real
+/// alert is never dropped because DynamoDB was busy.
+#[tokio::test]
+async fn a_cancelled_transaction_is_read_by_its_reasons() {
+    use aws_sdk_dynamodb::operation::transact_write_items::{
+        TransactWriteItemsError, TransactWriteItemsOutput,
+    };
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use seatcap::ledger::{Claim, Commit, CommitError, Ledger};
+
+    let cancelled = |codes: &'static [&'static str]| {
+        move || {
+            TransactWriteItemsError::TransactionCanceledException(
+                TransactionCanceledException::builder()
+                    .set_cancellation_reasons(Some(
+                        codes
+                            .iter()
+                            .map(|c| CancellationReason::builder().code(*c).build())
+                            .collect(),
+                    ))
+                    .build(),
+            )
+        }
+    };
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 9, 0, 0).unwrap();
+    let state = seatcap::state::PrincipalState::new(
+        "arn:aws:iam::123456789012:user/alice".parse().unwrap(),
+        "seatcap-alice".into(),
+        seatcap::money::Usd::from_cents(200_00),
+        now,
+    );
+    let commit = || Commit {
+        claims: vec![Claim::Message("m-1".into())],
+        state: Some((state.clone(), Some(0))),
+        ..Commit::default()
+    };
+    let ledger_of = |rules: &[&aws_smithy_mocks::Rule]| {
+        let client = aws_smithy_mocks::mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, rules);
+        Ledger::new(client, "seatcap-ledger", 400)
+    };
+
+    // Throttled on the state item, then through: retried, and it lands.
+    let throttled = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .then_error(cancelled(&["None", "ThrottlingError"]));
+    let landed = mock!(aws_sdk_dynamodb::Client::transact_write_items)
+        .then_output(|| TransactWriteItemsOutput::builder().build());
+    let ledger = ledger_of(&[&throttled, &landed]);
+    ledger
+        .commit(commit(), now)
+        .await
+        .expect("retried, then written");
+    assert_eq!((throttled.num_calls(), landed.num_calls()), (1, 1));
+
+    let outcome = |codes: &'static [&'static str]| {
+        let rule =
+            mock!(aws_sdk_dynamodb::Client::transact_write_items).then_error(cancelled(codes));
+        let ledger = ledger_of(&[&rule]);
+        async move { ledger.commit(commit(), now).await.unwrap_err() }
+    };
+    assert!(matches!(
+        outcome(&["ConditionalCheckFailed", "None"]).await,
+        CommitError::Claimed
+    ));
+    assert!(matches!(
+        outcome(&["None", "ConditionalCheckFailed"]).await,
+        CommitError::Conflict
+    ));
+    let other = outcome(&["None", "ValidationError"]).await;
+    assert!(
+        matches!(&other, CommitError::Ledger(e) if e.to_string().contains("ValidationError")),
+        "{other}"
+    );
+}
