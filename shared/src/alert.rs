@@ -269,9 +269,7 @@ fn parse_threshold(text: &str, budgeted: Usd) -> Result<Usd, AlertParseError> {
     let value = text.strip_prefix('>').ok_or_else(bad)?.trim();
     if let Some(percent) = value.strip_suffix('%') {
         let percent = Usd::parse_budgets_amount(percent).map_err(|_| bad())?;
-        let dollars =
-            budgeted.as_decimal() * percent.as_decimal() / rust_decimal::Decimal::ONE_HUNDRED;
-        return Ok(Usd::new(dollars.round_dp(2)));
+        return budgeted.percentage(percent.as_decimal()).ok_or_else(bad);
     }
     if !value.starts_with('$') {
         return Err(bad());
@@ -557,6 +555,28 @@ mod tests {
                 .map(|l| format!("{l}\n"))
                 .collect();
             prop_assert_eq!(parse_budget_alert(&text), Err(AlertParseError::MissingField(name)));
+        }
+
+        /// A forged alert with amounts near `Decimal`'s limit is refused, never an overflow.
+        #[test]
+        fn huge_amounts_are_refused_not_overflowed(
+            r in rendered(),
+            budgeted in "[2-9][0-9]{15,27}",
+            percent in "[1-9][0-9]{0,28}",
+        ) {
+            let replaced: String = render(&r)
+                .lines()
+                .map(|l| {
+                    if l.starts_with(&format!("{BUDGETED_AMOUNT}:")) {
+                        format!("{BUDGETED_AMOUNT}: ${budgeted}\n")
+                    } else if l.starts_with(&format!("{ALERT_THRESHOLD}:")) {
+                        format!("{ALERT_THRESHOLD}: > {percent}%\n")
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            prop_assert!(parse_budget_alert(&replaced).is_err());
         }
 
         #[test]

@@ -26,7 +26,14 @@ pub enum MoneyError {
     TooPrecise(String),
     #[error("`{amount}` is above the configured maximum of {max}")]
     AboveMaximum { amount: String, max: Usd },
+    #[error("`{0}` is larger than any real amount (at most {LARGEST_AMOUNT} dollars)")]
+    TooLarge(String),
 }
+
+/// No Budgets figure or cap comes near a quadrillion dollars; bounding every amount read
+/// there keeps all arithmetic on amounts far inside `Decimal`'s range, so a forged alert
+/// is a typed rejection, never an overflow.
+pub const LARGEST_AMOUNT: i64 = 1_000_000_000_000_000;
 
 impl Usd {
     pub const ZERO: Usd = Usd(Decimal::ZERO);
@@ -55,7 +62,7 @@ impl Usd {
             .ok_or_else(|| MoneyError::NotANumber(trimmed.to_owned()))?;
         let value = parse_plain_decimal(&digits)
             .ok_or_else(|| MoneyError::NotANumber(trimmed.to_owned()))?;
-        Ok(Usd(value))
+        bounded(value, trimmed)
     }
 
     /// Parses an amount finance typed into an admin request: a positive decimal with at most
@@ -73,7 +80,7 @@ impl Usd {
         if value.normalize().scale() > 2 {
             return Err(MoneyError::TooPrecise(text.to_owned()));
         }
-        let amount = Usd(value);
+        let amount = bounded(value, text)?;
         if amount > max {
             return Err(MoneyError::AboveMaximum {
                 amount: text.to_owned(),
@@ -89,10 +96,28 @@ impl Usd {
             return None;
         }
         Some(
-            (self.0 * Decimal::ONE_HUNDRED / whole.0)
+            self.0
+                .checked_mul(Decimal::ONE_HUNDRED)?
+                .checked_div(whole.0)?
                 .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero),
         )
     }
+
+    /// `percent` % of `self`, to the cent; `None` only past `Decimal`'s range.
+    pub fn percentage(self, percent: Decimal) -> Option<Usd> {
+        let value = self
+            .0
+            .checked_mul(percent)?
+            .checked_div(Decimal::ONE_HUNDRED)?;
+        Some(Usd(value.round_dp(2)))
+    }
+}
+
+fn bounded(value: Decimal, text: &str) -> Result<Usd, MoneyError> {
+    if value > Decimal::from(LARGEST_AMOUNT) {
+        return Err(MoneyError::TooLarge(text.trim().to_owned()));
+    }
+    Ok(Usd(value))
 }
 
 /// Only ASCII digits with at most one `.`: `Decimal::from_str` alone would also take
@@ -131,8 +156,10 @@ fn strip_thousands_separators(text: &str) -> Option<String> {
 
 impl Add for Usd {
     type Output = Usd;
+    /// Saturating: amounts are bounded when read, so this never saturates in practice,
+    /// and an addition can never panic a function.
     fn add(self, rhs: Usd) -> Usd {
-        Usd(self.0 + rhs.0)
+        Usd(self.0.saturating_add(rhs.0))
     }
 }
 
@@ -188,6 +215,33 @@ mod tests {
 
     fn usd(text: &str) -> Usd {
         Usd(Decimal::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn amounts_past_any_real_budget_are_refused_and_arithmetic_never_panics() {
+        let huge = "79228162514264337593543950335";
+        assert!(matches!(
+            Usd::parse_budgets_amount(huge),
+            Err(MoneyError::TooLarge(_))
+        ));
+        assert!(matches!(
+            Usd::parse_budgets_amount("$1,000,000,000,000,001"),
+            Err(MoneyError::TooLarge(_))
+        ));
+        assert!(Usd::parse_budgets_amount("$1,000,000,000,000,000").is_ok());
+        assert!(matches!(
+            Usd::parse_request_amount(huge, Usd(Decimal::MAX)),
+            Err(MoneyError::TooLarge(_))
+        ));
+        // Even values no parser lets through cannot panic the arithmetic.
+        let max = Usd(Decimal::MAX);
+        assert_eq!(max + max, max);
+        assert_eq!(max.percent_of(Usd::from_cents(1)), None);
+        assert_eq!(max.percentage(Decimal::MAX), None);
+        assert_eq!(
+            Usd::from_cents(200_00).percentage(Decimal::from(80)),
+            Some(Usd::from_cents(160_00))
+        );
     }
 
     #[test]
