@@ -1,39 +1,27 @@
 //! seatcap: per-seat AI spending caps on AWS, enforced by infrastructure.
 //!
-//! A pure core that knows nothing of AWS — [`access`] (does a policy still allow Bedrock?), [`alert`] (parse Budgets alerts), [`decide`]
-//! (what to do about one), [`deny`] (per-person denies on shared roles), [`announce`] (what a change tells people), [`findings`] (what reconcile finds), [`money`], [`period`],
-//! [`principal`], [`state`] — and thin adapters around it: [`ledger`] (DynamoDB),
-//! [`iam`], [`notify`] (Slack, SNS), [`budgets`]. [`alerts`], [`admin`], [`rollover`] and
-//! [`reconcile`] are the flows the Lambda functions run ([`handover`] lets the scheduled ones
-//! continue in a new invocation); each `functions/*/src/main.rs` only wires one of them up.
+//! Three layers, one direction of dependency:
+//!
+//! * the pure core, the `seatcap-core` crate (re-exported here: [`alert`], [`decide`],
+//!   [`state`], [`intent`], [`money`], ...), which has no AWS dependency at all;
+//! * [`aws`], the adapters: [`ledger`] (DynamoDB), [`iam`], [`enforce`] (the ways of cutting
+//!   access), [`notify`] (Slack, SNS), [`budgets`], [`secret`];
+//! * [`flows`], what the functions run: [`alert_delivery`], [`admin`], [`rollover`],
+//!   [`reconcile`], [`outbox`], every change going through the one [`commit`] engine.
+//!
+//! Each `functions/*/src/main.rs` only wires one flow up.
 
-pub mod access;
-pub mod admin;
-pub mod alert;
-pub mod alerts;
-pub mod announce;
 pub mod app;
-pub mod budgets;
-pub mod commit;
+pub mod aws;
 pub mod config;
-pub mod decide;
-pub mod deny;
-pub mod enforce;
-pub mod findings;
-pub mod handover;
-pub mod iam;
-pub mod intent;
-pub mod ledger;
+pub mod flows;
 pub mod metrics;
-pub mod money;
-pub mod notify;
-pub mod outbox;
-pub mod period;
-pub mod principal;
-pub mod reconcile;
-pub mod rollover;
-pub mod secret;
-pub mod state;
 pub mod telemetry;
 
 pub use app::App;
+pub use aws::{budgets, enforce, iam, ledger, notify, secret};
+pub use flows::{admin, alert_delivery, commit, handover, outbox, reconcile, rollover};
+pub use seatcap_core::{
+    access, alert, announce, audit, decide, deny, findings, intent, money, notice, period,
+    principal, request, state,
+};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use seatcap::App;
-use seatcap::alerts::AlertReport;
+use seatcap::alert_delivery::AlertReport;
 use seatcap::ledger::{Commit, EventKind, Subject};
 use seatcap::principal::PrincipalArn;
 use seatcap::state::{Override, Status};

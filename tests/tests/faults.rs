@@ -8,7 +8,7 @@ use aws_sdk_iam::operation::detach_user_policy::{DetachUserPolicyError, DetachUs
 use aws_sdk_iam::types::error::ServiceFailureException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use chrono::{TimeZone, Utc};
-use seatcap::alerts::AlertError;
+use seatcap::alert_delivery::AlertError;
 use seatcap::iam::Iam;
 use seatcap_tests::{Account, budget_alert};
 use serde_json::json;

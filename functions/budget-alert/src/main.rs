@@ -2,7 +2,7 @@
 //! records, notifies. All logic lives in the `seatcap` crate; this only wires it up.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use seatcap::alerts::SnsEvent;
+use seatcap::alert_delivery::SnsEvent;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {

@@ -12,16 +12,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info};
 
-use crate::admin::{AdminError, Change, restore};
+use crate::admin::AdminError;
 use crate::app::App;
 use crate::handover::{CONCURRENCY, HandoverError, Pace};
 use crate::ledger::LedgerError;
 use crate::metrics;
 use crate::period::period_end;
 use crate::principal::PrincipalArn;
+use crate::request::{Change, restore};
 use crate::state::{BlockCause, PrincipalState, Status};
 
-pub(crate) const ACTOR: &str = "seatcap:period-rollover";
+pub(crate) const ACTOR: &str = crate::audit::ROLLOVER;
 
 /// The scheduled event: an EventBridge rule's event, or EventBridge Scheduler's input
 /// `{"time": "..."}`; either way `time` is the boundary. A follow-up invocation carries the

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
-use crate::admin::{AdminError, Change, IamStep, mark_restored};
+use crate::admin::{AdminError, IamStep};
 use crate::app::App;
 use crate::budgets::BudgetsError;
 use crate::config::Mode;
@@ -28,9 +28,10 @@ use crate::ledger::{EventKind, LedgerError};
 use crate::metrics;
 use crate::period::period_key;
 use crate::principal::PrincipalArn;
+use crate::request::{Change, mark_restored};
 use crate::state::{BlockCause, PrincipalState, Status};
 
-pub(crate) const ACTOR: &str = "seatcap:reconcile";
+pub(crate) const ACTOR: &str = crate::audit::RECONCILE;
 
 /// The scheduled event (its other fields are ignored), an operator's `{"dry_run": true}`, or
 /// a follow-up invocation's cursor.

@@ -5,15 +5,15 @@
 use chrono::{DateTime, Utc};
 
 use crate::access::RemainingAccess;
+use crate::audit::EventKind;
 use crate::decide::Audience;
-use crate::enforce::Taken;
-use crate::ledger::EventKind;
-use crate::notify::{Notice, NoticeKind};
+use crate::intent::Taken;
+use crate::notice::{Notice, NoticeKind};
 use crate::state::{EffectiveCap, PrincipalState, Status};
 
 /// A change as committed: what it was, who made it, the state before and after, and what
 /// it did to IAM.
-pub(crate) struct Committed<'a> {
+pub struct Committed<'a> {
     pub change: EventKind,
     pub actor: &'a str,
     pub before: Option<&'a PrincipalState>,
@@ -27,13 +27,13 @@ pub(crate) struct Committed<'a> {
 }
 
 /// What the change did to the principal's Bedrock access.
-pub(crate) enum Access<'a> {
+pub enum Access<'a> {
     Restored,
     Cut(&'a Taken),
     Unchanged,
 }
 
-pub(crate) fn announcement(c: &Committed) -> Option<Notice> {
+pub fn announcement(c: &Committed) -> Option<Notice> {
     let (kind, audience, headline, next_step) = match c.access {
         Access::Restored => (
             NoticeKind::Restored,
@@ -73,10 +73,10 @@ fn restored_because(c: &Committed) -> String {
         EventKind::CapSet => format!("the cap was raised to {}", c.after.cap_usd),
         EventKind::OverrideGranted => format!("override granted ({})", newest_override(c)),
         EventKind::Protected => "protected by finance (break-glass)".to_owned(),
-        EventKind::Restored if c.actor == crate::rollover::ACTOR => {
+        EventKind::Restored if c.actor == crate::audit::ROLLOVER => {
             "a new budget period started".to_owned()
         }
-        EventKind::Restored if c.actor == crate::reconcile::ACTOR => {
+        EventKind::Restored if c.actor == crate::audit::RECONCILE => {
             "spend is under the cap (found by reconcile)".to_owned()
         }
         _ => "restored by finance".to_owned(),
@@ -86,7 +86,7 @@ fn restored_because(c: &Committed) -> String {
 type Draft = (NoticeKind, Audience, String, String);
 
 /// Access was cut as configured but still flows from elsewhere: never claim a cut-off.
-pub(crate) fn incomplete(remaining: &[RemainingAccess]) -> Draft {
+pub fn incomplete(remaining: &[RemainingAccess]) -> Draft {
     let places: Vec<String> = remaining
         .iter()
         .map(|r| format!("{} on {}", r.policy, r.on))

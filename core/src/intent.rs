@@ -12,8 +12,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{AuditEvent, Claim};
-use crate::notify::Notice;
+use crate::audit::{AuditEvent, Claim};
+use crate::notice::Notice;
 use crate::state::PrincipalState;
 
 /// What seatcap took from a principal; restore gives back exactly this.
@@ -33,6 +33,18 @@ impl Taken {
 
     pub fn is_empty(&self) -> bool {
         self.detached_policy_arns.is_empty() && self.deny_policy_arn.is_none()
+    }
+
+    /// Adds this to `other`.
+    pub fn merge_into(&self, other: &mut Taken) {
+        for policy in &self.detached_policy_arns {
+            if !other.detached_policy_arns.contains(policy) {
+                other.detached_policy_arns.push(policy.clone());
+            }
+        }
+        if self.deny_policy_arn.is_some() {
+            other.deny_policy_arn.clone_from(&self.deny_policy_arn);
+        }
     }
 
     /// Records this in `state`, keeping what the state already says was taken.

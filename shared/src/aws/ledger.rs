@@ -22,6 +22,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, Tr
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use seatcap_core::audit::{AuditEvent, Claim, EventKind};
+
 use crate::deny::RoleDenyList;
 use crate::notify::{Channel, Notice};
 use crate::principal::PrincipalArn;
@@ -137,72 +139,6 @@ fn read_cancellation(codes: &[Option<&str>], roles: &[ItemRole]) -> Cancelled {
 /// Attempts of a transaction DynamoDB cancelled for throttling or a transaction conflict.
 const CANCELLED_ATTEMPTS: u32 = 6;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    /// An alert was handled; `detail.outcome` says how.
-    Alert,
-    /// An alert could not be parsed.
-    AlertRejected,
-    /// An alert for a budget no principal owns.
-    AlertUnmanaged,
-    Enforced,
-    Restored,
-    CapSet,
-    Blocked,
-    Protected,
-    Unprotected,
-    OverrideGranted,
-    OverrideRevoked,
-    /// Overrides past their expiry were removed (reconcile).
-    OverrideExpired,
-    NotificationFailed,
-    /// Managed policies attached again during a block were detached again (reconcile).
-    DriftRepaired,
-    /// An email address subscribed to the notification topic, with its filter.
-    EmailSubscribed,
-    /// The cap was reached but IAM refused to cut access (first failure of an alert).
-    EnforcementFailed,
-    /// Access was cut as configured, but another policy still allows Bedrock.
-    EnforcementIncomplete,
-    /// A downgrade rung took the premium-model policies.
-    Downgraded,
-    /// A change whose writer did not finish (timed out, killed) was completed from its
-    /// write-ahead record by another writer.
-    IntentCompleted,
-    /// IAM refused a change's step: what it took was given back and the change dropped.
-    IntentReversed,
-}
-
-/// One append-only audit record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEvent {
-    pub at: DateTime<Utc>,
-    pub kind: EventKind,
-    pub actor: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub detail: serde_json::Value,
-}
-
-impl AuditEvent {
-    pub fn new(at: DateTime<Utc>, kind: EventKind, actor: &str, detail: serde_json::Value) -> Self {
-        AuditEvent {
-            at,
-            kind,
-            actor: actor.to_owned(),
-            reason: None,
-            detail,
-        }
-    }
-
-    pub fn because(mut self, reason: &str) -> Self {
-        self.reason = Some(reason.to_owned());
-        self
-    }
-}
-
 /// Where an audit event is filed.
 #[derive(Clone, Debug)]
 pub enum Subject {
@@ -219,27 +155,6 @@ impl Subject {
             Subject::Principal(p) => principal_pk(p),
             Subject::UnownedAlerts => SYSTEM_ALERTS_PK.to_owned(),
             Subject::System => SYSTEM_PK.to_owned(),
-        }
-    }
-}
-
-/// A claim that something happened once: an SNS message, or an alert's natural key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "claim", content = "key")]
-pub enum Claim {
-    Message(String),
-    Alert(String),
-    /// A notice sent once for a key (an alert's failed enforcement), however often the
-    /// delivery is retried.
-    Notice(String),
-}
-
-impl Claim {
-    fn pk(&self) -> String {
-        match self {
-            Claim::Message(id) => format!("MSG#{id}"),
-            Claim::Alert(key) => format!("ALERT#{key}"),
-            Claim::Notice(key) => format!("NOTICE#{key}"),
         }
     }
 }
@@ -412,8 +327,8 @@ impl Ledger {
         budget: &str,
     ) -> Result<AlertLookup, LedgerError> {
         let keys = vec![
-            key(Claim::Message(message_id.to_owned()).pk(), SEEN_SK),
-            key(Claim::Alert(natural_key.to_owned()).pk(), SEEN_SK),
+            key(Claim::Message(message_id.to_owned()).key(), SEEN_SK),
+            key(Claim::Alert(natural_key.to_owned()).key(), SEEN_SK),
             key(budget_pk(budget), OWNER_SK),
         ];
         found_to_lookup(self.batch_get(keys).await?)
@@ -500,7 +415,7 @@ impl Ledger {
         let expires_at = (now + self.claim_ttl).timestamp();
         for claim in &commit.claims {
             let item = to_item(&ClaimItem {
-                pk: claim.pk(),
+                pk: claim.key(),
                 sk: SEEN_SK,
                 at: now,
                 expires_at,

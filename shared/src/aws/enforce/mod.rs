@@ -165,7 +165,7 @@ impl App {
         let mut now_taken = Taken::default();
         for (method, part) in parts(principal, taken) {
             let done = method.enforcement().take(self, principal, &part).await?;
-            done.record_into(&mut now_taken);
+            done.merge_into(&mut now_taken);
         }
         Ok(now_taken)
     }
@@ -212,19 +212,6 @@ impl App {
         self.ledger
             .append(vec![(Subject::Principal(principal.clone()), event)], now)
             .await
-    }
-}
-
-impl Taken {
-    fn record_into(&self, other: &mut Taken) {
-        for policy in &self.detached_policy_arns {
-            if !other.detached_policy_arns.contains(policy) {
-                other.detached_policy_arns.push(policy.clone());
-            }
-        }
-        if self.deny_policy_arn.is_some() {
-            other.deny_policy_arn.clone_from(&self.deny_policy_arn);
-        }
     }
 }
 

@@ -1,0 +1,100 @@
+//! The audit trail's vocabulary (pure): what happened, who did it, and the claims that make
+//! a thing happen once.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The actor seatcap's own writers record: the budget-alert function.
+pub const SEATCAP: &str = "seatcap";
+/// The period-rollover function.
+pub const ROLLOVER: &str = "seatcap:period-rollover";
+/// The reconcile function.
+pub const RECONCILE: &str = "seatcap:reconcile";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// An alert was handled; `detail.outcome` says how.
+    Alert,
+    /// An alert could not be parsed.
+    AlertRejected,
+    /// An alert for a budget no principal owns.
+    AlertUnmanaged,
+    Enforced,
+    Restored,
+    CapSet,
+    Blocked,
+    Protected,
+    Unprotected,
+    OverrideGranted,
+    OverrideRevoked,
+    /// Overrides past their expiry were removed (reconcile).
+    OverrideExpired,
+    NotificationFailed,
+    /// Managed policies attached again during a block were detached again (reconcile).
+    DriftRepaired,
+    /// An email address subscribed to the notification topic, with its filter.
+    EmailSubscribed,
+    /// The cap was reached but IAM refused to cut access (first failure of an alert).
+    EnforcementFailed,
+    /// Access was cut as configured, but another policy still allows Bedrock.
+    EnforcementIncomplete,
+    /// A downgrade rung took the premium-model policies.
+    Downgraded,
+    /// A change whose writer did not finish (timed out, killed) was completed from its
+    /// write-ahead record by another writer.
+    IntentCompleted,
+    /// IAM refused a change's step: what it took was given back and the change dropped.
+    IntentReversed,
+}
+
+/// One append-only audit record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(at: DateTime<Utc>, kind: EventKind, actor: &str, detail: serde_json::Value) -> Self {
+        AuditEvent {
+            at,
+            kind,
+            actor: actor.to_owned(),
+            reason: None,
+            detail,
+        }
+    }
+
+    pub fn because(mut self, reason: &str) -> Self {
+        self.reason = Some(reason.to_owned());
+        self
+    }
+}
+
+/// A claim that something happened once: an SNS message, or an alert's natural key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "claim", content = "key")]
+pub enum Claim {
+    Message(String),
+    Alert(String),
+    /// A notice sent once for a key (an alert's failed enforcement), however often the
+    /// delivery is retried.
+    Notice(String),
+}
+
+impl Claim {
+    /// The ledger key (`pk`) of the claim's item.
+    pub fn key(&self) -> String {
+        match self {
+            Claim::Message(id) => format!("MSG#{id}"),
+            Claim::Alert(key) => format!("ALERT#{key}"),
+            Claim::Notice(key) => format!("NOTICE#{key}"),
+        }
+    }
+}

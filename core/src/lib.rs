@@ -1,0 +1,25 @@
+//! seatcap's pure core. Nothing here does I/O or knows AWS: the crate has no such
+//! dependency, so the compiler keeps it pure. The adapters and flows in the `seatcap` crate
+//! read and write the world; everything they decide, they decide here.
+//!
+//! [`alert`] parses Budgets alerts, [`decide`] says what to do about one, [`state`] is a
+//! principal's record and [`intent`] the write-ahead record of a change under way,
+//! [`findings`] is what reconcile finds, [`deny`] the per-person deny lists of shared roles,
+//! [`access`] whether a policy still allows Bedrock, [`announce`] and [`notice`] what people
+//! are told, [`audit`] the audit trail's vocabulary, and [`money`], [`period`], [`principal`]
+//! the values everything is made of.
+
+pub mod access;
+pub mod alert;
+pub mod announce;
+pub mod audit;
+pub mod decide;
+pub mod deny;
+pub mod findings;
+pub mod intent;
+pub mod money;
+pub mod notice;
+pub mod period;
+pub mod principal;
+pub mod request;
+pub mod state;

@@ -1,0 +1,8 @@
+//! The adapters: each AWS service seatcap talks to, behind a narrow type of its own.
+
+pub mod budgets;
+pub mod enforce;
+pub mod iam;
+pub mod ledger;
+pub mod notify;
+pub mod secret;

@@ -1,0 +1,10 @@
+//! The flows the Lambda functions run, all of them writing through the one
+//! [`commit`] engine.
+
+pub mod admin;
+pub mod alert_delivery;
+pub mod commit;
+pub mod handover;
+pub mod outbox;
+pub mod reconcile;
+pub mod rollover;
