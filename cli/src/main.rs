@@ -9,6 +9,11 @@ use std::process::ExitCode;
 
 use aws_sdk_lambda::primitives::Blob;
 use clap::{Args, Parser, Subcommand};
+use seatcap::request::{
+    AdoptBudget, GrantOverride, HistoryRequest, ListRequest, Mutation, NoFields, PrincipalOnly,
+    Request, RevokeOverride, SetCap, SubscribeEmail,
+};
+use seatcap::state::Status;
 use serde_json::{Value, json};
 
 mod render;
@@ -197,12 +202,17 @@ impl Session<'_> {
                 let budget = budget
                     .clone()
                     .unwrap_or_else(|| format!("seatcap-{}", short_name(&principal)));
-                let mut request = json!({"action": "set_cap", "principal": principal, "budget": budget,
-                    "cap_usd": amount.trim_start_matches('$')});
-                if let Some(team) = team {
-                    request["team"] = json!(team);
-                }
-                self.change(request, why).await
+                let (actor, reason) = self.who(why).await?;
+                self.change(Request::SetCap(SetCap {
+                    principal,
+                    budget,
+                    cap_usd: amount.trim_start_matches('$').to_owned(),
+                    tag_value: None,
+                    team: team.clone(),
+                    actor,
+                    reason,
+                }))
+                .await
             }
             Command::AdoptBudget {
                 principal,
@@ -210,11 +220,16 @@ impl Session<'_> {
                 team,
                 why,
             } => {
-                let mut request = json!({"action": "adopt_budget", "principal": self.principal(principal).await?, "budget": budget});
-                if let Some(team) = team {
-                    request["team"] = json!(team);
-                }
-                self.change(request, why).await
+                let principal = self.principal(principal).await?;
+                let (actor, reason) = self.who(why).await?;
+                self.change(Request::AdoptBudget(AdoptBudget {
+                    principal,
+                    budget: budget.clone(),
+                    team: team.clone(),
+                    actor,
+                    reason,
+                }))
+                .await
             }
             Command::Override {
                 principal,
@@ -222,48 +237,76 @@ impl Session<'_> {
                 until,
                 why,
             } => {
-                let mut request = json!({"action": "grant_override", "principal": self.principal(principal).await?,
-                    "expires_at": expiry(until)});
-                if amount.eq_ignore_ascii_case("exempt") {
-                    request["exempt"] = json!(true);
-                } else {
-                    request["extra_usd"] =
-                        json!(amount.trim_start_matches('+').trim_start_matches('$'));
-                }
-                self.change(request, why).await
+                let principal = self.principal(principal).await?;
+                let (actor, reason) = self.who(why).await?;
+                let exempt = amount.eq_ignore_ascii_case("exempt");
+                let extra_usd = (!exempt).then(|| {
+                    amount
+                        .trim_start_matches('+')
+                        .trim_start_matches('$')
+                        .to_owned()
+                });
+                self.change(Request::GrantOverride(GrantOverride {
+                    principal,
+                    extra_usd,
+                    exempt,
+                    expires_at: expiry(until),
+                    actor,
+                    reason,
+                }))
+                .await
             }
             Command::RevokeOverride { principal, id, why } => {
-                let mut request = json!({"action": "revoke_override", "principal": self.principal(principal).await?});
-                if let Some(id) = id {
-                    request["override_id"] = json!(id);
-                }
-                self.change(request, why).await
+                let principal = self.principal(principal).await?;
+                let (actor, reason) = self.who(why).await?;
+                self.change(Request::RevokeOverride(RevokeOverride {
+                    principal,
+                    override_id: id.clone(),
+                    actor,
+                    reason,
+                }))
+                .await
             }
-            Command::Restore { principal, why } => self.simple("restore", principal, why).await,
-            Command::Block { principal, why } => self.simple("block", principal, why).await,
-            Command::Protect { principal, why } => self.simple("protect", principal, why).await,
-            Command::Unprotect { principal, why } => self.simple("unprotect", principal, why).await,
+            Command::Restore { principal, why } => {
+                let m = self.mutation(principal, why).await?;
+                self.change(Request::Restore(m)).await
+            }
+            Command::Block { principal, why } => {
+                let m = self.mutation(principal, why).await?;
+                self.change(Request::Block(m)).await
+            }
+            Command::Protect { principal, why } => {
+                let m = self.mutation(principal, why).await?;
+                self.change(Request::Protect(m)).await
+            }
+            Command::Unprotect { principal, why } => {
+                let m = self.mutation(principal, why).await?;
+                self.change(Request::Unprotect(m)).await
+            }
             Command::Status { principal } => {
+                let principal = self.principal(principal).await?;
                 let answer = self
-                    .invoke(
-                        json!({"action": "status", "principal": self.principal(principal).await?}),
-                    )
+                    .invoke(&Request::Status(PrincipalOnly { principal }))
                     .await?;
                 self.print(&answer, render::state)
             }
             Command::List { blocked, active } => {
-                let mut request = json!({"action": "list", "limit": 500});
-                if *blocked {
-                    request["status"] = json!("blocked");
-                } else if *active {
-                    request["status"] = json!("active");
-                }
+                let status = match (*blocked, *active) {
+                    (true, _) => Some(Status::Blocked),
+                    (false, true) => Some(Status::Active),
+                    _ => None,
+                };
+                let mut request = ListRequest {
+                    status,
+                    limit: Some(500),
+                    next_token: None,
+                };
                 let mut principals = Vec::new();
                 loop {
-                    let page = self.invoke(request.clone()).await?;
+                    let page = self.invoke(&Request::List(request.clone())).await?;
                     principals.extend(page["principals"].as_array().cloned().unwrap_or_default());
-                    match page.get("next_token") {
-                        Some(token) => request["next_token"] = token.clone(),
+                    match page.get("next_token").and_then(Value::as_str) {
+                        Some(token) => request.next_token = Some(token.to_owned()),
                         None => break,
                     }
                 }
@@ -273,8 +316,13 @@ impl Session<'_> {
                 )
             }
             Command::History { principal, limit } => {
-                let request = json!({"action": "history", "principal": self.principal(principal).await?, "limit": limit});
-                let answer = self.invoke(request).await?;
+                let principal = self.principal(principal).await?;
+                let request = Request::History(HistoryRequest {
+                    principal,
+                    limit: Some(*limit),
+                    next_token: None,
+                });
+                let answer = self.invoke(&request).await?;
                 self.print(&answer, render::events)
             }
             Command::SubscribeEmail {
@@ -283,37 +331,47 @@ impl Session<'_> {
                 audience,
                 why,
             } => {
-                let mut request = json!({"action": "subscribe_email", "email": email});
-                if let Some(principal) = principal {
-                    request["principal"] = json!(self.principal(principal).await?);
-                }
-                if let Some(audience) = audience {
-                    request["audience"] = json!(audience);
-                }
-                request["actor"] = json!(self.actor().await?);
-                request["reason"] = json!(why.reason);
-                let answer = self.invoke(request).await?;
+                let principal = match principal {
+                    Some(p) => Some(self.principal(p).await?),
+                    None => None,
+                };
+                let (actor, reason) = self.who(why).await?;
+                let request = Request::SubscribeEmail(SubscribeEmail {
+                    email: email.clone(),
+                    principal,
+                    audience: audience.clone(),
+                    actor,
+                    reason,
+                });
+                let answer = self.invoke(&request).await?;
                 self.print(&answer, render::subscription)
             }
             Command::FlushNotifications => {
                 let answer = self
-                    .invoke(json!({"action": "flush_notifications"}))
+                    .invoke(&Request::FlushNotifications(NoFields {}))
                     .await?;
                 self.print(&answer, render::flush)
             }
         }
     }
 
-    async fn simple(&self, action: &str, principal: &str, why: &Why) -> Result<(), Failure> {
-        let request = json!({"action": action, "principal": self.principal(principal).await?});
-        self.change(request, why).await
+    async fn mutation(&self, principal: &str, why: &Why) -> Result<Mutation, Failure> {
+        let principal = self.principal(principal).await?;
+        let (actor, reason) = self.who(why).await?;
+        Ok(Mutation {
+            principal,
+            actor,
+            reason,
+        })
     }
 
-    /// A mutating request: adds actor and reason, invokes, prints the new state.
-    async fn change(&self, mut request: Value, why: &Why) -> Result<(), Failure> {
-        request["actor"] = json!(self.actor().await?);
-        request["reason"] = json!(why.reason);
-        let answer = self.invoke(request).await?;
+    async fn who(&self, why: &Why) -> Result<(String, String), Failure> {
+        Ok((self.actor().await?, why.reason.clone()))
+    }
+
+    /// A mutating request: invokes, prints the new state.
+    async fn change(&self, request: Request) -> Result<(), Failure> {
+        let answer = self.invoke(&request).await?;
         self.print(&answer, render::state)
     }
 
@@ -329,12 +387,14 @@ impl Session<'_> {
         Ok(())
     }
 
-    async fn invoke(&self, request: Value) -> Result<Value, Failure> {
+    async fn invoke(&self, request: &Request) -> Result<Value, Failure> {
+        let payload = serde_json::to_vec(request)
+            .map_err(|e| Failure::Error(format!("could not write the request: {e}")))?;
         let out = self
             .lambda
             .invoke()
             .function_name(&self.cli.function)
-            .payload(Blob::new(request.to_string()))
+            .payload(Blob::new(payload))
             .send()
             .await
             .map_err(|e| {
