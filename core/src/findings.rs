@@ -30,6 +30,10 @@ pub struct Truths<'a> {
     /// Whether the seatcap deny policy the state records (`deny_policy_arn`) is attached
     /// (to the principal, or to a shared role); `None` when none is recorded.
     pub deny_attached: Option<bool>,
+    /// For a person on a shared role: whether the recorded shard's document denies them
+    /// under the role's current unique id (a recreated role has a new one); `None` when not
+    /// known or not such a person.
+    pub deny_names_person: Option<bool>,
     /// `None` if the principal's budget is gone.
     pub budget: Option<&'a BudgetTruth>,
 }
@@ -52,6 +56,9 @@ pub enum Finding {
     /// Someone (or a re-provisioned permission set) detached seatcap's deny policy while the
     /// principal is blocked.
     DenyRemovedWhileBlocked { policy: String },
+    /// The shard is attached, but its document does not deny the person (the role was
+    /// recreated with a new unique id, or the document was rewritten behind seatcap's back).
+    DenyMissesPersonWhileBlocked { policy: String },
     /// Active, but none of the managed policies is attached: seatcap has nothing to cut, and
     /// does not guess whether access went missing or comes from elsewhere.
     NoManagedPolicyWhileActive,
@@ -73,6 +80,7 @@ impl Finding {
             Finding::UnderCapWhileBlocked { .. } => "under_cap_while_blocked",
             Finding::ReattachedWhileBlocked { .. } => "reattached_while_blocked",
             Finding::DenyRemovedWhileBlocked { .. } => "deny_removed_while_blocked",
+            Finding::DenyMissesPersonWhileBlocked { .. } => "deny_misses_person_while_blocked",
             Finding::NoManagedPolicyWhileActive => "no_managed_policy_while_active",
             Finding::BudgetGone { .. } => "budget_gone",
             Finding::PrincipalGone => "principal_gone",
@@ -190,6 +198,19 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
                     policy: policy.clone(),
                 };
             }
+            if let (Some(true), Some(false), Some(policy)) = (
+                truths.deny_attached,
+                truths.deny_names_person,
+                &state.deny_policy_arn,
+            ) && action == Action::None
+            {
+                findings.push(Finding::DenyMissesPersonWhileBlocked {
+                    policy: policy.clone(),
+                });
+                action = Action::DenyAgain {
+                    policy: policy.clone(),
+                };
+            }
             // A restore re-attaches everything seatcap took, so it wins over detaching again.
             if let Some(spend) = spend
                 && state.block_cause.is_some_and(BlockCause::ends_with_the_cap)
@@ -266,6 +287,7 @@ mod tests {
                 attached_managed: attached,
                 cut_by_deny: false,
                 deny_attached: None,
+                deny_names_person: None,
                 budget,
             },
             now(),
@@ -454,6 +476,7 @@ mod tests {
             attached_managed: Some(&attached),
             cut_by_deny: true,
             deny_attached,
+            deny_names_person: None,
             budget: None,
         };
         let gone = assess(&truths(Some(false)), now());
@@ -469,5 +492,26 @@ mod tests {
         // In place: the managed policy still attached says nothing under a deny.
         let fine = assess(&truths(Some(true)), now());
         assert_eq!(fine.action, Action::None, "{fine:?}");
+        // Attached, but its document no longer names the person: written again.
+        let misses = assess(
+            &Truths {
+                deny_names_person: Some(false),
+                ..truths(Some(true))
+            },
+            now(),
+        );
+        assert!(
+            misses
+                .findings
+                .contains(&Finding::DenyMissesPersonWhileBlocked {
+                    policy: deny.into()
+                })
+        );
+        assert_eq!(
+            misses.action,
+            Action::DenyAgain {
+                policy: deny.into()
+            }
+        );
     }
 }

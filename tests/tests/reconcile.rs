@@ -450,3 +450,128 @@ async fn expired_overrides_end() {
     );
     assert!(reconcile(&later).await.counts.is_empty(), "once");
 }
+
+/// A person blocked on a shared role stays denied only while the shard's document names
+/// them under the role's current unique id. Reconcile reads the documents and the role ids
+/// in its one sweep and writes the list again when IAM no longer says what the ledger says:
+/// after a document rewritten behind seatcap's back, and after the role was recreated (a
+/// re-provisioned permission set gets a new unique id, and the old deny denies nobody).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_role_deny_that_no_longer_names_the_person_is_written_again() {
+    const ROLE: &str = "AWSReservedSSO_ClaudeDev_feedface";
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    account
+        .create_principal("role", ROLE, &[&account.bedrock_policy_arn])
+        .await;
+    let alice: PrincipalArn = format!("arn:aws:sts::{}:assumed-role/{ROLE}/alice", account.id)
+        .parse()
+        .unwrap();
+    let answer = app
+        .handle_admin(
+            json!({"action": "set_cap", "principal": alice.as_str(), "budget": "seatcap-alice",
+            "cap_usd": "200", "actor": "finance", "reason": "seat"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true);
+    app.handle_delivery(
+        "m-alice",
+        &budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00"),
+    )
+    .await
+    .unwrap();
+    let shard = seatcap::deny::shard_policy_arn("aws", &account.id, ROLE, 0);
+    let iam = seatcap::iam::Iam::new(account.iam.clone());
+    let role_id = || async {
+        account
+            .iam
+            .get_role()
+            .role_name(ROLE)
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap()
+            .role_id
+    };
+    let denies_alice = || async {
+        let me = format!("{}:alice", role_id().await);
+        let (_, document) = iam.own_policy_document(&shard).await.unwrap().unwrap();
+        seatcap::deny::denied_user_ids(&document).contains(&me)
+    };
+    assert!(denies_alice().await);
+    let findings = |report: &ReconcileReport| -> Vec<String> {
+        report
+            .principals
+            .iter()
+            .filter(|p| p.principal == alice)
+            .flat_map(|p| p.findings.iter().map(|f| f.name().to_owned()))
+            // No AWS Budget was made for her in this test.
+            .filter(|name| name != "budget_gone")
+            .collect()
+    };
+
+    // Someone makes the shard deny somebody else.
+    let stranger = seatcap::deny::document(&role_id().await, &["mallory".into()], 1);
+    account
+        .iam
+        .create_policy_version()
+        .policy_arn(&shard)
+        .policy_document(stranger.to_string())
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    assert!(!denies_alice().await);
+    let report = app
+        .reconcile(ReconcileEvent::default(), Pace::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(
+        findings(&report),
+        ["deny_misses_person_while_blocked"],
+        "{report:?}"
+    );
+    assert!(denies_alice().await, "written again from the ledger's list");
+
+    // The permission set is re-provisioned: the role is deleted and made again, new id.
+    let role = account.principal("role", ROLE);
+    for policy in account.attached(&role).await {
+        account
+            .iam
+            .detach_role_policy()
+            .role_name(ROLE)
+            .policy_arn(policy)
+            .send()
+            .await
+            .unwrap();
+    }
+    account
+        .iam
+        .delete_role()
+        .role_name(ROLE)
+        .send()
+        .await
+        .unwrap();
+    account
+        .create_principal("role", ROLE, &[&account.bedrock_policy_arn])
+        .await;
+    assert!(!denies_alice().await, "the old deny names the old role id");
+    let report = app
+        .reconcile(ReconcileEvent::default(), Pace::unlimited())
+        .await
+        .unwrap();
+    assert_eq!(
+        findings(&report),
+        ["deny_removed_while_blocked"],
+        "{report:?}"
+    );
+    assert!(denies_alice().await, "written again under the new role id");
+    assert!(account.attached(&role).await.contains(&shard));
+    let again = app
+        .reconcile(ReconcileEvent::default(), Pace::unlimited())
+        .await
+        .unwrap();
+    assert!(findings(&again).is_empty(), "{again:?}");
+}

@@ -176,7 +176,13 @@ impl Iam {
 /// The managed policies attached to each user, role and group of the account, as IAM
 /// reported them in one sweep.
 #[derive(Debug, Default)]
-pub struct Attachments(HashMap<(PrincipalKind, String), Vec<String>>);
+pub struct Attachments {
+    attached: HashMap<(PrincipalKind, String), Vec<String>>,
+    /// Each role's unique id, by name.
+    role_ids: HashMap<String, String>,
+    /// The default document of each of seatcap's own policies, by ARN.
+    own_documents: HashMap<String, serde_json::Value>,
+}
 
 impl Attachments {
     /// The managed policies attached to `principal`, or `None` if IAM has no such principal.
@@ -189,7 +195,16 @@ impl Attachments {
             ),
             kind => (kind, principal.name().to_owned()),
         };
-        self.0.get(&key).map(Vec::as_slice)
+        self.attached.get(&key).map(Vec::as_slice)
+    }
+
+    /// Whether the seatcap deny policy `policy` denies this person on their shared role,
+    /// under the role's current unique id; `None` if IAM showed no such role or policy.
+    pub fn denies_person(&self, principal: &PrincipalArn, policy: &str) -> Option<bool> {
+        let role_id = self.role_ids.get(principal.role_name()?)?;
+        let document = self.own_documents.get(policy)?;
+        let me = format!("{role_id}:{}", principal.name());
+        Some(crate::deny::denied_user_ids(document).contains(&me))
     }
 
     fn insert(
@@ -204,7 +219,7 @@ impl Attachments {
                 .into_iter()
                 .filter_map(|p| p.policy_arn)
                 .collect();
-            self.0.insert((kind, name), arns);
+            self.attached.insert((kind, name), arns);
         }
     }
 }
@@ -220,6 +235,7 @@ impl Iam {
             .filter(EntityType::User)
             .filter(EntityType::Role)
             .filter(EntityType::Group)
+            .filter(EntityType::LocalManagedPolicy)
             .into_paginator()
             .send();
         let mut attachments = Attachments::default();
@@ -235,11 +251,30 @@ impl Iam {
                 );
             }
             for role in page.role_detail_list.unwrap_or_default() {
+                if let (Some(name), Some(id)) = (&role.role_name, &role.role_id) {
+                    attachments.role_ids.insert(name.clone(), id.clone());
+                }
                 attachments.insert(
                     PrincipalKind::Role,
                     role.role_name,
                     role.attached_managed_policies,
                 );
+            }
+            for policy in page.policies.unwrap_or_default() {
+                if policy.path.as_deref() != Some(crate::deny::POLICY_PATH) {
+                    continue;
+                }
+                let document = policy
+                    .policy_version_list
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|v| v.is_default_version)
+                    .and_then(|v| v.document)
+                    .as_deref()
+                    .and_then(crate::access::decode_document);
+                if let (Some(arn), Some(document)) = (policy.arn, document) {
+                    attachments.own_documents.insert(arn, document);
+                }
             }
             for group in page.group_detail_list.unwrap_or_default() {
                 attachments.insert(

@@ -275,6 +275,11 @@ impl App {
                                 .of(&state.principal)
                                 .is_some_and(|all| all.contains(arn))
                         }),
+                        deny_names_person: state
+                            .deny_policy_arn
+                            .as_deref()
+                            .filter(|_| state.principal.kind() == crate::principal::PrincipalKind::AssumedRole)
+                            .and_then(|arn| attachments.denies_person(&state.principal, arn)),
                         budget,
                     },
                     now,

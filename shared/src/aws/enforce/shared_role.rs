@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use super::{EnforceError, Enforcement, Plan, partition};
 use crate::app::App;
 use crate::deny::{self, RoleDenyList};
+
 use crate::intent::{Scope, Taken};
 use crate::ledger::{CommitError, RoleDenials};
 use crate::principal::PrincipalArn;
@@ -138,60 +139,126 @@ async fn apply_to_role(
 ) -> Result<Option<usize>, EnforceError> {
     let role = principal.role_name().unwrap_or_default();
     let session = principal.name();
-    let list: &mut RoleDenyList = &mut held.list;
     let (shard, was_empty) = match change {
         Change::Deny => {
-            if let Some(n) = list.shard_of(session) {
-                // Listed already: make sure the shard is on the role (idempotent; this is
-                // how a completed change, or reconcile, repairs a detached shard).
+            if let Some(n) = held.list.shard_of(session) {
+                // Listed already (a change completed again, or reconcile's repair): make
+                // IAM say what the list says, then make sure the shard is on the role.
+                repair(app, principal, held, n).await?;
                 app.iam.attach(principal, &shard_arn(principal, n)).await?;
                 return Ok(Some(n));
             }
-            let n = list.add(role, session, app.config.deny_shards_per_role)?;
-            (n, list.shards[n].len() == 1)
+            let n = held
+                .list
+                .add(role, session, app.config.deny_shards_per_role)?;
+            (n, held.list.shards[n].len() == 1)
         }
-        Change::Allow => match list.remove(session) {
+        Change::Allow => match held.list.remove(session) {
             None => return Ok(None),
             Some(n) => (n, false),
         },
     };
-    let arn = shard_arn(principal, shard);
-    match list.shard_document(shard, held.version) {
-        Some(document) => {
-            let current = app.iam.own_policy_document(&arn).await?;
-            let replacing = match current {
-                Some((version_id, written)) => {
-                    let found = deny::written_version(&written).unwrap_or(0);
-                    if found > held.version {
-                        warn!(%principal, role, held = held.version, found, "a newer deny list is in IAM; not overwriting it");
-                        return Err(EnforceError::Fenced {
-                            role: role.to_owned(),
-                            held: held.version,
-                            found,
-                        });
-                    }
-                    Some(version_id)
-                }
-                None => None,
-            };
-            still_held(app, held)?;
-            let name = deny::shard_policy_name(role, shard);
+    if held.list.shard_document(shard, held.version).is_some() {
+        write_shard(app, principal, held, shard, None).await?;
+        if was_empty {
             app.iam
-                .put_own_policy(&arn, &name, &document, replacing.as_deref())
+                .attach(principal, &shard_arn(principal, shard))
                 .await?;
-            if was_empty {
-                app.iam.attach(principal, &arn).await?;
-            }
         }
-        None => {
-            still_held(app, held)?;
-            app.iam.detach(principal, &arn).await?;
-        }
+    } else {
+        still_held(app, held)?;
+        app.iam
+            .detach(principal, &shard_arn(principal, shard))
+            .await?;
     }
     Ok(match change {
         Change::Deny => Some(shard),
         Change::Allow => None,
     })
+}
+
+/// Makes IAM deny what the list says: a role recreated under the same name (a re-provisioned
+/// permission set) has a new unique id, so every shard is written again with it; otherwise
+/// shard `n` is written again if its document does not name the person.
+async fn repair(
+    app: &App,
+    principal: &PrincipalArn,
+    held: &mut RoleDenials,
+    n: usize,
+) -> Result<(), EnforceError> {
+    let role = principal.role_name().unwrap_or_default();
+    let role_id = app.iam.role_id(role).await?;
+    if role_id != held.list.role_id {
+        warn!(%principal, role, old = %held.list.role_id, new = %role_id, "the role was recreated; writing its deny list again");
+        held.list.role_id = role_id;
+        for shard in 0..held.list.shards.len() {
+            if held.list.shard_document(shard, held.version).is_some() {
+                write_shard(app, principal, held, shard, None).await?;
+                app.iam
+                    .attach(principal, &shard_arn(principal, shard))
+                    .await?;
+            }
+        }
+        return Ok(());
+    }
+    let me = format!("{}:{}", held.list.role_id, principal.name());
+    let current = app
+        .iam
+        .own_policy_document(&shard_arn(principal, n))
+        .await?;
+    let names_me = current
+        .as_ref()
+        .is_some_and(|(_, doc)| deny::denied_user_ids(doc).contains(&me));
+    if !names_me {
+        warn!(%principal, role, shard = n, "the shard's document does not deny the person; writing it again");
+        write_shard(app, principal, held, n, current).await?;
+    }
+    Ok(())
+}
+
+/// Writes shard `n`'s document from the list, unless IAM already has one written under a
+/// newer lease (the fence). `current` is IAM's document if the caller has read it.
+async fn write_shard(
+    app: &App,
+    principal: &PrincipalArn,
+    held: &RoleDenials,
+    n: usize,
+    current: Option<(String, serde_json::Value)>,
+) -> Result<(), EnforceError> {
+    let role = principal.role_name().unwrap_or_default();
+    let arn = shard_arn(principal, n);
+    let Some(document) = held.list.shard_document(n, held.version) else {
+        return Ok(());
+    };
+    let current = match current {
+        Some(current) => Some(current),
+        None => app.iam.own_policy_document(&arn).await?,
+    };
+    let replacing = match current {
+        Some((version_id, written)) => {
+            let found = deny::written_version(&written).unwrap_or(0);
+            if found > held.version {
+                warn!(%principal, role, held = held.version, found, "a newer deny list is in IAM; not overwriting it");
+                return Err(EnforceError::Fenced {
+                    role: role.to_owned(),
+                    held: held.version,
+                    found,
+                });
+            }
+            Some(version_id)
+        }
+        None => None,
+    };
+    still_held(app, held)?;
+    app.iam
+        .put_own_policy(
+            &arn,
+            &deny::shard_policy_name(role, n),
+            &document,
+            replacing.as_deref(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// A writer whose lease has run out stops before writing IAM.

@@ -22,6 +22,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, KeysAndAttributes, Put, Tr
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+mod cancellation;
+
+use cancellation::{Cancelled, ItemRole, read_cancellation};
 pub use seatcap_core::audit::{AuditEvent, Claim, EventKind};
 
 use crate::deny::RoleDenyList;
@@ -75,65 +78,6 @@ pub enum CommitError {
     OwnerTaken,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-}
-
-/// What each item of a transaction is, to read DynamoDB's cancellation reasons by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ItemRole {
-    Claim,
-    State,
-    Owner,
-    Event,
-}
-
-/// How a cancelled transaction ended, from its cancellation reasons (one per item, in order).
-#[derive(Debug)]
-enum Cancelled {
-    /// Throttled or in conflict with another transaction on the same items: nothing was
-    /// decided, so the same write is sent again.
-    Retry,
-    Failed(CommitError),
-}
-
-/// Reads the cancellation reasons: a failed condition on a claim is a duplicate, on the
-/// owner a taken budget, on the state a conflict; throttling and transaction conflicts are
-/// retried; anything else is an error (never mistaken for a duplicate).
-fn read_cancellation(codes: &[Option<&str>], roles: &[ItemRole]) -> Cancelled {
-    let failed = |role: ItemRole| {
-        codes
-            .iter()
-            .zip(roles)
-            .any(|(code, r)| *r == role && *code == Some("ConditionalCheckFailed"))
-    };
-    let retry = codes.iter().flatten().any(|c| {
-        matches!(
-            *c,
-            "ThrottlingError"
-                | "TransactionConflict"
-                | "ProvisionedThroughputExceeded"
-                | "RequestLimitExceeded"
-        )
-    });
-    let other: Vec<&str> = codes
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|c| !matches!(*c, "None" | "ConditionalCheckFailed"))
-        .collect();
-    if failed(ItemRole::Claim) {
-        Cancelled::Failed(CommitError::Claimed)
-    } else if failed(ItemRole::Owner) {
-        Cancelled::Failed(CommitError::OwnerTaken)
-    } else if failed(ItemRole::State) {
-        Cancelled::Failed(CommitError::Conflict)
-    } else if retry {
-        Cancelled::Retry
-    } else {
-        Cancelled::Failed(CommitError::Ledger(LedgerError::Dynamo {
-            operation: "TransactWriteItems",
-            message: format!("transaction cancelled: {other:?} (reasons {codes:?})"),
-        }))
-    }
 }
 
 /// Attempts of a transaction DynamoDB cancelled for throttling or a transaction conflict.
