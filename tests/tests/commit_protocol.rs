@@ -351,3 +351,76 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// EventBridge delivers the rollover twice at once (at-least-once), while finance blocks one
+/// of the people it restores. Every principal is restored once, the block stands whichever
+/// came first, and IAM agrees with the ledger for each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rollovers_and_a_block_at_once_leave_ledger_and_iam_agreeing() {
+    use seatcap::handover::Pace;
+    use seatcap::ledger::{EventKind, Subject};
+    use seatcap::rollover::RolloverEvent;
+
+    let account = Account::new().await;
+    let november = app_in(&account, Mode::Detach);
+    let mut people = Vec::new();
+    for i in 0..6 {
+        let name = format!("dev-{i}");
+        let principal = enrolled(&account, &november, Mode::Detach, &name).await;
+        november
+            .handle_delivery(
+                &format!("m-{name}"),
+                &budget_alert(
+                    &format!("seatcap-{name}"),
+                    "ACTUAL",
+                    "200.00",
+                    "200.00",
+                    "230.00",
+                ),
+            )
+            .await
+            .unwrap();
+        people.push(principal);
+    }
+    let december_at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 5, 0).unwrap();
+    let december = account.app(&[], Arc::new(move || december_at));
+    let event = || RolloverEvent {
+        time: december_at,
+        resume_after: None,
+    };
+    let block = json!({"action": "block", "principal": people[0].as_str(), "actor": "finance", "reason": "review"});
+    let (first, second, blocked) = tokio::join!(
+        december.roll_over(event(), Pace::unlimited()),
+        december.roll_over(event(), Pace::unlimited()),
+        december.handle_admin(block)
+    );
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(blocked.unwrap()["ok"], true);
+
+    let mut both = vec![
+        account.bedrock_policy_arn.clone(),
+        account.other_policy_arn.clone(),
+    ];
+    both.sort();
+    for (i, principal) in people.iter().enumerate() {
+        let state = state(&account, principal).await;
+        assert!(state.pending.is_none(), "{state:?}");
+        let restores = account
+            .ledger()
+            .history(&Subject::Principal(principal.clone()), 50)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Restored)
+            .count();
+        if i == 0 {
+            cut_and_agreed(&account, Mode::Detach, principal, "blocked by finance").await;
+            assert!(restores <= 1, "{restores}");
+        } else {
+            assert_eq!(state.status, Status::Active, "{state:?}");
+            assert_eq!(account.attached(principal).await, both);
+            assert_eq!(restores, 1, "restored once, not once per rollover");
+        }
+    }
+}

@@ -466,7 +466,7 @@ impl App {
                 );
                 change.owner = Some((budget.clone(), principal.clone()));
                 change.release_owner = moved_from.map(|old| (old, principal.clone()));
-                Decided::<(), Answer>::Change(Box::new(change))
+                Decided::<EventKind, Answer>::Change(Box::new(change))
             })
             .await;
         match outcome {
@@ -490,11 +490,7 @@ impl App {
             ))),
             Ok(Outcome::Committed(committed)) => {
                 info!(%principal, %budget, cap = %cap, %actor, "cap set");
-                Ok(Ok(committed_answer(
-                    &committed,
-                    EventKind::CapSet,
-                    self.now(),
-                )))
+                Ok(Ok(committed_answer(&committed, self.now())))
             }
         }
     }
@@ -527,38 +523,53 @@ impl App {
         change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
     ) -> Result<Answer, AdminError> {
         let contact = &self.config.finance_contact;
-        let mut kind = EventKind::Restored;
         let outcome = self
             .commit_change(principal, actor, |state, now| {
-                let Some(state) = state else {
-                    return Decided::Keep(Err(not_found(principal)));
-                };
-                match change(state, now) {
-                    Err(refusal) => Decided::Keep(Err(refusal)),
-                    Ok(Change::Unchanged) => {
-                        let mut answer = view(state, now);
-                        answer["changed"] = Value::Bool(false);
-                        Decided::Keep(Ok(ok(answer)))
-                    }
-                    Ok(Change::To {
-                        next,
-                        iam,
-                        kind: change_kind,
-                    }) => {
-                        kind = change_kind;
-                        Decided::Change(Box::new(change_of(
-                            Some(state),
-                            *next,
-                            iam,
-                            change_kind,
-                            (actor, reason),
-                            contact,
-                            now,
-                        )))
-                    }
-                }
+                decide_change(state, now, principal, (actor, reason), contact, &change)
             })
             .await;
+        self.answer(principal, actor, outcome)
+    }
+
+    /// [`Self::change_principal`] for many principals read in bulk (a scheduled function's
+    /// page of the status index): one reason each, decided from its state.
+    pub(crate) async fn change_many(
+        &self,
+        states: Vec<PrincipalState>,
+        actor: &str,
+        reason: impl Fn(&PrincipalState) -> String + Sync,
+        change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal> + Sync,
+    ) -> Vec<(PrincipalArn, Result<Answer, AdminError>)> {
+        let contact = &self.config.finance_contact;
+        let outcomes = self
+            .commit_many(states, actor, |state, now| match state {
+                Some(s) => decide_change(
+                    state,
+                    now,
+                    &s.principal,
+                    (actor, &reason(s)),
+                    contact,
+                    &change,
+                ),
+                None => Decided::Keep(Ok(ok(json!({"changed": false})))),
+            })
+            .await;
+        outcomes
+            .into_iter()
+            .map(|(principal, outcome)| {
+                let answer = self.answer(&principal, actor, outcome);
+                (principal, answer)
+            })
+            .collect()
+    }
+
+    /// The answer to an admin change the engine has carried out (or refused).
+    fn answer(
+        &self,
+        principal: &PrincipalArn,
+        actor: &str,
+        outcome: Result<Outcome<EventKind, Answer>, EngineError>,
+    ) -> Result<Answer, AdminError> {
         match outcome {
             Err(EngineError::Enforce(EnforceError::DenyListFull(full))) => {
                 Ok(Err(Refusal::new("deny_list_full", full.to_string())))
@@ -570,10 +581,41 @@ impl App {
                 EngineError::Superseded(principal.to_string()),
             )),
             Ok(Outcome::Committed(committed)) => {
-                info!(%principal, ?kind, %actor, "principal changed");
-                Ok(Ok(committed_answer(&committed, kind, self.now())))
+                info!(%principal, kind = ?committed.report, %actor, "principal changed");
+                Ok(Ok(committed_answer(&committed, self.now())))
             }
         }
+    }
+}
+
+/// What an admin change does to `state`, for the engine (pure).
+fn decide_change(
+    state: Option<&PrincipalState>,
+    now: DateTime<Utc>,
+    principal: &PrincipalArn,
+    who: (&str, &str),
+    contact: &str,
+    change: &impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
+) -> Decided<EventKind, Answer> {
+    let Some(state) = state else {
+        return Decided::Keep(Err(not_found(principal)));
+    };
+    match change(state, now) {
+        Err(refusal) => Decided::Keep(Err(refusal)),
+        Ok(Change::Unchanged) => {
+            let mut answer = view(state, now);
+            answer["changed"] = Value::Bool(false);
+            Decided::Keep(Ok(ok(answer)))
+        }
+        Ok(Change::To { next, iam, kind }) => Decided::Change(Box::new(change_of(
+            Some(state),
+            *next,
+            iam,
+            kind,
+            who,
+            contact,
+            now,
+        ))),
     }
 }
 
@@ -599,7 +641,7 @@ fn change_of(
     (actor, reason): (&str, &str),
     contact: &str,
     now: DateTime<Utc>,
-) -> crate::commit::Change<()> {
+) -> crate::commit::Change<EventKind> {
     let detail = json!({
         "before": before.map(|s| view(s, now)),
         "after": view(&next, now),
@@ -631,16 +673,13 @@ fn change_of(
         owner: None,
         release_owner: None,
         notices,
-        report: (),
+        report: kind,
     }
 }
 
 /// The answer to a committed admin change, and its metrics.
-fn committed_answer(
-    committed: &crate::commit::Committed<()>,
-    kind: EventKind,
-    now: DateTime<Utc>,
-) -> Value {
+fn committed_answer(committed: &crate::commit::Committed<EventKind>, now: DateTime<Utc>) -> Value {
+    let kind = committed.report;
     let mut answer = view(&committed.state, now);
     answer["changed"] = Value::Bool(true);
     let mut restored = false;

@@ -173,6 +173,165 @@ impl App {
         Err(EngineError::TooManyConflicts(MAX_ATTEMPTS))
     }
 
+    /// [`Self::commit_change`] for many principals at once, from states read in bulk (a page
+    /// of the status index, so no read each): the intents of those whose change only gives
+    /// back or takes again what is on record go out [`BATCH`] to a transaction, then IAM,
+    /// then the confirmations [`BATCH`] to a transaction. The protocol is the same; only the
+    /// number of writes differs. Any principal the batch cannot carry (an intent found, a
+    /// cut to plan, a write that conflicts) goes through [`Self::commit_change`] alone.
+    pub async fn commit_many<R: Send, K>(
+        &self,
+        states: Vec<PrincipalState>,
+        actor: &str,
+        decide: impl Fn(Option<&PrincipalState>, DateTime<Utc>) -> Decided<R, K> + Sync,
+    ) -> Vec<(PrincipalArn, Result<Outcome<R, K>, EngineError>)> {
+        use futures::StreamExt;
+        let now = self.now();
+        let mut results = Vec::new();
+        let mut alone = Vec::new();
+        let mut batch = Vec::new();
+        for state in states {
+            if state.pending.is_some() {
+                alone.push(state.principal.clone());
+                continue;
+            }
+            match decide(Some(&state), now) {
+                Decided::Keep(report) => {
+                    let principal = state.principal.clone();
+                    results.push((principal, Ok(Outcome::Kept(report, Box::new(Some(state))))));
+                }
+                Decided::Change(change) => match batchable(&change.step) {
+                    Some(step) => batch.push(self.intent_for(state, *change, step, actor, now)),
+                    None => alone.push(state.principal.clone()),
+                },
+            }
+        }
+        // The intents, a transaction at a time; a chunk that does not land goes alone.
+        let mut written = Vec::new();
+        for chunk in chunks(batch) {
+            let commits: Vec<Commit> = chunk
+                .iter()
+                .map(|(before, holding, _, _)| Commit {
+                    state: Some((holding.clone(), Some(before.version))),
+                    ..Commit::default()
+                })
+                .collect();
+            match self.ledger.commit_all(&commits, now).await {
+                Ok(()) => written.extend(chunk),
+                Err(e) => {
+                    info!(error = %e, principals = chunk.len(), "a batch of intents did not land; each goes alone");
+                    alone.extend(chunk.into_iter().map(|(b, ..)| b.principal));
+                }
+            }
+        }
+        // IAM, a few principals at a time.
+        let done: Vec<_> = futures::stream::iter(written)
+            .map(|(before, holding, intent, report)| async move {
+                let result = self.run_step(&holding.principal, &intent.step).await;
+                (before, holding, intent, report, result)
+            })
+            .buffer_unordered(crate::handover::CONCURRENCY)
+            .collect()
+            .await;
+        let mut to_confirm = Vec::new();
+        for (before, holding, intent, report, result) in done {
+            match result {
+                Ok(taken) => to_confirm.push((before, holding, intent, report, taken)),
+                Err(e) => {
+                    self.reverse(&holding, &intent, actor, &e).await;
+                    results.push((holding.principal.clone(), Err(e.into())));
+                }
+            }
+        }
+        // The confirmations, a transaction at a time; one that does not land is confirmed
+        // principal by principal.
+        let mut notices = Vec::new();
+        for chunk in chunks(to_confirm) {
+            let confirmations: Vec<(PrincipalState, Commit)> = chunk
+                .iter()
+                .map(|(_, holding, intent, _, taken)| confirmation(holding, intent, taken))
+                .collect();
+            let commits: Vec<Commit> = confirmations.iter().map(|(_, c)| c.clone()).collect();
+            let landed = self.ledger.commit_all(&commits, now).await.is_ok();
+            for ((before, holding, intent, report, taken), (state, _)) in
+                chunk.into_iter().zip(confirmations)
+            {
+                let state = if landed {
+                    Ok(state)
+                } else {
+                    self.confirm(&holding, &intent, &taken, actor, Run::First { cut: false })
+                        .await
+                };
+                match state {
+                    Ok(state) => {
+                        notices.extend(intent.notices.iter().cloned());
+                        let committed = Committed {
+                            report,
+                            before: Some(before),
+                            state,
+                            step: Some(intent.step.clone()),
+                            remaining: Vec::new(),
+                            notification_failures: 0,
+                        };
+                        results.push((
+                            holding.principal.clone(),
+                            Ok(Outcome::Committed(Box::new(committed))),
+                        ));
+                    }
+                    Err(e) => results.push((holding.principal.clone(), Err(e))),
+                }
+            }
+        }
+        if let Err(e) = self.send(&notices).await {
+            error!(error = %e, "could not record undelivered notices of a batch");
+        }
+        for principal in alone {
+            let outcome = self.commit_change(&principal, actor, &decide).await;
+            results.push((principal, outcome));
+        }
+        results
+    }
+
+    /// The intent a batched change writes, and the state holding it.
+    fn intent_for<R>(
+        &self,
+        before: PrincipalState,
+        change: Change<R>,
+        step: PlannedStep,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> (PrincipalState, PrincipalState, Intent, R) {
+        let Change {
+            mut next,
+            mut audit,
+            notices,
+            report,
+            ..
+        } = change;
+        if let PlannedStep::Take(taken) = &step {
+            taken.record_in(&mut next);
+        }
+        next.version = before.version + 1;
+        next.pending = None;
+        fill_audit(&mut audit, Some(&step), &next, now);
+        let intent = Intent {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            by: actor.to_owned(),
+            step,
+            started_at: now,
+            held_until: self.hold_until(),
+            then: Box::new(next),
+            events: vec![audit],
+            claims: Vec::new(),
+            notices,
+        };
+        let mut holding = before.clone();
+        holding.pending = Some(Box::new(intent.clone()));
+        holding.version = before.version + 1;
+        holding.updated_at = now;
+        (before, holding, intent, report)
+    }
+
     async fn write<R>(
         &self,
         principal: &PrincipalArn,
@@ -353,18 +512,8 @@ impl App {
         run: Run,
     ) -> Result<PrincipalState, EngineError> {
         let now = self.now();
-        let mut state = (*intent.then).clone();
-        if let PlannedStep::Take(_) = intent.step {
-            done.record_in(&mut state);
-        }
-        state.version = holding.version + 1;
-        state.pending = None;
+        let (state, Commit { mut events, .. }) = confirmation(holding, intent, done);
         let subject = Subject::Principal(holding.principal.clone());
-        let mut events: Vec<(Subject, AuditEvent)> = intent
-            .events
-            .iter()
-            .map(|e| (subject.clone(), e.clone()))
-            .collect();
         if run == Run::Completing {
             events.push((
                 subject.clone(),
@@ -460,6 +609,54 @@ impl App {
             failures += self.deliver(notice).await?;
         }
         Ok(failures)
+    }
+}
+
+/// The state a confirmation writes, and its commit (conditional on the intent's version).
+fn confirmation(
+    holding: &PrincipalState,
+    intent: &Intent,
+    done: &Taken,
+) -> (PrincipalState, Commit) {
+    let mut state = (*intent.then).clone();
+    if let PlannedStep::Take(_) = intent.step {
+        done.record_in(&mut state);
+    }
+    state.version = holding.version + 1;
+    state.pending = None;
+    let subject = Subject::Principal(holding.principal.clone());
+    let commit = Commit {
+        claims: intent.claims.clone(),
+        state: Some((state.clone(), Some(holding.version))),
+        events: intent
+            .events
+            .iter()
+            .map(|e| (subject.clone(), e.clone()))
+            .collect(),
+        ..Commit::default()
+    };
+    (state, commit)
+}
+
+/// Principals per batched transaction: a confirmation is its state and an event or two,
+/// well within DynamoDB's 100 items.
+pub const BATCH: usize = 25;
+
+fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut chunks = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        chunks.push(items.by_ref().take(BATCH).collect());
+    }
+    chunks
+}
+
+/// A step the batch can carry: one whose every target is on record already.
+fn batchable(step: &IamStep) -> Option<PlannedStep> {
+    match step {
+        IamStep::GiveBack(taken) if !taken.is_empty() => Some(PlannedStep::GiveBack(taken.clone())),
+        IamStep::TakeAgain(taken) if !taken.is_empty() => Some(PlannedStep::Take(taken.clone())),
+        _ => None,
     }
 }
 

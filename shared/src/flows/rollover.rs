@@ -7,14 +7,13 @@
 //! acts twice: a principal already restored is no longer in the blocked index.
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{error, info};
 
 use crate::admin::AdminError;
 use crate::app::App;
-use crate::handover::{CONCURRENCY, HandoverError, Pace};
+use crate::handover::{HandoverError, Pace};
 use crate::ledger::LedgerError;
 use crate::metrics;
 use crate::period::period_end;
@@ -155,33 +154,38 @@ impl App {
                 _ => due.push(state),
             }
         }
-        let results: Vec<(String, Result<Value, AdminError>)> = futures::stream::iter(due)
-            .map(|state| async move {
-                let reason = format!(
-                    "budget period {} ended",
-                    state.blocked_period.as_deref().unwrap_or("?")
-                );
-                // Decided again from each fresh read: a principal restored or re-blocked
-                // manually in the meantime is left as it is.
-                let result = self
-                    .change_principal(&state.principal, ACTOR, &reason, |s, now| {
-                        if cap_period_ended(s, at) {
-                            restore(s, now)
-                        } else {
-                            Ok(Change::Unchanged)
-                        }
-                    })
-                    .await
-                    .map(|answer| {
-                        answer.unwrap_or_else(
-                            |refusal| serde_json::json!({"refused": refusal.to_string()}),
-                        )
-                    });
-                (state.principal.to_string(), result)
+        // Decided again from each state as read: the page came from the status index, and
+        // every write is conditional on its version, so a principal restored or blocked
+        // again in the meantime is read afresh and left as it is.
+        let results: Vec<(String, Result<Value, AdminError>)> = self
+            .change_many(
+                due,
+                ACTOR,
+                |s| {
+                    format!(
+                        "budget period {} ended",
+                        s.blocked_period.as_deref().unwrap_or("?")
+                    )
+                },
+                |s, now| {
+                    if cap_period_ended(s, at) {
+                        restore(s, now)
+                    } else {
+                        Ok(Change::Unchanged)
+                    }
+                },
+            )
+            .await
+            .into_iter()
+            .map(|(principal, result)| {
+                let answer = result.map(|answer| {
+                    answer.unwrap_or_else(
+                        |refusal| serde_json::json!({"refused": refusal.to_string()}),
+                    )
+                });
+                (principal.to_string(), answer)
             })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+            .collect();
         for (principal, result) in results {
             match result {
                 Ok(answer) if answer["restored"] == true => report.restored.push(principal),

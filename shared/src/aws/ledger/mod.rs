@@ -104,7 +104,7 @@ impl Subject {
 }
 
 /// A group of writes that commit together or not at all.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Commit {
     /// Each must not exist yet.
     pub claims: Vec<Claim>,
@@ -354,8 +354,32 @@ impl Ledger {
 
     /// Writes everything in `commit` in one transaction, each item under its condition.
     pub async fn commit(&self, commit: Commit, now: DateTime<Utc>) -> Result<(), CommitError> {
+        self.commit_all(&[commit], now).await
+    }
+
+    /// Writes several commits (of different principals) as one transaction: all or none.
+    /// DynamoDB takes at most 100 items in one.
+    pub async fn commit_all(
+        &self,
+        commits: &[Commit],
+        now: DateTime<Utc>,
+    ) -> Result<(), CommitError> {
         let mut items = Vec::new();
         let mut roles = Vec::new();
+        for commit in commits {
+            self.transaction_items(commit, now, &mut items, &mut roles)?;
+        }
+        self.transact(items, &roles).await
+    }
+
+    /// The items of one commit, each under its condition, and what each is.
+    fn transaction_items(
+        &self,
+        commit: &Commit,
+        now: DateTime<Utc>,
+        items: &mut Vec<TransactWriteItem>,
+        roles: &mut Vec<ItemRole>,
+    ) -> Result<(), LedgerError> {
         let expires_at = (now + self.claim_ttl).timestamp();
         for claim in &commit.claims {
             let item = to_item(&ClaimItem {
@@ -424,7 +448,16 @@ impl Ledger {
             items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
             roles.push(ItemRole::Event);
         }
+        Ok(())
+    }
 
+    /// Sends one transaction, again while DynamoDB cancels it for throttling or a
+    /// transaction conflict.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        roles: &[ItemRole],
+    ) -> Result<(), CommitError> {
         for attempt in 1..=CANCELLED_ATTEMPTS {
             let result = self
                 .client
@@ -438,7 +471,7 @@ impl Ledger {
                     Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
                         let codes: Vec<Option<&str>> =
                             c.cancellation_reasons().iter().map(|r| r.code()).collect();
-                        read_cancellation(&codes, &roles)
+                        read_cancellation(&codes, roles)
                     }
                     _ => return Err(dynamo_error("TransactWriteItems")(e).into()),
                 },
