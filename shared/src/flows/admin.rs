@@ -427,48 +427,47 @@ impl App {
             team,
         } = target;
         let contact = &self.config.finance_contact;
-        let outcome = self
-            .commit_change(&principal, &actor, |before, now| {
-                let mut next = match before {
-                    None => PrincipalState::new(principal.clone(), budget.clone(), cap, now),
-                    Some(state) => state.next(now, |s| {
-                        s.cap_usd = cap;
-                        s.budget = budget.clone();
-                    }),
-                };
-                if team.is_some() {
-                    next.team = team.clone();
-                }
-                // Budgets' own figure, when it has one, is fresher than the last alert's.
-                if budgets_spend.is_some() {
-                    next.last_actual_usd = budgets_spend;
-                }
-                let restore = restorable_under_cap(&next, now);
-                if restore {
-                    mark_restored(&mut next);
-                }
-                let iam = if restore {
-                    IamStep::GiveBack(before.map(Taken::of).unwrap_or_default())
-                } else {
-                    IamStep::Nothing
-                };
-                let moved_from = before
-                    .map(|s| s.budget.clone())
-                    .filter(|old| *old != budget);
-                let mut change = change_of(
-                    before,
-                    next,
-                    iam,
-                    EventKind::CapSet,
-                    (&actor, &reason),
-                    contact,
-                    now,
-                );
-                change.owner = Some((budget.clone(), principal.clone()));
-                change.release_owner = moved_from.map(|old| (old, principal.clone()));
-                Decided::<EventKind, Answer>::Change(Box::new(change))
-            })
-            .await;
+        let outcome = Box::pin(self.commit_change(&principal, &actor, |before, now| {
+            let mut next = match before {
+                None => PrincipalState::new(principal.clone(), budget.clone(), cap, now),
+                Some(state) => state.next(now, |s| {
+                    s.cap_usd = cap;
+                    s.budget = budget.clone();
+                }),
+            };
+            if team.is_some() {
+                next.team = team.clone();
+            }
+            // Budgets' own figure, when it has one, is fresher than the last alert's.
+            if budgets_spend.is_some() {
+                next.last_actual_usd = budgets_spend;
+            }
+            let restore = restorable_under_cap(&next, now);
+            if restore {
+                mark_restored(&mut next);
+            }
+            let iam = if restore {
+                IamStep::GiveBack(before.map(Taken::of).unwrap_or_default())
+            } else {
+                IamStep::Nothing
+            };
+            let moved_from = before
+                .map(|s| s.budget.clone())
+                .filter(|old| *old != budget);
+            let mut change = change_of(
+                before,
+                next,
+                iam,
+                EventKind::CapSet,
+                (&actor, &reason),
+                contact,
+                now,
+            );
+            change.owner = Some((budget.clone(), principal.clone()));
+            change.release_owner = moved_from.map(|old| (old, principal.clone()));
+            Decided::<EventKind, Answer>::Change(Box::new(change))
+        }))
+        .await;
         match outcome {
             Err(EngineError::Enforce(EnforceError::DenyListFull(full))) => {
                 Ok(Err(Refusal::new("deny_list_full", full.to_string())))
@@ -523,11 +522,10 @@ impl App {
         change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
     ) -> Result<Answer, AdminError> {
         let contact = &self.config.finance_contact;
-        let outcome = self
-            .commit_change(principal, actor, |state, now| {
-                decide_change(state, now, principal, (actor, reason), contact, &change)
-            })
-            .await;
+        let outcome = Box::pin(self.commit_change(principal, actor, |state, now| {
+            decide_change(state, now, principal, (actor, reason), contact, &change)
+        }))
+        .await;
         self.answer(principal, actor, outcome)
     }
 
@@ -541,19 +539,18 @@ impl App {
         change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal> + Sync,
     ) -> Vec<(PrincipalArn, Result<Answer, AdminError>)> {
         let contact = &self.config.finance_contact;
-        let outcomes = self
-            .commit_many(states, actor, |state, now| match state {
-                Some(s) => decide_change(
-                    state,
-                    now,
-                    &s.principal,
-                    (actor, &reason(s)),
-                    contact,
-                    &change,
-                ),
-                None => Decided::Keep(Ok(ok(json!({"changed": false})))),
-            })
-            .await;
+        let outcomes = Box::pin(self.commit_many(states, actor, |state, now| match state {
+            Some(s) => decide_change(
+                state,
+                now,
+                &s.principal,
+                (actor, &reason(s)),
+                contact,
+                &change,
+            ),
+            None => Decided::Keep(Ok(ok(json!({"changed": false})))),
+        }))
+        .await;
         outcomes
             .into_iter()
             .map(|(principal, outcome)| {

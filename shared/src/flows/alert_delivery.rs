@@ -109,9 +109,7 @@ impl App {
         let mut reports = Vec::with_capacity(event.records.len());
         let mut first_error = None;
         for record in event.records {
-            match self
-                .handle_delivery(&record.sns.message_id, &record.sns.message)
-                .await
+            match Box::pin(self.handle_delivery(&record.sns.message_id, &record.sns.message)).await
             {
                 Ok(report) => reports.push(report),
                 Err(e) => {
@@ -160,15 +158,15 @@ impl App {
         };
         // The last state and decision, to tell people if IAM refuses the cut.
         let mut last: Option<(PrincipalState, Decision)> = None;
-        let outcome = self
-            .commit_change(&principal, ACTOR, |state, now| {
-                let decided = run.decide(state, now);
-                if let (Some(state), Decided::Change(change)) = (state, &decided) {
-                    last = Some((state.clone(), change.report));
-                }
-                decided
-            })
-            .await;
+        // Boxed: the engine's future is deep, and the entry point's layout has a depth limit.
+        let outcome = Box::pin(self.commit_change(&principal, ACTOR, |state, now| {
+            let decided = run.decide(state, now);
+            if let (Some(state), Decided::Change(change)) = (state, &decided) {
+                last = Some((state.clone(), change.report));
+            }
+            decided
+        }))
+        .await;
         match outcome {
             Ok(Written::Committed(committed)) => run.handled(*committed).await,
             Ok(Written::Claimed) => Ok(duplicate()),
