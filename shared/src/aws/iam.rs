@@ -40,6 +40,27 @@ fn entity(principal: &PrincipalArn) -> (Entity, &str) {
     }
 }
 
+/// The same IAM call on a user, a role or a group. The SDK has one operation (and one
+/// builder type) per kind of entity; this writes the call once and expands it for each.
+macro_rules! on_entity {
+    ($client:expr, $entity:expr, $name:expr, [$user:ident, $role:ident, $group:ident], |$call:ident| $body:expr) => {
+        match $entity {
+            Entity::User => {
+                let $call = $client.$user().user_name($name);
+                $body
+            }
+            Entity::Role => {
+                let $call = $client.$role().role_name($name);
+                $body
+            }
+            Entity::Group => {
+                let $call = $client.$group().group_name($name);
+                $body
+            }
+        }
+    };
+}
+
 #[derive(Clone)]
 pub struct Iam {
     client: Client,
@@ -91,35 +112,18 @@ impl Iam {
         policy: &str,
     ) -> Result<Detached, IamError> {
         let (entity, name) = entity(principal);
-        let result = match entity {
-            Entity::User => self
-                .client
-                .detach_user_policy()
-                .user_name(name)
+        let result = on_entity!(
+            self.client,
+            entity,
+            name,
+            [detach_user_policy, detach_role_policy, detach_group_policy],
+            |call| call
                 .policy_arn(policy)
                 .send()
                 .await
                 .map(drop)
-                .map_err(Failure::from),
-            Entity::Role => self
-                .client
-                .detach_role_policy()
-                .role_name(name)
-                .policy_arn(policy)
-                .send()
-                .await
-                .map(drop)
-                .map_err(Failure::from),
-            Entity::Group => self
-                .client
-                .detach_group_policy()
-                .group_name(name)
-                .policy_arn(policy)
-                .send()
-                .await
-                .map(drop)
-                .map_err(Failure::from),
-        };
+                .map_err(Failure::from)
+        );
         match result {
             Ok(()) => Ok(Detached::Yes),
             Err(f) if f.code.as_deref() == Some("NoSuchEntity") => Ok(Detached::WasNotAttached),
@@ -129,35 +133,18 @@ impl Iam {
 
     pub async fn attach(&self, principal: &PrincipalArn, policy: &str) -> Result<(), IamError> {
         let (entity, name) = entity(principal);
-        let result = match entity {
-            Entity::User => self
-                .client
-                .attach_user_policy()
-                .user_name(name)
+        let result = on_entity!(
+            self.client,
+            entity,
+            name,
+            [attach_user_policy, attach_role_policy, attach_group_policy],
+            |call| call
                 .policy_arn(policy)
                 .send()
                 .await
                 .map(drop)
-                .map_err(Failure::from),
-            Entity::Role => self
-                .client
-                .attach_role_policy()
-                .role_name(name)
-                .policy_arn(policy)
-                .send()
-                .await
-                .map(drop)
-                .map_err(Failure::from),
-            Entity::Group => self
-                .client
-                .attach_group_policy()
-                .group_name(name)
-                .policy_arn(policy)
-                .send()
-                .await
-                .map(drop)
-                .map_err(Failure::from),
-        };
+                .map_err(Failure::from)
+        );
         result.map_err(|f| f.into_error("Attach", principal, policy))
     }
 
@@ -600,63 +587,28 @@ impl Iam {
             Some(known) => known,
             None => self.attached_of(entity, name).await?,
         };
-        let inline_names: Vec<String> = match entity {
-            Entity::User => {
-                c.list_user_policies()
-                    .user_name(name)
-                    .into_paginator()
+        let inline_names: Vec<String> = on_entity!(
+            c,
+            entity,
+            name,
+            [list_user_policies, list_role_policies, list_group_policies],
+            |call| {
+                call.into_paginator()
                     .items()
                     .send()
                     .collect::<Result<Vec<_>, _>>()
                     .await?
             }
-            Entity::Role => {
-                c.list_role_policies()
-                    .role_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await?
-            }
-            Entity::Group => {
-                c.list_group_policies()
-                    .group_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await?
-            }
-        };
+        );
         let mut inline = Vec::new();
         for policy in inline_names {
-            let document = match entity {
-                Entity::User => {
-                    c.get_user_policy()
-                        .user_name(name)
-                        .policy_name(&policy)
-                        .send()
-                        .await?
-                        .policy_document
-                }
-                Entity::Role => {
-                    c.get_role_policy()
-                        .role_name(name)
-                        .policy_name(&policy)
-                        .send()
-                        .await?
-                        .policy_document
-                }
-                Entity::Group => {
-                    c.get_group_policy()
-                        .group_name(name)
-                        .policy_name(&policy)
-                        .send()
-                        .await?
-                        .policy_document
-                }
-            };
+            let document = on_entity!(
+                c,
+                entity,
+                name,
+                [get_user_policy, get_role_policy, get_group_policy],
+                |call| call.policy_name(&policy).send().await?.policy_document
+            );
             inline.push((policy, document));
         }
         Ok((managed, inline))
@@ -665,35 +617,23 @@ impl Iam {
     /// The managed policy ARNs attached to one entity (all pages).
     async fn attached_of(&self, entity: &Entity, name: &str) -> Result<Vec<String>, Failure> {
         let c = &self.client;
-        let policies = match entity {
-            Entity::User => {
-                c.list_attached_user_policies()
-                    .user_name(name)
-                    .into_paginator()
+        let policies = on_entity!(
+            c,
+            entity,
+            name,
+            [
+                list_attached_user_policies,
+                list_attached_role_policies,
+                list_attached_group_policies
+            ],
+            |call| {
+                call.into_paginator()
                     .items()
                     .send()
                     .collect::<Result<Vec<_>, _>>()
                     .await?
             }
-            Entity::Role => {
-                c.list_attached_role_policies()
-                    .role_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await?
-            }
-            Entity::Group => {
-                c.list_attached_group_policies()
-                    .group_name(name)
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await?
-            }
-        };
+        );
         Ok(policies.into_iter().filter_map(|p| p.policy_arn).collect())
     }
 
