@@ -100,6 +100,8 @@ pub enum EngineError {
     DryRun(String),
     #[error("{0}: this writer's change was completed or reversed by another writer; retry")]
     Superseded(String),
+    #[error("{0} has no state in the ledger to change")]
+    NotInLedger(String),
 }
 
 const MAX_ATTEMPTS: usize = 8;
@@ -292,7 +294,7 @@ impl App {
         results
     }
 
-    /// The intent a batched change writes, and the state holding it.
+    /// The intent a change writes, and the state holding it: `before` with the intent.
     fn intent_for<R>(
         &self,
         before: PrincipalState,
@@ -304,6 +306,7 @@ impl App {
         let Change {
             mut next,
             mut audit,
+            claims,
             notices,
             report,
             ..
@@ -322,7 +325,7 @@ impl App {
             held_until: self.hold_until(),
             then: Box::new(next),
             events: vec![audit],
-            claims: Vec::new(),
+            claims,
             notices,
         };
         let mut holding = before.clone();
@@ -337,43 +340,39 @@ impl App {
         principal: &PrincipalArn,
         actor: &str,
         before: Option<PrincipalState>,
-        change: Change<R>,
+        mut change: Change<R>,
         now: DateTime<Utc>,
     ) -> Result<Written<R>, EngineError> {
-        let Change {
-            mut next,
-            step,
-            mut audit,
-            claims,
-            owner,
-            release_owner,
-            mut notices,
-            report,
-        } = change;
-        if step != IamStep::Nothing && self.config.mode == Mode::DryRun {
-            return Err(EngineError::DryRun(describe(&step)));
+        if change.step != IamStep::Nothing && self.config.mode == Mode::DryRun {
+            return Err(EngineError::DryRun(describe(&change.step)));
         }
-        let cut = matches!(step, IamStep::Cut(_));
-        let (planned, attached) = match step {
+        let cut = matches!(change.step, IamStep::Cut(_));
+        let (planned, attached) = match &change.step {
             IamStep::Nothing => (None, None),
             IamStep::Cut(scope) => {
-                let plan = self.plan_cut(principal, scope).await?;
+                let plan = self.plan_cut(principal, *scope).await?;
                 (Some(PlannedStep::Take(plan.taken)), plan.attached)
             }
-            IamStep::GiveBack(taken) => (Some(PlannedStep::GiveBack(taken)), None),
-            IamStep::TakeAgain(taken) => (Some(PlannedStep::Take(taken)), None),
+            IamStep::GiveBack(taken) => (Some(PlannedStep::GiveBack(taken.clone())), None),
+            IamStep::TakeAgain(taken) => (Some(PlannedStep::Take(taken.clone())), None),
         };
         let planned = planned.filter(|p| !step_taken(p).is_empty());
-        if let Some(PlannedStep::Take(taken)) = &planned {
-            taken.record_in(&mut next);
-        }
-        let expected = before.as_ref().map(|s| s.version);
-        next.version = expected.map_or(0, |v| v + 1);
-        next.pending = None;
-        fill_audit(&mut audit, planned.as_ref(), &next, now);
+        let (owner, release_owner) = (change.owner.take(), change.release_owner.take());
 
         let Some(step) = planned else {
             // No IAM to change: one conditional write.
+            let Change {
+                mut next,
+                mut audit,
+                claims,
+                mut notices,
+                report,
+                ..
+            } = change;
+            let expected = before.as_ref().map(|s| s.version);
+            next.version = expected.map_or(0, |v| v + 1);
+            next.pending = None;
+            fill_audit(&mut audit, None, &next, now);
             let commit = Commit {
                 claims,
                 state: Some((next.clone(), expected)),
@@ -402,29 +401,15 @@ impl App {
                 Err(e) => conflict(e),
             };
         };
+        // Something is taken or given back, so there is a state on record it came from.
+        let Some(before) = before else {
+            return Err(EngineError::NotInLedger(principal.to_string()));
+        };
 
         // Write-ahead: the intent first, conditional on the version read.
-        let intent = Intent {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            by: actor.to_owned(),
-            step,
-            started_at: now,
-            held_until: self.hold_until(),
-            then: Box::new(next),
-            events: vec![audit],
-            claims,
-            notices,
-        };
-        let mut holding = match &before {
-            Some(state) => state.clone(),
-            // A new principal is written whole first (nothing of it is taken yet).
-            None => (*intent.then).clone(),
-        };
-        holding.pending = Some(Box::new(intent.clone()));
-        holding.version = expected.map_or(0, |v| v + 1);
-        holding.updated_at = now;
+        let (before, holding, intent, report) = self.intent_for(before, change, step, actor, now);
         let write = Commit {
-            state: Some((holding.clone(), expected)),
+            state: Some((holding.clone(), Some(before.version))),
             owner,
             release_owner,
             ..Commit::default()
@@ -437,7 +422,7 @@ impl App {
                 .await?;
         Ok(Written::Done(Box::new(Committed {
             report,
-            before,
+            before: Some(before),
             state,
             step: Some(intent.step.clone()),
             remaining,
