@@ -324,3 +324,98 @@ async fn a_rollover_killed_after_a_restore_is_completed_by_the_next_run() {
         "a restore cut short was completed: {completed:?}"
     );
 }
+
+/// A person on a shared role: the admin dies right after IAM took the new shard document
+/// that denies them, before the role's list or the person's state was written. The lease
+/// and the intent are both held until the dead process's deadline; the next request waits
+/// that out, completes the block from the intent (writing the list again, fenced by the
+/// newer lease), then does what it was asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_role_block_killed_after_the_shard_write_is_completed_by_the_next_request() {
+    const ROLE: &str = "AWSReservedSSO_ClaudeDev_c0ffee";
+    let account = Account::new().await;
+    let env = account.env();
+    account
+        .create_principal("role", ROLE, &[&account.bedrock_policy_arn])
+        .await;
+    let person = |name: &str| -> PrincipalArn {
+        format!("arn:aws:sts::{}:assumed-role/{ROLE}/{name}", account.id)
+            .parse()
+            .unwrap()
+    };
+    let (carol, bob) = (person("carol"), person("bob"));
+    let app = now_app(&account);
+    enrol(&app, &carol, "seatcap-carol").await;
+    enrol(&app, &bob, "seatcap-bob").await;
+    // Carol's block makes the role's first shard.
+    let answer = app.handle_admin(request("block", &carol)).await.unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    let shard = seatcap::deny::shard_policy_arn("aws", &account.id, ROLE, 0);
+    let iam = seatcap::iam::Iam::new(account.iam.clone());
+    let denied = || async {
+        let (_, document) = iam.own_policy_document(&shard).await.unwrap().unwrap();
+        let mut names: Vec<String> = seatcap::deny::denied_user_ids(&document)
+            .into_iter()
+            .map(|id| id.rsplit(':').next().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+
+    killed_after(
+        &account,
+        "admin",
+        &env,
+        "Action=CreatePolicyVersion",
+        &request("block", &bob),
+    )
+    .await;
+    assert_eq!(
+        denied().await,
+        ["bob", "carol"],
+        "IAM took the new document"
+    );
+    let list = account
+        .ledger()
+        .load_role(&account.id, ROLE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        list.list.len(),
+        1,
+        "the ledger's list never heard of bob: {list:?}"
+    );
+
+    let admin = Function::start(binary("admin"), &env).await;
+    let status = admin
+        .invoke(&request("restore", &bob))
+        .await
+        .expect_response();
+    assert_eq!(status["ok"], true, "{status}");
+    assert_eq!(
+        denied().await,
+        ["carol"],
+        "completed, then restored: {status}"
+    );
+    let after = state(&account, &bob).await;
+    assert_eq!(
+        (after.status, after.pending.is_none()),
+        (Status::Active, true)
+    );
+    assert!(
+        events(&account, &bob)
+            .await
+            .contains(&EventKind::IntentCompleted)
+    );
+    let list = account
+        .ledger()
+        .load_role(&account.id, ROLE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(list.list.len(), 1, "{list:?}");
+    assert_eq!(list.held_by, None, "the lease was given back");
+    let carol_state = state(&account, &carol).await;
+    assert_eq!(carol_state.status, Status::Blocked, "carol untouched");
+}
