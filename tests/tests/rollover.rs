@@ -134,6 +134,21 @@ async fn month_end_restores_the_capped_and_keeps_manual_blocks() {
         history[0].reason.as_deref(),
         Some("budget period 2026-11 ended")
     );
+    // The restore is emailed (the rollover publishes its page's notices in batches), with
+    // the attributes subscriptions filter on.
+    let emails = account.sent_notifications().await;
+    let restored: Vec<_> = emails
+        .iter()
+        .filter(|(_, _, a)| a["kind"] == "restored")
+        .collect();
+    assert_eq!(restored.len(), 1, "{emails:?}");
+    assert_eq!(restored[0].2["principal"], alice.as_str());
+    assert_eq!(restored[0].2["audience"], "person_and_finance");
+    assert!(
+        restored[0].1.contains("a new budget period started"),
+        "{}",
+        restored[0].1
+    );
 
     // A second run (a retry, a replayed event) finds nothing to do.
     let again = rollover

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_sns::Client as SnsClient;
 use aws_sdk_sns::error::DisplayErrorContext;
-use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
@@ -179,39 +179,112 @@ impl Notifier {
         ))
     }
 
+    /// [`Self::send`] for many notices: Slack one post each (a webhook takes one message),
+    /// email in `PublishBatch`es of ten. The failures of each notice, in order.
+    pub async fn send_all(&self, notices: &[Notice]) -> Vec<Vec<DeliveryFailure>> {
+        let mut failures: Vec<Vec<DeliveryFailure>> = Vec::with_capacity(notices.len());
+        for notice in notices {
+            let (slack, team) = futures::join!(
+                self.send_to(Channel::Slack, notice),
+                self.send_to(Channel::TeamSlack, notice)
+            );
+            failures.push([slack, team].into_iter().filter_map(Result::err).collect());
+        }
+        for (chunk, start) in notices.chunks(10).zip((0..).step_by(10)) {
+            for (i, failure) in self.publish_batch(chunk).await {
+                failures[start + i].push(failure);
+            }
+        }
+        failures
+    }
+
+    /// One `PublishBatch` of at most ten notices; the failed entries by position.
+    async fn publish_batch(&self, notices: &[Notice]) -> Vec<(usize, DeliveryFailure)> {
+        let failed = |error: String| DeliveryFailure {
+            channel: Channel::Email,
+            error,
+            retry: Retry::Later { after: None },
+        };
+        let entries: Vec<PublishBatchRequestEntry> = notices
+            .iter()
+            .enumerate()
+            .filter_map(|(i, notice)| {
+                let mut entry = PublishBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .subject(notice.subject())
+                    .message(notice.to_text());
+                for (name, value) in email_attributes(notice) {
+                    entry = entry.message_attributes(name, value);
+                }
+                entry.build().ok()
+            })
+            .collect();
+        let sent = self
+            .sns
+            .publish_batch()
+            .topic_arn(&self.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Ok(out) => out
+                .failed()
+                .iter()
+                .filter_map(|f| {
+                    let i: usize = f.id().parse().ok()?;
+                    let why = format!("{}: {}", f.code(), f.message().unwrap_or_default());
+                    Some((i, failed(why)))
+                })
+                .collect(),
+            Err(e) => {
+                let error = DisplayErrorContext(&e).to_string();
+                (0..notices.len())
+                    .map(|i| (i, failed(error.clone())))
+                    .collect()
+            }
+        }
+    }
+
     async fn publish_email(&self, notice: &Notice) -> Result<(), DeliveryFailure> {
-        let attribute = |value: &str| {
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(value)
-                .build()
-                .expect("data_type is set")
-        };
-        let audience = match notice.audience {
-            Audience::Person => "person",
-            Audience::PersonAndFinance => "person_and_finance",
-            Audience::Security => "security",
-        };
-        self.sns
+        let mut publish = self
+            .sns
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(notice.subject())
-            .message(notice.to_text())
-            .message_attributes("principal", attribute(notice.principal.as_str()))
-            .message_attributes("kind", attribute(notice.kind.as_str()))
-            .message_attributes("severity", attribute(notice.kind.severity()))
-            .message_attributes("audience", attribute(audience))
-            .send()
-            .await
-            .map(drop)
-            .map_err(|e| DeliveryFailure {
-                channel: Channel::Email,
-                error: DisplayErrorContext(&e).to_string(),
-                // The SDK has already retried what its retry policy deems transient; what is
-                // left may still pass later (a throttled or unreachable SNS).
-                retry: Retry::Later { after: None },
-            })
+            .message(notice.to_text());
+        for (name, value) in email_attributes(notice) {
+            publish = publish.message_attributes(name, value);
+        }
+        publish.send().await.map(drop).map_err(|e| DeliveryFailure {
+            channel: Channel::Email,
+            error: DisplayErrorContext(&e).to_string(),
+            // The SDK has already retried what its retry policy deems transient; what is
+            // left may still pass later (a throttled or unreachable SNS).
+            retry: Retry::Later { after: None },
+        })
     }
+}
+
+/// The attributes every email notice carries: what subscriptions filter on.
+fn email_attributes(notice: &Notice) -> [(&'static str, MessageAttributeValue); 4] {
+    let attribute = |value: &str| {
+        MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .expect("data_type is set")
+    };
+    let audience = match notice.audience {
+        Audience::Person => "person",
+        Audience::PersonAndFinance => "person_and_finance",
+        Audience::Security => "security",
+    };
+    [
+        ("principal", attribute(notice.principal.as_str())),
+        ("kind", attribute(notice.kind.as_str())),
+        ("severity", attribute(notice.kind.severity())),
+        ("audience", attribute(audience)),
+    ]
 }
 
 impl Notifier {

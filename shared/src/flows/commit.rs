@@ -284,7 +284,7 @@ impl App {
                 }
             }
         }
-        if let Err(e) = self.send(&notices).await {
+        if let Err(e) = self.deliver_all(&notices).await {
             error!(error = %e, "could not record undelivered notices of a batch");
         }
         for principal in alone {

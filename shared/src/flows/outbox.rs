@@ -65,6 +65,26 @@ impl App {
     pub async fn deliver(&self, notice: &Notice) -> Result<usize, LedgerError> {
         // Boxed: a notice's send (secret read, Slack, SNS) is a deep future of its own.
         let failures = Box::pin(self.notifier.send(notice)).await;
+        self.record_failures(notice, failures).await
+    }
+
+    /// [`Self::deliver`] for many notices at once (a scheduled run's page): Slack one post
+    /// each, email in SNS `PublishBatch`es of ten. Returns how many deliveries failed.
+    pub async fn deliver_all(&self, notices: &[Notice]) -> Result<usize, LedgerError> {
+        let failures = Box::pin(self.notifier.send_all(notices)).await;
+        let mut failed = 0;
+        for (notice, failures) in notices.iter().zip(failures) {
+            failed += self.record_failures(notice, failures).await?;
+        }
+        Ok(failed)
+    }
+
+    /// Audits each failed delivery of `notice`; the ones worth retrying wait in the outbox.
+    async fn record_failures(
+        &self,
+        notice: &Notice,
+        failures: Vec<DeliveryFailure>,
+    ) -> Result<usize, LedgerError> {
         if failures.is_empty() {
             metrics::count("NotificationsSent", 1);
             return Ok(0);
