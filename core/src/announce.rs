@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::access::RemainingAccess;
-use crate::audit::EventKind;
+use crate::audit::{Actor, EventKind};
 use crate::decide::Audience;
 use crate::intent::Taken;
 use crate::notice::{Notice, NoticeKind};
@@ -73,10 +73,10 @@ fn restored_because(c: &Committed) -> String {
         EventKind::CapSet => format!("the cap was raised to {}", c.after.cap_usd),
         EventKind::OverrideGranted => format!("override granted ({})", newest_override(c)),
         EventKind::Protected => "protected by finance (break-glass)".to_owned(),
-        EventKind::Restored if c.actor == crate::audit::ROLLOVER => {
+        EventKind::Restored if Actor::of(c.actor) == Actor::Rollover => {
             "a new budget period started".to_owned()
         }
-        EventKind::Restored if c.actor == crate::audit::RECONCILE => {
+        EventKind::Restored if Actor::of(c.actor) == Actor::Reconcile => {
             "spend is under the cap (found by reconcile)".to_owned()
         }
         _ => "restored by finance".to_owned(),

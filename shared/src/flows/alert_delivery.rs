@@ -100,7 +100,7 @@ impl From<EnforceError> for AlertError {
         }
     }
 }
-const ACTOR: &str = crate::audit::SEATCAP;
+const ACTOR: &str = crate::audit::Actor::Alerts.name();
 
 impl App {
     /// Handles every record of one SNS event. Records that fail for a retryable reason make

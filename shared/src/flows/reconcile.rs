@@ -31,7 +31,7 @@ use crate::principal::PrincipalArn;
 use crate::request::{Change, mark_restored};
 use crate::state::{BlockCause, PrincipalState, Status};
 
-pub(crate) const ACTOR: &str = crate::audit::RECONCILE;
+pub(crate) const ACTOR: &str = crate::audit::Actor::Reconcile.name();
 
 /// The scheduled event (its other fields are ignored), an operator's `{"dry_run": true}`, or
 /// a follow-up invocation's cursor.

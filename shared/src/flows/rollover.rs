@@ -21,7 +21,7 @@ use crate::principal::PrincipalArn;
 use crate::request::{Change, restore};
 use crate::state::{BlockCause, PrincipalState, Status};
 
-pub(crate) const ACTOR: &str = crate::audit::ROLLOVER;
+pub(crate) const ACTOR: &str = crate::audit::Actor::Rollover.name();
 
 /// The scheduled event: an EventBridge rule's event, or EventBridge Scheduler's input
 /// `{"time": "..."}`; either way `time` is the boundary. A follow-up invocation carries the
