@@ -483,7 +483,7 @@ impl App {
                         format!("budget `{budget}` already belongs to another principal"),
                     )
                 }))),
-            Ok(Outcome::Kept(answer, _)) => Ok(answer),
+            Ok(Outcome::Kept(answer)) => Ok(answer),
             Ok(Outcome::Claimed) => Err(AdminError::Engine(EngineError::Superseded(
                 principal.to_string(),
             ))),
@@ -573,7 +573,7 @@ impl App {
             }
             Err(EngineError::DryRun(what)) => Ok(Err(dry_run_refusal(what))),
             Err(e) => Err(e.into()),
-            Ok(Outcome::Kept(answer, _)) => Ok(answer),
+            Ok(Outcome::Kept(answer)) => Ok(answer),
             Ok(Outcome::Claimed | Outcome::OwnerTaken) => Err(AdminError::Engine(
                 EngineError::Superseded(principal.to_string()),
             )),

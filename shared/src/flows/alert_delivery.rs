@@ -170,7 +170,7 @@ impl App {
         match outcome {
             Ok(Written::Committed(committed)) => run.handled(*committed).await,
             Ok(Written::Claimed) => Ok(duplicate()),
-            Ok(Written::Kept(Kept::NoState, _)) => {
+            Ok(Written::Kept(Kept::NoState)) => {
                 // An owner item without a state item: treat the budget as unmanaged, loudly.
                 error!(budget = %alert.budget_name, %principal, "budget owner has no state in the ledger");
                 self.unmanaged(message_id, &alert, &natural_key).await

@@ -72,8 +72,8 @@ pub struct Committed<R> {
 
 #[derive(Debug)]
 pub enum Outcome<R, K = R> {
-    /// Nothing was written; the state as read.
-    Kept(K, Box<Option<PrincipalState>>),
+    /// Nothing was written; the writer's answer.
+    Kept(K),
     Committed(Box<Committed<R>>),
     /// A claim existed: this happened before (another delivery committed first).
     Claimed,
@@ -105,7 +105,7 @@ pub enum EngineError {
 }
 
 const MAX_ATTEMPTS: usize = 8;
-/// Polls of a held intent before giving up: about 20 s in all.
+/// Polls of a held intent before giving up: about 30 s in all (see [`pause`]).
 const MAX_WAITS: u32 = 60;
 
 /// Whether an intent is carried out by the writer that wrote it, or completed by another.
@@ -159,7 +159,7 @@ impl App {
                 continue;
             }
             let change = match decide(state.as_ref(), now) {
-                Decided::Keep(report) => return Ok(Outcome::Kept(report, Box::new(state))),
+                Decided::Keep(report) => return Ok(Outcome::Kept(report)),
                 Decided::Change(change) => *change,
             };
             match Box::pin(self.write(principal, actor, state, change, now)).await? {
@@ -200,7 +200,7 @@ impl App {
             match decide(Some(&state), now) {
                 Decided::Keep(report) => {
                     let principal = state.principal.clone();
-                    results.push((principal, Ok(Outcome::Kept(report, Box::new(Some(state))))));
+                    results.push((principal, Ok(Outcome::Kept(report))));
                 }
                 Decided::Change(change) => match batchable(&change.step) {
                     Some(step) => batch.push(self.intent_for(state, *change, step, actor, now)),
@@ -388,7 +388,7 @@ impl App {
                     } else {
                         Vec::new()
                     };
-                    let notification_failures = self.send(&notices).await?;
+                    let notification_failures = self.deliver_all(&notices).await?;
                     Ok(Written::Done(Box::new(Committed {
                         report,
                         before,
@@ -464,7 +464,7 @@ impl App {
         } else {
             Vec::new()
         };
-        let failures = self.send(&notices).await?;
+        let failures = self.deliver_all(&notices).await?;
         Ok((state, remaining, failures))
     }
 
@@ -586,14 +586,6 @@ impl App {
             }
         }
         Ok(remaining)
-    }
-
-    async fn send(&self, notices: &[Notice]) -> Result<usize, LedgerError> {
-        let mut failures = 0;
-        for notice in notices {
-            failures += self.deliver(notice).await?;
-        }
-        Ok(failures)
     }
 }
 
