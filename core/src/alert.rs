@@ -5,7 +5,7 @@
 //! console link, prose wording). Whatever does not fit is a typed [`AlertParseError`]: an
 //! alert is never guessed.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::money::{MoneyError, Usd};
@@ -54,13 +54,47 @@ pub struct BudgetAlert {
     /// The ACTUAL or FORECASTED amount, whichever the alert type says.
     pub amount: Usd,
     pub period_unit: PeriodUnit,
+    /// The prose says "Yesterday, the ACTUAL Cost ...": the amount is the day before the
+    /// notification's (daily budgets). Absent from audit records older than this field.
+    #[serde(default)]
+    pub reports_previous_day: bool,
 }
 
+/// How far ahead of seatcap's clock an alert may be dated. Budgets dates notifications in
+/// UTC; a day covers any time zone a sender's clock could be in.
+pub const LARGEST_CLOCK_SKEW_DAYS: u64 = 1;
+
 impl BudgetAlert {
-    /// The budget period this alert belongs to, as a stable key: `2026-10` (monthly),
-    /// `2026-10-14` (daily or unstated), `2026-Q4`, `2026`.
+    /// The day the reported spend belongs to: the notification's date, or the day before
+    /// when the alert reports yesterday's spend.
+    pub fn spend_date(&self) -> NaiveDate {
+        if self.reports_previous_day {
+            self.notification_date
+                .pred_opt()
+                .unwrap_or(self.notification_date)
+        } else {
+            self.notification_date
+        }
+    }
+
+    /// The budget period the reported spend belongs to, as a stable key: `2026-10`
+    /// (monthly), `2026-10-13` (daily: the day the spend happened), `2026-Q4`, `2026`.
     pub fn period_key(&self) -> String {
-        crate::period::period_key(self.period_unit, self.notification_date)
+        crate::period::period_key(self.period_unit, self.spend_date())
+    }
+
+    /// Whether the period this alert reports on is over at `now`: SNS retries for hours and
+    /// a dead-letter replay can come days later. Such an alert is recorded, never acted on.
+    pub fn is_late(&self, now: DateTime<Utc>) -> bool {
+        crate::period::has_ended(&self.period_key(), now)
+    }
+
+    /// Whether the alert is dated later than seatcap's clock allows: a forged or skewed
+    /// alert must not claim a period (and its natural key) that has not begun.
+    pub fn is_dated_ahead_of(&self, now: DateTime<Utc>) -> bool {
+        now.date_naive()
+            .checked_add_days(Days::new(LARGEST_CLOCK_SKEW_DAYS))
+            .is_none_or(|latest| self.notification_date > latest)
     }
 
     /// Budgets sends an ACTUAL alert once per budget, threshold and period, but SNS may
@@ -162,6 +196,7 @@ pub fn parse_budget_alert(message: &str) -> Result<BudgetAlert, AlertParseError>
     let mut account_id = None;
     let mut fields = Fields::default();
     let mut period_unit = PeriodUnit::Unstated;
+    let mut reports_previous_day = false;
     for line in lines {
         if let Some(account) = line.strip_prefix("AWS Account ") {
             if account_id.replace(account.trim()).is_some() {
@@ -178,6 +213,7 @@ pub fn parse_budget_alert(message: &str) -> Result<BudgetAlert, AlertParseError>
         if period_unit == PeriodUnit::Unstated {
             period_unit = period_unit_in_prose(line);
         }
+        reports_previous_day |= line.contains(". Yesterday, the ");
     }
 
     let account_id = account_id.ok_or(AlertParseError::MissingField("AWS Account"))?;
@@ -226,6 +262,7 @@ pub fn parse_budget_alert(message: &str) -> Result<BudgetAlert, AlertParseError>
         threshold,
         amount,
         period_unit,
+        reports_previous_day,
     })
 }
 
@@ -284,6 +321,7 @@ fn parse_threshold(text: &str, budgeted: Usd) -> Result<Usd, AlertParseError> {
 mod tests {
     use std::str::FromStr;
 
+    use chrono::TimeZone;
     use proptest::prelude::*;
     use rust_decimal::Decimal;
 
@@ -335,8 +373,36 @@ mod tests {
     fn parses_daily_wording() {
         let alert = parse_budget_alert(DAILY_ACTUAL).unwrap();
         assert_eq!(alert.period_unit, PeriodUnit::Daily);
-        assert_eq!(alert.period_key(), "2026-10-14");
+        // Dated October 14, about "Yesterday": the spend is October 13's.
+        assert!(alert.reports_previous_day);
+        assert_eq!(alert.period_key(), "2026-10-13");
+        assert_eq!(
+            alert.natural_key(),
+            "nightly-sandbox#2026-10-13#ACTUAL#9.60"
+        );
         assert_eq!(alert.threshold_percent(), Decimal::from(80));
+        let on = |d, h| Utc.with_ymd_and_hms(2026, 10, d, h, 0, 0).unwrap();
+        // Delivered on the notification's own day, the day it reports is already over.
+        assert!(alert.is_late(on(14, 0)) && !alert.is_late(on(13, 23)));
+    }
+
+    #[test]
+    fn monthly_alerts_are_late_once_their_month_is_over() {
+        let alert = parse_budget_alert(MONTHLY_ACTUAL).unwrap();
+        assert!(!alert.reports_previous_day);
+        let at = |m, d, h, min| Utc.with_ymd_and_hms(2026, m, d, h, min, 0).unwrap();
+        assert!(!alert.is_late(at(10, 31, 23, 59)));
+        assert!(alert.is_late(at(11, 1, 0, 0)));
+    }
+
+    #[test]
+    fn alerts_dated_more_than_a_day_ahead_are_refused() {
+        // Dated October 28.
+        let alert = parse_budget_alert(MONTHLY_ACTUAL).unwrap();
+        let at = |d, h| Utc.with_ymd_and_hms(2026, 10, d, h, 0, 0).unwrap();
+        assert!(!alert.is_dated_ahead_of(at(28, 0)));
+        assert!(!alert.is_dated_ahead_of(at(27, 0)));
+        assert!(alert.is_dated_ahead_of(at(26, 23)));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub fn announcement(c: &Committed) -> Option<Notice> {
         audience,
         principal: c.after.principal.clone(),
         budget: c.after.budget.clone(),
-        spend: c.after.last_actual_usd,
+        spend: c.after.spend_now(c.now).map(|(spend, _)| spend),
         cap: match c.after.effective_cap(c.now) {
             EffectiveCap::Limited(cap) => Some(cap),
             EffectiveCap::Exempt => None,

@@ -53,6 +53,9 @@ pub enum EventKind {
     AlertRejected,
     /// An alert for a budget no principal owns.
     AlertUnmanaged,
+    /// An alert about a period that had ended when it arrived (SNS retries, a dead-letter
+    /// replay, every daily alert): recorded, never acted on.
+    LateAlert,
     Enforced,
     Restored,
     CapSet,

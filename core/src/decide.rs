@@ -164,6 +164,8 @@ pub enum Outcome {
     AlreadyBlocked,
     /// A threshold below the ladder's first step: recorded, nobody told.
     BelowLadder,
+    /// About a period that is over: recorded, never starts or extends a block now.
+    Late,
 }
 
 impl Outcome {
@@ -173,7 +175,7 @@ impl Outcome {
             Outcome::Enforce | Outcome::Downgrade | Outcome::ProtectedOverCap => {
                 Some(Audience::PersonAndFinance)
             }
-            Outcome::AlreadyBlocked | Outcome::BelowLadder => None,
+            Outcome::AlreadyBlocked | Outcome::BelowLadder | Outcome::Late => None,
         }
     }
 }
@@ -214,6 +216,11 @@ pub fn decide(input: DecisionInput<'_>) -> Decision {
         outcome,
         effective_cap,
     };
+
+    // A figure for an ended period says nothing about the current one, whatever it is.
+    if alert.is_late(now) {
+        return decision(Outcome::Late);
+    }
 
     if alert.alert_type == AlertType::Forecasted {
         return decision(match step {
@@ -277,6 +284,7 @@ mod tests {
             threshold: Usd::from_cents(threshold_cents),
             amount: Usd::from_cents(amount_cents),
             period_unit: PeriodUnit::Monthly,
+            reports_previous_day: false,
         }
     }
 
@@ -385,6 +393,30 @@ mod tests {
             outcome(&alert(AlertType::Actual, 20_00, 21_00), &state),
             Outcome::BelowLadder
         );
+    }
+
+    #[test]
+    fn an_alert_about_an_ended_period_is_late_whatever_it_says() {
+        let over = alert(AlertType::Actual, 200_00, 900_00);
+        let december = Utc.with_ymd_and_hms(2026, 12, 1, 0, 30, 0).unwrap();
+        let late = |state: &PrincipalState| {
+            decide(DecisionInput {
+                alert: &over,
+                state,
+                protected_by_config: false,
+                ladder: &Ladder::default(),
+                can_downgrade: true,
+                now: december,
+            })
+            .outcome
+        };
+        assert_eq!(late(&alice()), Outcome::Late);
+        let mut blocked = alice();
+        blocked.status = Status::Blocked;
+        assert_eq!(late(&blocked), Outcome::Late);
+        assert_eq!(Outcome::Late.audience(), None);
+        // The same alert within its month enforces.
+        assert_eq!(outcome(&over, &alice()), Outcome::Enforce);
     }
 
     #[test]

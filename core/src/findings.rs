@@ -103,6 +103,7 @@ pub enum Action {
     /// Give back what seatcap detached.
     Restore {
         spend: Usd,
+        period: String,
     },
     /// Detach the managed policies attached again during the block.
     DetachAgain {
@@ -122,17 +123,16 @@ pub struct Assessment {
     pub action: Action,
 }
 
-/// The spend to judge a principal by. Budgets refreshes `CalculatedSpend` a few times a day,
-/// so it can trail the alert that blocked the principal; within the period of that block the
-/// alert's amount counts too.
+/// The spend to judge a principal by: the highest figure known for the budget's current
+/// period. Budgets refreshes `CalculatedSpend` a few times a day, so it can trail the alert
+/// that blocked the principal; a figure from an earlier period never counts.
 fn judged_spend(state: &PrincipalState, budget: &BudgetTruth) -> Option<Usd> {
     let reported = budget.actual_spend?;
-    let blocked_this_period = state.status == Status::Blocked
-        && state.blocked_period.as_deref() == Some(budget.period_key.as_str());
-    Some(match state.last_actual_usd {
-        Some(alerted) if blocked_this_period => reported.max(alerted),
-        _ => reported,
-    })
+    Some(
+        state
+            .spend_in(&budget.period_key)
+            .map_or(reported, |known| known.max(reported)),
+    )
 }
 
 /// Compares the truths about one principal and decides the one thing to do about them.
@@ -212,7 +212,7 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
                 };
             }
             // A restore re-attaches everything seatcap took, so it wins over detaching again.
-            if let Some(spend) = spend
+            if let (Some(spend), Some(budget)) = (spend, truths.budget)
                 && state.block_cause.is_some_and(BlockCause::ends_with_the_cap)
                 && !cap.is_reached_by(spend)
             {
@@ -220,7 +220,10 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
                     spend,
                     cap: cap_usd,
                 });
-                action = Action::Restore { spend };
+                action = Action::Restore {
+                    spend,
+                    period: budget.period_key.clone(),
+                };
             }
         }
     }
@@ -366,7 +369,8 @@ mod tests {
         assert_eq!(
             assessment.action,
             Action::Restore {
-                spend: Usd::from_cents(250_00)
+                spend: Usd::from_cents(250_00),
+                period: "2026-11".into()
             }
         );
     }
@@ -387,9 +391,27 @@ mod tests {
         assert_eq!(
             assess_with(&state, Some(&[]), Some(&december)).action,
             Action::Restore {
-                spend: Usd::from_cents(3_00)
+                spend: Usd::from_cents(3_00),
+                period: "2026-12".into()
             }
         );
+    }
+
+    #[test]
+    fn last_periods_spend_does_not_keep_an_active_principal_over_the_cap() {
+        // Blocked in November at $201, restored by an override, then December: Budgets
+        // says $20. November's figure must not count.
+        let mut state = alice(Status::Active);
+        state.record_spend("2026-11".into(), Usd::from_cents(201_00));
+        let december = BudgetTruth {
+            actual_spend: Some(Usd::from_cents(20_00)),
+            period_key: "2026-12".into(),
+        };
+        let assessment = assess_with(&state, Some(&policy()), Some(&december));
+        assert_eq!(assessment.action, Action::None);
+        // Within November the higher figure decides, even though Budgets lags.
+        let assessment = assess_with(&state, Some(&policy()), Some(&budget(150_00)));
+        assert!(matches!(assessment.action, Action::Enforce { .. }));
     }
 
     #[test]

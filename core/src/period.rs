@@ -30,6 +30,29 @@ pub fn start_of_month_after(now: DateTime<Utc>, months_ahead: u32) -> DateTime<U
     Utc.from_utc_datetime(&first.and_hms_opt(0, 0, 0).expect("midnight exists"))
 }
 
+/// The unit of a period key, read from its shape; `None` for a key that is no period.
+pub fn unit_of(key: &str) -> Option<PeriodUnit> {
+    period_end(key)?;
+    Some(match key.len() {
+        10 => PeriodUnit::Daily,
+        7 if key.as_bytes()[5] == b'Q' => PeriodUnit::Quarterly,
+        7 => PeriodUnit::Monthly,
+        _ => PeriodUnit::Annually,
+    })
+}
+
+/// Whether `now` falls in the period `key`: a figure for any other period says nothing
+/// about the spend that counts now.
+pub fn is_current(key: &str, now: DateTime<Utc>) -> bool {
+    unit_of(key).is_some_and(|unit| period_key(unit, now.date_naive()) == key)
+}
+
+/// Whether the period `key` is over at `now`. A key that is no period is never over, so
+/// nothing is dropped on a malformed key.
+pub fn has_ended(key: &str, now: DateTime<Utc>) -> bool {
+    period_end(key).is_some_and(|end| end <= now)
+}
+
 /// The first instant after the period `key`, or `None` for a key that is no period.
 pub fn period_end(key: &str) -> Option<DateTime<Utc>> {
     let midnight = |date: NaiveDate| {
@@ -78,6 +101,26 @@ mod tests {
                 Some(Utc.with_ymd_and_hms(y, m, d, 0, 0, 0).unwrap())
             );
         }
+    }
+
+    #[test]
+    fn keys_know_their_unit_and_whether_they_are_current() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 30, 0).unwrap();
+        assert_eq!(unit_of("2026-11-30"), Some(PeriodUnit::Daily));
+        assert_eq!(unit_of("2026-11"), Some(PeriodUnit::Monthly));
+        assert_eq!(unit_of("2026-Q4"), Some(PeriodUnit::Quarterly));
+        assert_eq!(unit_of("2026"), Some(PeriodUnit::Annually));
+        for bad in ["", "2026-13", "2026-Q5", "nope", "2026-11-31"] {
+            assert_eq!(unit_of(bad), None, "{bad}");
+            assert!(!is_current(bad, now) && !has_ended(bad, now), "{bad}");
+        }
+        assert!(is_current("2026-12", now) && is_current("2026-12-01", now));
+        assert!(is_current("2026-Q4", now) && is_current("2026", now));
+        assert!(!is_current("2026-11", now) && has_ended("2026-11", now));
+        assert!(has_ended("2026-11-30", now) && !has_ended("2026-12", now));
+        // The period's last instant still belongs to it.
+        let last = Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).unwrap();
+        assert!(is_current("2026-11", last) && !has_ended("2026-11", last));
     }
 
     #[test]

@@ -197,7 +197,7 @@ pub fn restore(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Ref
         return Ok(Change::Unchanged);
     }
     Ok(Change::To {
-        next: Box::new(state.next(now, mark_restored)),
+        next: Box::new(state.next(now, |s| mark_restored(s, now))),
         iam: IamStep::GiveBack(Taken::of(state)),
         kind: EventKind::Restored,
     })
@@ -242,7 +242,7 @@ pub fn protect(state: &PrincipalState, now: DateTime<Utc>) -> Result<Change, Ref
         next: Box::new(state.next(now, |s| {
             s.protected = true;
             if lift_cap_block {
-                mark_restored(s);
+                mark_restored(s, now);
             }
         })),
         iam: if lift_cap_block {
@@ -272,7 +272,7 @@ pub fn grant_override(state: &PrincipalState, now: DateTime<Utc>, grant: Overrid
     });
     let restore = restorable_under_cap(&next, now);
     if restore {
-        mark_restored(&mut next);
+        mark_restored(&mut next, now);
     }
     let iam = if restore {
         IamStep::GiveBack(Taken::of(state))
@@ -316,21 +316,20 @@ pub fn enforce_if_over_cap(
     kind: EventKind,
 ) -> Change {
     let open = next.status == Status::Active || next.block_cause == Some(BlockCause::Downgrade);
-    let over = open
-        && !next.protected
-        && next
-            .last_actual_usd
-            .is_some_and(|spend| next.effective_cap(now).is_reached_by(spend));
-    if !over {
+    let over_in = next
+        .spend_now(now)
+        .filter(|(spend, _)| next.effective_cap(now).is_reached_by(*spend))
+        .map(|(_, period)| period.to_owned());
+    let Some(period) = over_in.filter(|_| open && !next.protected) else {
         return Change::To {
             next: Box::new(next),
             iam: IamStep::Nothing,
             kind,
         };
-    }
+    };
     next.status = Status::Blocked;
     next.block_cause = Some(BlockCause::Cap);
-    next.blocked_period = Some(period::month_key(now));
+    next.blocked_period = Some(period);
     Change::To {
         next: Box::new(next),
         iam: IamStep::Cut(Scope::Everything),
@@ -338,22 +337,24 @@ pub fn enforce_if_over_cap(
     }
 }
 
-/// A principal blocked (or downgraded) by its cap whose last known spend is under its
-/// effective cap.
+/// A principal blocked (or downgraded) by its cap whose spend known for the current period
+/// is under its effective cap.
 pub fn restorable_under_cap(state: &PrincipalState, now: DateTime<Utc>) -> bool {
+    let spend = state.spend_now(now).map_or(Usd::ZERO, |(spend, _)| spend);
     state.status == Status::Blocked
         && state.block_cause.is_some_and(BlockCause::ends_with_the_cap)
-        && !state
-            .effective_cap(now)
-            .is_reached_by(state.last_actual_usd.unwrap_or(Usd::ZERO))
+        && !state.effective_cap(now).is_reached_by(spend)
 }
 
-pub fn mark_restored(state: &mut PrincipalState) {
+/// The state after everything seatcap took is given back. A spend figure from an ended
+/// period goes too: in the new period it must not cut anyone again.
+pub fn mark_restored(state: &mut PrincipalState, now: DateTime<Utc>) {
     state.status = Status::Active;
     state.block_cause = None;
     state.blocked_period = None;
     state.detached_policy_arns.clear();
     state.deny_policy_arn = None;
+    state.forget_ended_spend(now);
 }
 
 pub fn validate_set_cap(

@@ -85,10 +85,15 @@ pub struct PrincipalState {
     pub protected: bool,
     #[serde(default)]
     pub overrides: Vec<Override>,
-    /// The last ACTUAL spend an alert reported, so a cap change can tell at once whether the
-    /// principal is now under it.
+    /// The highest ACTUAL spend known for the period `last_actual_period` (from alerts and
+    /// Budgets' own figure), so a cap change can tell at once whether the principal is under
+    /// it. Read through [`PrincipalState::spend_in`]: it says nothing about any other period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_actual_usd: Option<Usd>,
+    /// The period key `last_actual_usd` belongs to (`2026-11`). Items written before this
+    /// field have none: their figure is taken as the blocked period's, or as no figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_actual_period: Option<String>,
     /// The team whose Slack channel hears about this principal (`set_cap`'s `team`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
@@ -117,6 +122,8 @@ struct StateView<'a> {
     blocked_period: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_actual_usd: Option<Usd>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_actual_period: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     team: Option<&'a str>,
     /// A change under way (its writer, and until when it holds the principal).
@@ -172,6 +179,7 @@ impl PrincipalState {
             protected: false,
             overrides: Vec::new(),
             last_actual_usd: None,
+            last_actual_period: None,
             team: None,
             pending: None,
             version: 0,
@@ -191,6 +199,50 @@ impl PrincipalState {
         )
     }
 
+    /// The period the known spend belongs to. A figure written by a version that did not
+    /// record its period was the blocking alert's when the principal is cap-blocked;
+    /// otherwise its period is unknown and it counts for none.
+    fn spend_period(&self) -> Option<&str> {
+        self.last_actual_period
+            .as_deref()
+            .or(self.blocked_period.as_deref())
+            .filter(|_| self.last_actual_usd.is_some())
+    }
+
+    /// The highest spend known for the period `key`.
+    pub fn spend_in(&self, key: &str) -> Option<Usd> {
+        self.last_actual_usd
+            .filter(|_| self.spend_period() == Some(key))
+    }
+
+    /// The highest spend known for the period that `now` falls in, and that period: a figure
+    /// from a period that has ended never decides anything in the current one.
+    pub fn spend_now(&self, now: DateTime<Utc>) -> Option<(Usd, &str)> {
+        let period = self.spend_period()?;
+        let spend = self.last_actual_usd?;
+        crate::period::is_current(period, now).then_some((spend, period))
+    }
+
+    /// Records an ACTUAL figure for `period`: the highest one of a period stands (Budgets
+    /// lags the alerts, and spend within a period does not go down), a newer period's
+    /// replaces an older one's. The caller never records an ended period's figure.
+    pub fn record_spend(&mut self, period: String, spend: Usd) {
+        let kept = self
+            .spend_in(&period)
+            .map_or(spend, |known| known.max(spend));
+        self.last_actual_usd = Some(kept);
+        self.last_actual_period = Some(period);
+    }
+
+    /// Drops a known spend whose period has ended (a restore into a new period, the
+    /// rollover): it must not come back to decide anything.
+    pub fn forget_ended_spend(&mut self, now: DateTime<Utc>) {
+        if self.spend_now(now).is_none() {
+            self.last_actual_usd = None;
+            self.last_actual_period = None;
+        }
+    }
+
     /// The state as admin answers and the audit show it.
     pub fn view(&self, now: DateTime<Utc>) -> serde_json::Value {
         let view = StateView {
@@ -205,6 +257,7 @@ impl PrincipalState {
             block_cause: self.block_cause,
             blocked_period: self.blocked_period.as_deref(),
             last_actual_usd: self.last_actual_usd,
+            last_actual_period: self.spend_period(),
             team: self.team.as_deref(),
             pending: self.pending.as_deref().map(|i| PendingView {
                 by: &i.by,
@@ -283,6 +336,49 @@ mod tests {
                 .effective_cap(now)
                 .is_reached_by(Usd::from_cents(249_99))
         );
+    }
+
+    #[test]
+    fn spend_counts_only_in_its_own_period_and_the_highest_figure_stands() {
+        let november = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        let december = Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap();
+        let mut state = state_with(Vec::new());
+        state.record_spend("2026-11".into(), Usd::from_cents(201_00));
+        // Budgets' lagging figure does not lower what an alert reported.
+        state.record_spend("2026-11".into(), Usd::from_cents(150_00));
+        assert_eq!(
+            state.spend_now(november),
+            Some((Usd::from_cents(201_00), "2026-11"))
+        );
+        assert_eq!(state.spend_now(december), None);
+        assert_eq!(state.spend_in("2026-12"), None);
+        state.forget_ended_spend(november);
+        assert_eq!(state.spend_in("2026-11"), Some(Usd::from_cents(201_00)));
+        state.forget_ended_spend(december);
+        assert_eq!(
+            (state.last_actual_usd, state.last_actual_period.as_deref()),
+            (None, None)
+        );
+        state.record_spend("2026-12".into(), Usd::from_cents(3_00));
+        assert_eq!(state.spend_in("2026-12"), Some(Usd::from_cents(3_00)));
+    }
+
+    #[test]
+    fn a_figure_written_without_its_period_is_the_blocked_periods_or_none() {
+        let november = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        let mut old: PrincipalState = serde_json::from_value(serde_json::json!({
+            "principal": "arn:aws:iam::123456789012:user/alice", "budget": "seatcap-alice",
+            "cap_usd": "200", "status": "blocked", "block_cause": "cap",
+            "blocked_period": "2026-11", "last_actual_usd": "201", "version": 3,
+            "updated_at": "2026-11-20T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(
+            old.spend_now(november),
+            Some((Usd::from_cents(201_00), "2026-11"))
+        );
+        old.blocked_period = None;
+        assert_eq!(old.spend_now(november), None);
     }
 
     #[test]

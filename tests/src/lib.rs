@@ -23,7 +23,8 @@ pub fn sns_event(message_id: &str, message: &str) -> serde_json::Value {
     event
 }
 
-/// A Budgets alert in Budgets' own words, for `budget` at `threshold` of `budgeted`.
+/// A Budgets alert in Budgets' own words, for `budget` at `threshold` of `budgeted`, dated
+/// November 21, 2026: the day the tests' injected clocks stand on.
 pub fn budget_alert(
     budget: &str,
     alert_type: &str,
@@ -31,8 +32,35 @@ pub fn budget_alert(
     threshold: &str,
     amount: &str,
 ) -> String {
+    let november = chrono::NaiveDate::from_ymd_opt(2026, 11, 21).expect("a date");
+    budget_alert_on(november, budget, alert_type, budgeted, threshold, amount)
+}
+
+/// The same alert dated today, for functions that run on the wall clock (the binaries):
+/// an alert about an ended month would be late, and only recorded.
+pub fn todays_budget_alert(
+    budget: &str,
+    alert_type: &str,
+    budgeted: &str,
+    threshold: &str,
+    amount: &str,
+) -> String {
+    let today = chrono::Utc::now().date_naive();
+    budget_alert_on(today, budget, alert_type, budgeted, threshold, amount)
+}
+
+/// A monthly Budgets alert dated `date`.
+pub fn budget_alert_on(
+    date: chrono::NaiveDate,
+    budget: &str,
+    alert_type: &str,
+    budgeted: &str,
+    threshold: &str,
+    amount: &str,
+) -> String {
+    let date = date.format("%B %d, %Y");
     format!(
-        "AWS Budget Notification November 21, 2026\nAWS Account 123456789012\n\nDear AWS Customer,\n\n\
+        "AWS Budget Notification {date}\nAWS Account 123456789012\n\nDear AWS Customer,\n\n\
          You requested that we alert you when the {alert_type} Cost associated with your {budget} budget is greater \
          than ${threshold} for the current month. The {alert_type} Cost associated with this budget is ${amount}. \
          You can find additional details below and by accessing the AWS Budgets dashboard [1].\n\n\

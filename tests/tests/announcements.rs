@@ -8,7 +8,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use seatcap::App;
 use seatcap::principal::PrincipalArn;
 use seatcap::rollover::RolloverEvent;
-use seatcap_tests::{Account, Function, SlackReceiver, binary, budget_alert, sns_event};
+use seatcap_tests::{
+    Account, Function, SlackReceiver, binary, budget_alert, sns_event, todays_budget_alert,
+};
 use serde_json::{Value, json};
 
 fn november() -> DateTime<Utc> {
@@ -211,7 +213,7 @@ async fn team_channels_hear_their_members_and_finance_what_is_for_finance() {
         ("m-80", "160.00", "161.00"),
         ("m-100", "200.00", "201.00"),
     ] {
-        let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount);
+        let alert = todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount);
         alerts
             .invoke(&sns_event(id, &alert))
             .await

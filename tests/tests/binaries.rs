@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use seatcap_tests::{
-    Account, Function, Invocation, SlackReceiver, binary, budget_alert, sns_event,
+    Account, Function, Invocation, SlackReceiver, binary, sns_event, todays_budget_alert,
 };
 use serde_json::{Value, json};
 
@@ -63,7 +63,7 @@ async fn an_alert_at_the_cap_cuts_access_and_finance_restores_it() {
         ("m-80", "160.00", "161.00"),
         ("m-100", "200.00", "201.50"),
     ] {
-        let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount);
+        let alert = todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount);
         let result = d
             .alerts
             .invoke(&sns_event(id, &alert))
@@ -219,7 +219,7 @@ async fn unparsable_and_unmanaged_alerts_are_recorded_and_not_retried() {
             .contains("AWS Budget Notification")
     );
 
-    let stranger = budget_alert("someone-elses-budget", "ACTUAL", "50.00", "50.00", "75.00");
+    let stranger = todays_budget_alert("someone-elses-budget", "ACTUAL", "50.00", "50.00", "75.00");
     let unmanaged = d
         .alerts
         .invoke(&sns_event("m-stranger", &stranger))
@@ -258,7 +258,7 @@ async fn unparsable_and_unmanaged_alerts_are_recorded_and_not_retried() {
 async fn an_infrastructure_failure_is_a_function_error_so_sns_retries() {
     // The table does not exist in this account: every ledger call fails.
     let d = deploy(&[("SEATCAP_TABLE", "no-such-table")]).await;
-    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "250.00");
+    let alert = todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "250.00");
     match d.alerts.invoke(&sns_event("m-1", &alert)).await {
         Invocation::Error(error) => assert!(error.to_string().contains("DynamoDB"), "{error}"),
         Invocation::Response(r) => panic!("expected a function error, got {r}"),

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::process::Output;
 use std::sync::Arc;
 
-use seatcap_tests::{Account, Function, binary, budget_alert, moto, serve_invoke_api, sns_event};
+use seatcap_tests::{
+    Account, Function, binary, moto, serve_invoke_api, sns_event, todays_budget_alert,
+};
 use serde_json::Value;
 
 struct Finance {
@@ -68,7 +70,7 @@ async fn finance_caps_lists_overrides_and_reads_history_with_short_names() {
         "{table}"
     );
 
-    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "212.00");
+    let alert = todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "212.00");
     f.alerts
         .invoke(&sns_event("m-1", &alert))
         .await

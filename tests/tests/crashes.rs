@@ -16,6 +16,7 @@ use seatcap::principal::PrincipalArn;
 use seatcap::state::{PrincipalState, Status};
 use seatcap_tests::{
     Account, Function, KillingProxy, SlackReceiver, binary, budget_alert, sns_event,
+    todays_budget_alert,
 };
 use serde_json::{Value, json};
 
@@ -108,7 +109,7 @@ async fn an_alert_killed_after_the_detach_is_completed_by_its_redelivery() {
     enrol(&app, &alice, "seatcap-alice").await;
     let event = sns_event(
         "m-100",
-        &budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00"),
+        &todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00"),
     );
 
     killed_after(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use seatcap::ledger::{EventKind, Subject};
-use seatcap_tests::{Account, Function, SlackReceiver, binary, budget_alert, sns_event};
+use seatcap_tests::{Account, Function, SlackReceiver, binary, sns_event, todays_budget_alert};
 use serde_json::json;
 
 /// The part of the receiver's webhook URL that makes a Slack webhook URL a credential.
@@ -34,7 +34,7 @@ fn env_with(account: &Account, extra: &[(&str, &str)]) -> HashMap<String, String
 fn alert(id: &str, threshold: &str, amount: &str) -> serde_json::Value {
     sns_event(
         id,
-        &budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount),
+        &todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount),
     )
 }
 

@@ -438,13 +438,14 @@ impl App {
             if team.is_some() {
                 next.team = team.clone();
             }
-            // Budgets' own figure, when it has one, is fresher than the last alert's.
-            if budgets_spend.is_some() {
-                next.last_actual_usd = budgets_spend;
+            // Budgets' figure is for its current period, and may trail the alert that
+            // blocked: the highest figure known for the period decides.
+            if let Some(spend) = budgets_spend {
+                next.record_spend(crate::period::month_key(now), spend);
             }
             let restore = restorable_under_cap(&next, now);
             if restore {
-                mark_restored(&mut next);
+                mark_restored(&mut next, now);
             }
             let iam = if restore {
                 IamStep::GiveBack(before.map(Taken::of).unwrap_or_default())

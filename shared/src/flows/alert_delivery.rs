@@ -1,9 +1,9 @@
-//! The budget-alert flow: SNS delivery → parse → claim → decide → enforce → record → notify.
+//! The budget-alert flow: SNS delivery → parse → check the date → decide → commit engine
+//! (claims, write-ahead intent, IAM, confirm) → notify.
 //!
-//! IAM is changed before the ledger commit and the commit is conditional, so a conflict (a
-//! concurrent alert or admin command) is detected after the fact: what this invocation
-//! detached is then carried into the next attempt, which either records it or gives it back.
-//! Nothing seatcap detached is ever left unrecorded on a path that returns.
+//! An alert is decided against the period its spend belongs to: one about an ended period
+//! (late) is recorded and audited, never acted on; one dated ahead of the clock is refused
+//! before it can claim anything.
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 use chrono::{DateTime, Utc};
 
 use crate::access::RemainingAccess;
-use crate::alert::{AlertParseError, AlertType, BudgetAlert, parse_budget_alert};
+use crate::alert::{AlertType, BudgetAlert, parse_budget_alert};
 use crate::app::App;
 use crate::commit::{Change, Committed, Decided, EngineError, Outcome as Written};
 use crate::config::Mode;
@@ -55,7 +55,8 @@ pub struct SnsMessage {
 pub enum AlertReport {
     /// Seen before (same MessageId, or same budget + period + type + threshold).
     Duplicate { message_id: String },
-    /// Not a Budgets alert seatcap can read; audited, not retried.
+    /// Not a Budgets alert seatcap can read, or dated ahead of its clock; audited, not
+    /// retried, and no claim on the alert's natural key is written.
     Rejected { message_id: String, error: String },
     /// A budget no principal owns; audited, not enforced.
     Unmanaged { message_id: String, budget: String },
@@ -130,8 +131,20 @@ impl App {
         metrics::count("AlertsReceived", 1);
         let alert = match parse_budget_alert(message) {
             Ok(alert) => alert,
-            Err(e) => return self.reject(message_id, message, e).await,
+            Err(e) => return self.reject(message_id, message, e.to_string()).await,
         };
+        // Before any claim: a forged or skewed date must not take the natural key of an
+        // alert that is still to come.
+        let now = self.now();
+        if alert.is_dated_ahead_of(now) {
+            let why = format!(
+                "the alert is dated {}, more than {} day ahead of seatcap's clock ({})",
+                alert.notification_date,
+                crate::alert::LARGEST_CLOCK_SKEW_DAYS,
+                now.date_naive()
+            );
+            return self.reject(message_id, message, why).await;
+        }
         let natural_key = alert.natural_key();
         let duplicate = || {
             info!(message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
@@ -248,9 +261,9 @@ impl App {
         &self,
         message_id: &str,
         message: &str,
-        e: AlertParseError,
+        why: String,
     ) -> Result<AlertReport, AlertError> {
-        warn!(message_id, error = %e, "unparsable alert; recorded, not retried");
+        warn!(message_id, error = %why, "alert refused; recorded, not retried");
         metrics::count("AlertsRejected", 1);
         let now = self.now();
         let excerpt: String = message.chars().take(4000).collect();
@@ -258,7 +271,7 @@ impl App {
             now,
             EventKind::AlertRejected,
             ACTOR,
-            json!({"message_id": message_id, "error": e.to_string(), "message": excerpt}),
+            json!({"message_id": message_id, "error": why, "message": excerpt}),
         );
         let commit = Commit {
             claims: vec![Claim::Message(message_id.to_owned())],
@@ -268,7 +281,7 @@ impl App {
         match self.ledger.commit(commit, now).await {
             Ok(()) => Ok(AlertReport::Rejected {
                 message_id: message_id.to_owned(),
-                error: e.to_string(),
+                error: why,
             }),
             Err(CommitError::Claimed | CommitError::Conflict | CommitError::OwnerTaken) => {
                 Ok(AlertReport::Duplicate {
@@ -356,9 +369,10 @@ impl AlertRun<'_> {
         });
         let enforcing = decision.outcome == Outcome::Enforce && !self.dry_run;
         let downgrading = decision.outcome == Outcome::Downgrade && !self.dry_run;
+        let late = decision.outcome == Outcome::Late;
         let next = state.next(now, |s| {
-            if alert.alert_type == AlertType::Actual {
-                s.last_actual_usd = Some(alert.amount);
+            if alert.alert_type == AlertType::Actual && !late {
+                s.record_spend(alert.period_key(), alert.amount);
             }
             if enforcing || downgrading {
                 s.status = Status::Blocked;
@@ -374,6 +388,8 @@ impl AlertRun<'_> {
             (EventKind::Enforced, IamStep::Cut(Scope::Everything))
         } else if downgrading {
             (EventKind::Downgraded, IamStep::Cut(Scope::Premium))
+        } else if late {
+            (EventKind::LateAlert, IamStep::Nothing)
         } else {
             (EventKind::Alert, IamStep::Nothing)
         };
@@ -438,6 +454,7 @@ impl AlertRun<'_> {
             Outcome::Enforce if !self.dry_run => metrics::count("Enforcements", 1),
             Outcome::Enforce => metrics::count("DryRunEnforcements", 1),
             Outcome::Downgrade if !self.dry_run => metrics::count("Downgrades", 1),
+            Outcome::Late => metrics::count("AlertsLate", 1),
             _ => {}
         }
         Ok(AlertReport::Handled {
@@ -533,7 +550,7 @@ impl AlertRun<'_> {
                 "Over the cap, not cut off: protected principal".to_owned(),
                 "This principal is protected (break-glass). Review the spend with its owner.".to_owned(),
             ),
-            Outcome::AlreadyBlocked | Outcome::BelowLadder => return None,
+            Outcome::AlreadyBlocked | Outcome::BelowLadder | Outcome::Late => return None,
         };
         Some(self.notice_about(state, decision, (kind, audience), headline, next_step))
     }

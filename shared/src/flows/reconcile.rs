@@ -331,7 +331,7 @@ impl App {
             Action::Enforce { spend, .. } => format!(
                 "caught by reconcile: Budgets reports {spend}, at or over the effective cap"
             ),
-            Action::Restore { spend } => {
+            Action::Restore { spend, .. } => {
                 format!("reconcile: Budgets reports {spend}, under the effective cap")
             }
             Action::DetachAgain { policies } => {
@@ -398,15 +398,15 @@ fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Ch
                 s.status = Status::Blocked;
                 s.block_cause = Some(BlockCause::Cap);
                 s.blocked_period = Some(period.clone());
-                s.last_actual_usd = Some(*spend);
+                s.record_spend(period.clone(), *spend);
             }),
             iam: IamStep::Cut(crate::intent::Scope::Everything),
             kind: EventKind::Enforced,
         },
-        Action::Restore { spend } => Change::To {
+        Action::Restore { spend, period } => Change::To {
             next: next(&|s| {
-                mark_restored(s);
-                s.last_actual_usd = Some(*spend);
+                mark_restored(s, now);
+                s.record_spend(period.clone(), *spend);
             }),
             iam: IamStep::GiveBack(Taken::of(state)),
             kind: EventKind::Restored,
