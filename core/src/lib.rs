@@ -4,7 +4,8 @@
 //!
 //! [`alert`] parses Budgets alerts, [`decide`] says what to do about one, [`state`] is a
 //! principal's record and [`intent`] the write-ahead record of a change under way,
-//! [`findings`] is what reconcile finds, [`deny`] the per-person deny lists of shared roles,
+//! [`findings`] is what reconcile finds, [`rearm`] the Budgets notifications a change
+//! within a period needs, [`deny`] the per-person deny lists of shared roles,
 //! [`access`] whether a policy still allows Bedrock, [`announce`] and [`notice`] what people
 //! are told, [`audit`] the audit trail's vocabulary, and [`money`], [`period`], [`principal`]
 //! the values everything is made of.
@@ -21,5 +22,6 @@ pub mod money;
 pub mod notice;
 pub mod period;
 pub mod principal;
+pub mod rearm;
 pub mod request;
 pub mod state;

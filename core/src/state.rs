@@ -94,6 +94,10 @@ pub struct PrincipalState {
     /// field have none: their figure is taken as the blocked period's, or as no figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_actual_period: Option<String>,
+    /// The `ABSOLUTE_VALUE` ACTUAL notifications seatcap put on the principal's budget to
+    /// alert again within a period (see [`crate::rearm`]): the only ones it removes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_alarms_usd: Vec<Usd>,
     /// The team whose Slack channel hears about this principal (`set_cap`'s `team`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
@@ -124,6 +128,8 @@ struct StateView<'a> {
     last_actual_usd: Option<Usd>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_actual_period: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[Usd]>::is_empty")]
+    budget_alarms_usd: &'a [Usd],
     #[serde(skip_serializing_if = "Option::is_none")]
     team: Option<&'a str>,
     /// A change under way (its writer, and until when it holds the principal).
@@ -180,6 +186,7 @@ impl PrincipalState {
             overrides: Vec::new(),
             last_actual_usd: None,
             last_actual_period: None,
+            budget_alarms_usd: Vec::new(),
             team: None,
             pending: None,
             version: 0,
@@ -258,6 +265,7 @@ impl PrincipalState {
             blocked_period: self.blocked_period.as_deref(),
             last_actual_usd: self.last_actual_usd,
             last_actual_period: self.spend_period(),
+            budget_alarms_usd: &self.budget_alarms_usd,
             team: self.team.as_deref(),
             pending: self.pending.as_deref().map(|i| PendingView {
                 by: &i.by,

@@ -20,8 +20,8 @@ pub mod telemetry;
 
 pub use app::App;
 pub use aws::{budgets, enforce, iam, ledger, notify, secret};
-pub use flows::{admin, alert_delivery, commit, handover, outbox, reconcile, rollover};
+pub use flows::{admin, alarms, alert_delivery, commit, handover, outbox, reconcile, rollover};
 pub use seatcap_core::{
     access, alert, announce, audit, decide, deny, findings, intent, money, notice, period,
-    principal, request, state,
+    principal, rearm, request, state,
 };

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
+use aws_sdk_budgets::operation::create_notification::CreateNotificationOutput;
 use aws_sdk_budgets::operation::describe_budget::DescribeBudgetOutput;
+use aws_sdk_budgets::operation::describe_notifications_for_budget::DescribeNotificationsForBudgetOutput;
 use aws_sdk_budgets::operation::update_budget::UpdateBudgetOutput;
 use aws_sdk_budgets::types::{
     Budget, BudgetType, CalculatedSpend, Notification, NotificationType,
@@ -231,10 +233,23 @@ async fn raising_the_cap_updates_the_budget_and_restores_when_budgets_says_spend
                 && budget.calculated_spend().is_none()
         })
         .then_output(|| UpdateBudgetOutput::builder().build());
+    // Restored within the period: Budgets has sent its 100 % already, so seatcap re-arms
+    // it with an absolute notification at the rung of the new cap above the spend.
+    let existing_notifications = mock!(aws_sdk_budgets::Client::describe_notifications_for_budget)
+        .then_output(|| DescribeNotificationsForBudgetOutput::builder().build());
+    let rearm = mock!(aws_sdk_budgets::Client::create_notification)
+        .match_requests(|r| {
+            r.notification().is_some_and(|n| {
+                n.threshold() == 250.0
+                    && n.threshold_type() == Some(&ThresholdType::AbsoluteValue)
+                    && n.notification_type() == &NotificationType::Actual
+            }) && r.subscribers().iter().any(|s| s.address() == ALERT_TOPIC)
+        })
+        .then_output(|| CreateNotificationOutput::builder().build());
     app.budgets = Budgets::new(mock_client!(
         aws_sdk_budgets,
         RuleMode::MatchAny,
-        [&describe, &update]
+        [&describe, &update, &existing_notifications, &rearm]
     ));
 
     // Budgets says $240 spent: a $250 cap is above it, so access comes back at once.
@@ -255,6 +270,8 @@ async fn raising_the_cap_updates_the_budget_and_restores_when_budgets_says_spend
         "{raised}"
     );
     assert_eq!(raised["last_actual_usd"], "240.00");
+    assert_eq!(rearm.num_calls(), 1, "re-armed at $250");
+    assert_eq!(raised["budget_alarms_usd"], json!(["250.00"]));
     assert_eq!(
         account.attached(&alice).await,
         vec![account.bedrock_policy_arn.clone()]

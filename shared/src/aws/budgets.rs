@@ -274,6 +274,117 @@ impl Budgets {
     }
 }
 
+/// seatcap's own notifications on a budget: ACTUAL, `GREATER_THAN` an absolute amount (the
+/// budget's ladder notifications are percentages). Which of them seatcap may remove, the
+/// ledger says; these calls only read, add and remove the ones they are given.
+impl Budgets {
+    /// The absolute ACTUAL thresholds on the budget, to the cent.
+    pub async fn alarms(&self, account_id: &str, name: &str) -> Result<Vec<Usd>, BudgetsError> {
+        let mut pages = self
+            .client
+            .describe_notifications_for_budget()
+            .account_id(account_id)
+            .budget_name(name)
+            .into_paginator()
+            .send();
+        let mut alarms = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| error("DescribeNotificationsForBudget", name, &e))?;
+            alarms.extend(
+                page.notifications
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|n| {
+                        n.notification_type() == &NotificationType::Actual
+                            && n.comparison_operator() == &ComparisonOperator::GreaterThan
+                            && n.threshold_type() == Some(&ThresholdType::AbsoluteValue)
+                    })
+                    .filter_map(|n| {
+                        Usd::parse_budgets_amount(&format!("{:.2}", n.threshold())).ok()
+                    }),
+            );
+        }
+        Ok(alarms)
+    }
+
+    /// Adds an ACTUAL notification at `threshold` dollars to the alert topic; one that is
+    /// there already is left as it is.
+    pub async fn add_alarm(
+        &self,
+        account_id: &str,
+        name: &str,
+        threshold: Usd,
+        alert_topic_arn: &str,
+    ) -> Result<(), BudgetsError> {
+        let build = |e: aws_sdk_budgets::error::BuildError| BudgetsError {
+            operation: "CreateNotification",
+            budget: name.to_owned(),
+            message: e.to_string(),
+        };
+        let subscriber = Subscriber::builder()
+            .subscription_type(SubscriptionType::Sns)
+            .address(alert_topic_arn)
+            .build()
+            .map_err(build)?;
+        let result = self
+            .client
+            .create_notification()
+            .account_id(account_id)
+            .budget_name(name)
+            .notification(alarm(threshold).map_err(build)?)
+            .subscribers(subscriber)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("DuplicateRecordException") => Ok(()),
+            Err(e) => Err(error("CreateNotification", name, &e)),
+        }
+    }
+
+    /// Removes the ACTUAL notification at `threshold` dollars; one already gone is fine.
+    pub async fn remove_alarm(
+        &self,
+        account_id: &str,
+        name: &str,
+        threshold: Usd,
+    ) -> Result<(), BudgetsError> {
+        let notification = alarm(threshold).map_err(|e| BudgetsError {
+            operation: "DeleteNotification",
+            budget: name.to_owned(),
+            message: e.to_string(),
+        })?;
+        let result = self
+            .client
+            .delete_notification()
+            .account_id(account_id)
+            .budget_name(name)
+            .notification(notification)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("NotFoundException") => Ok(()),
+            Err(e) => Err(error("DeleteNotification", name, &e)),
+        }
+    }
+}
+
+/// The notification seatcap keeps at `threshold` dollars. Budgets takes the amount as a
+/// double; cents convert exactly enough (Budgets itself shows thresholds to the cent).
+fn alarm(threshold: Usd) -> Result<Notification, aws_sdk_budgets::error::BuildError> {
+    let dollars = threshold
+        .to_plain_string()
+        .parse::<f64>()
+        .unwrap_or_default();
+    Notification::builder()
+        .notification_type(NotificationType::Actual)
+        .comparison_operator(ComparisonOperator::GreaterThan)
+        .threshold(dollars)
+        .threshold_type(ThresholdType::AbsoluteValue)
+        .build()
+}
+
 fn error<E: std::error::Error + 'static>(
     operation: &'static str,
     budget: &str,

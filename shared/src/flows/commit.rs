@@ -9,7 +9,8 @@
 //!    conditionally on the version read (**write-ahead**), change IAM, and confirm with a
 //!    second conditional write. Only the writer whose intent landed touches IAM, so a
 //!    writer that lost a race has nothing to undo, and never gives back what another took.
-//! 5. After the commit: the check after a cut, and the notices.
+//! 5. After the commit: the check after a cut, the budget's re-armed notifications (when
+//!    the change moved the effective cap within a period), and the notices.
 //!
 //! An intent is held until its writer's deadline ([`App::hold_until`]): Lambda ends the
 //! process then, so a writer that completes it cannot race the one that wrote it.
@@ -266,6 +267,7 @@ impl App {
                 };
                 match state {
                     Ok(state) => {
+                        self.sync_alarms(&holding.budget_alarms_usd, &state).await;
                         notices.extend(intent.notices.iter().cloned());
                         let committed = Committed {
                             report,
@@ -314,6 +316,7 @@ impl App {
         if let PlannedStep::Take(taken) = &step {
             taken.record_in(&mut next);
         }
+        self.arm(Some(&before), &mut next, now);
         next.version = before.version + 1;
         next.pending = None;
         fill_audit(&mut audit, Some(&step), &next, now);
@@ -370,6 +373,7 @@ impl App {
                 ..
             } = change;
             let expected = before.as_ref().map(|s| s.version);
+            self.arm(before.as_ref(), &mut next, now);
             next.version = expected.map_or(0, |v| v + 1);
             next.pending = None;
             fill_audit(&mut audit, None, &next, now);
@@ -388,6 +392,9 @@ impl App {
                     } else {
                         Vec::new()
                     };
+                    let owned_before = before.as_ref().map(|b| b.budget_alarms_usd.clone());
+                    self.sync_alarms(&owned_before.unwrap_or_default(), &next)
+                        .await;
                     let notification_failures = self.deliver_all(&notices).await?;
                     Ok(Written::Done(Box::new(Committed {
                         report,
@@ -449,6 +456,7 @@ impl App {
             }
         };
         let state = self.confirm(holding, intent, &done, actor, run).await?;
+        self.sync_alarms(&holding.budget_alarms_usd, &state).await;
         let now = self.now();
         let mut notices = intent.notices.clone();
         let cut = match run {

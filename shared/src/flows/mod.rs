@@ -2,6 +2,7 @@
 //! [`commit`] engine.
 
 pub mod admin;
+pub mod alarms;
 pub mod alert_delivery;
 pub mod commit;
 pub mod handover;

@@ -306,6 +306,13 @@ impl App {
                         }
                     }
                 }
+                // A writer that died after its commit, or lost the race to re-arm: add the
+                // alarms its state records and the budget lacks.
+                if report.action == Action::None && !dry_run && !state.budget_alarms_usd.is_empty()
+                    && let Err(e) = self.put_alarms(&state.budget_alarms_usd, state).await
+                {
+                    warn!(principal = %state.principal, error = %e, "could not re-arm the budget");
+                }
                 if !report.findings.is_empty() {
                     warn!(
                         principal = %report.principal,
