@@ -296,3 +296,138 @@ async fn an_alert_dated_ahead_of_the_clock_is_refused_and_claims_nothing() {
     assert_eq!(outcome(&real), "enforce", "{real:?}");
     assert!(!calendar.has_access(&alice).await);
 }
+
+/// What happens on one simulated day, before the evening's reconcile.
+enum Happening {
+    Alert {
+        threshold: &'static str,
+        amount: &'static str,
+    },
+    Grant,
+    Revoke,
+    /// An alert about the day before, delivered late (a retry or a dead-letter replay).
+    LateAlert,
+    Rollover,
+}
+
+/// A month of days for one principal, $10 a day against a $200 cap: warnings at 50 % and
+/// 80 %, the cut at the cap, an override of $100, its revoke, the rollover and a late alert.
+/// Every evening Budgets (a day behind) is reconciled; after each day the ledger's status
+/// and IAM must say the same thing, and what the day calls for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_of_days_keeps_the_ledger_iam_and_the_calendar_in_step() {
+    use Happening::*;
+    let calendar = Calendar::starting(at(11, 1, 9, 0)).await;
+    let alice = calendar.alice().await;
+    let days: Vec<((u32, u32), Vec<Happening>)> = (1..=30)
+        .map(|day| (11, day))
+        .chain([(12, 1), (12, 2)])
+        .map(|(month, day)| {
+            let happenings = match (month, day) {
+                (11, 10) => vec![Alert {
+                    threshold: "100.00",
+                    amount: "101.00",
+                }],
+                (11, 16) => vec![Alert {
+                    threshold: "160.00",
+                    amount: "161.00",
+                }],
+                (11, 20) => vec![Alert {
+                    threshold: "200.00",
+                    amount: "201.00",
+                }],
+                (11, 22) => vec![Grant],
+                (11, 26) => vec![Revoke],
+                (12, 1) => vec![Rollover, LateAlert],
+                _ => Vec::new(),
+            };
+            ((month, day), happenings)
+        })
+        .collect();
+    let blocked_on = |(month, day): (u32, u32)| {
+        month == 11 && ((20..=21).contains(&day) || (26..=30).contains(&day))
+    };
+
+    for ((month, day), happenings) in days {
+        calendar.set(at(month, day, 9, 0));
+        for happening in happenings {
+            match happening {
+                Alert { threshold, amount } => {
+                    let id = format!("m-{month}-{day}");
+                    calendar
+                        .alert(&id, date(month, day), threshold, amount)
+                        .await;
+                }
+                Grant => {
+                    calendar
+                        .admin(
+                            json!({"action": "grant_override", "principal": alice.as_str(),
+                            "extra_usd": "100", "expires_at": "2026-12-31T00:00:00Z",
+                            "actor": "finance", "reason": "launch"}),
+                        )
+                        .await;
+                }
+                Revoke => {
+                    calendar
+                        .admin(
+                            json!({"action": "revoke_override", "principal": alice.as_str(),
+                            "actor": "finance", "reason": "launch over"}),
+                        )
+                        .await;
+                }
+                Rollover => calendar.roll_over(at(month, day, 0, 5)).await,
+                LateAlert => {
+                    calendar.set(at(month, day, 0, 30));
+                    let report = calendar
+                        .alert("m-late", date(11, 30), "250.00", "300.00")
+                        .await;
+                    assert_eq!(outcome(&report), "late", "{report:?}");
+                }
+            }
+        }
+        // Budgets, a day behind: $10 a day in November, $5 so far in December.
+        let lagging = if month == 11 { 10 * (day - 1) } else { 5 };
+        calendar
+            .account
+            .put_budget("seatcap-alice", "200", &lagging.to_string(), None)
+            .await;
+        calendar.set(at(month, day, 23, 0));
+        let report = calendar.reconcile().await;
+
+        let state = calendar.state(&alice).await;
+        let access = calendar.has_access(&alice).await;
+        let expected = if blocked_on((month, day)) {
+            Status::Blocked
+        } else {
+            Status::Active
+        };
+        assert_eq!(
+            (state.status, access),
+            (expected, expected == Status::Active),
+            "{month}/{day}: {state:?}\n{report}"
+        );
+        assert!(state.pending.is_none(), "{month}/{day}: {state:?}");
+        if state.status == Status::Blocked {
+            assert_eq!(state.blocked_period.as_deref(), Some("2026-11"));
+            assert_eq!(
+                state.detached_policy_arns,
+                vec![calendar.account.bedrock_policy_arn.clone()]
+            );
+        }
+    }
+    let kinds: Vec<EventKind> = calendar
+        .events(&alice)
+        .await
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .collect();
+    for kind in [
+        EventKind::Enforced,
+        EventKind::OverrideGranted,
+        EventKind::OverrideRevoked,
+        EventKind::Restored,
+        EventKind::LateAlert,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+    }
+}
