@@ -92,13 +92,16 @@ async fn month_end_restores_the_capped_and_keeps_manual_blocks() {
         .unwrap();
 
     // Too early: still November.
-    let early = app
-        .roll_over(
-            event_at(Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 0).unwrap()),
-            Pace::unlimited(),
-        )
-        .await
-        .unwrap();
+    let early = app_at(
+        &account,
+        Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 0).unwrap(),
+    )
+    .roll_over(
+        event_at(Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 0).unwrap()),
+        Pace::unlimited(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (
             early.restored.len(),
@@ -273,4 +276,33 @@ async fn a_throttled_iam_slows_the_rollover_down_but_it_completes() {
             vec![account.bedrock_policy_arn.clone()]
         );
     }
+}
+
+/// Anyone who may invoke the function could send `{"time": "2099-01-01T00:00:00Z"}` to end
+/// every cap block of the current period today: an event ahead of the clock is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_from_the_future_restores_nothing() {
+    let account = Account::new().await;
+    let app = app_at(&account, november());
+    let alice = capped(&account, &app, "alice").await;
+    let far = Utc.with_ymd_and_hms(2099, 1, 1, 0, 0, 0).unwrap();
+    let error = app
+        .roll_over(event_at(far), Pace::unlimited())
+        .await
+        .expect_err("refused");
+    assert!(error.to_string().contains("ahead of the clock"), "{error}");
+    // Minutes of clock drift are not refused; a day is.
+    let soon = november() + chrono::Duration::minutes(4);
+    app.roll_over(event_at(soon), Pace::unlimited())
+        .await
+        .unwrap();
+    let tomorrow = november() + chrono::Duration::days(1);
+    assert!(
+        app.roll_over(event_at(tomorrow), Pace::unlimited())
+            .await
+            .is_err()
+    );
+    assert!(account.attached(&alice).await.is_empty(), "still cut off");
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(state.status, seatcap::state::Status::Blocked);
 }

@@ -59,7 +59,21 @@ pub enum RolloverError {
     Handover(#[from] HandoverError),
     #[error("{} of {} restores failed; the next run retries them: {:?}", .0.failed.len(), .0.blocked, .0.failed)]
     Incomplete(Box<RolloverReport>),
+    /// The event says a time later than the clock allows: whoever invoked the function
+    /// with it would end every cap block of the current period today. Nothing is restored.
+    #[error(
+        "the event's time {time} is more than {} minutes ahead of the clock ({now}); refusing to end periods that have not ended",
+        LARGEST_EVENT_SKEW.num_minutes()
+    )]
+    TimeAhead {
+        time: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
 }
+
+/// How far ahead of the clock a scheduled event's `time` may be: EventBridge stamps the
+/// scheduled time, which is never ahead of the invocation by more than clock drift.
+const LARGEST_EVENT_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Whether a principal's cap block belongs to a period that has ended by `at`.
 fn cap_period_ended(state: &PrincipalState, at: DateTime<Utc>) -> bool {
@@ -99,6 +113,10 @@ impl App {
         pace: Pace,
     ) -> Result<RolloverReport, RolloverError> {
         let at = event.time;
+        let now = self.now();
+        if at > now + LARGEST_EVENT_SKEW {
+            return Err(RolloverError::TimeAhead { time: at, now });
+        }
         let mut report = RolloverReport {
             at: Some(at),
             ..RolloverReport::default()

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use seatcap_tests::proxy::CountingProxy;
-use seatcap_tests::{Account, Function, SlackReceiver, binary_in, budget_alert, moto, sns_event};
+use seatcap_tests::{
+    Account, Function, SlackReceiver, binary_in, moto, sns_event, todays_budget_alert,
+};
 use serde_json::json;
 
 const FUNCTIONS: [&str; 5] = [
@@ -84,7 +86,7 @@ async fn main() {
     eprintln!("peak RSS at {RSS_ALERTS} alerts ...");
     let rss_process = Function::start(binary_in("release", "budget-alert"), &env).await;
     for (i, name) in principals.iter().skip(1).take(RSS_ALERTS).enumerate() {
-        let alert = budget_alert(&format!("b-{name}"), "ACTUAL", "100.00", "50.00", "51.00");
+        let alert = todays_budget_alert(&format!("b-{name}"), "ACTUAL", "100.00", "50.00", "51.00");
         rss_process
             .invoke(&sns_event(&format!("rss-{i}"), &alert))
             .await
@@ -94,8 +96,9 @@ async fn main() {
     drop(rss_process);
 
     let alerts = Function::start(binary_in("release", "budget-alert"), &env).await;
-    let at_cap =
-        |name: &str| budget_alert(&format!("b-{name}"), "ACTUAL", "100.00", "100.00", "104.00");
+    let at_cap = |name: &str| {
+        todays_budget_alert(&format!("b-{name}"), "ACTUAL", "100.00", "100.00", "104.00")
+    };
     let before = proxy.requests();
     alerts
         .invoke(&sns_event("probe", &at_cap(&principals[0])))

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use seatcap_tests::{
-    Account, Function, SlackReceiver, binary, budget_alert, moto, serve_invoke_api, sns_event,
+    Account, Function, SlackReceiver, binary, moto, serve_invoke_api, sns_event,
+    todays_budget_alert,
 };
 use serde_json::Value;
 
@@ -69,7 +70,7 @@ async fn main() {
             &format!("AWS Budgets alert: {label}"),
             &format!("SNS → budget-alert (ACTUAL ${amount} of $200.00)"),
         );
-        let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount);
+        let alert = todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", threshold, amount);
         let result = alerts
             .invoke(&sns_event(message_id, &alert))
             .await
@@ -89,7 +90,7 @@ async fn main() {
         "The same 100 % alert delivered again",
         "SNS at-least-once: a no-op",
     );
-    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "201.20");
+    let alert = todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "201.20");
     let again = alerts
         .invoke(&sns_event("demo-100", &alert))
         .await
