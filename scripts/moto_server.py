@@ -9,6 +9,11 @@ conditional writes could both pass their condition, which DynamoDB never allows;
 race tests must test seatcap, not the emulator's threads. Connections are still served on
 threads, so a client's idle keep-alive connection never blocks another client.
 
+With authorization on (`/moto-api/reset-auth`), a form-encoded request (IAM, SNS, STS) is
+checked against the body as the SDK sent it (see `sign_the_body_as_sent`): moto re-encodes
+the parsed form with `+` for spaces where the SDK wrote `%20`, so any such call with a space
+in a value (an SNS message, a policy description) failed its signature check.
+
 TransactWriteItems is made cheap to roll back (see `roll_back_only_what_changed`): moto
 deep-copies the whole table for every item of every transaction, and keeps every copy, so
 its time and memory grow with the square of the ledger's size; at 10,000 principals the
@@ -24,6 +29,7 @@ from werkzeug.serving import make_server
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.iam.access_control import IAMRequestBase
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -97,6 +103,25 @@ def roll_back_only_what_changed(transact_write_items):
     return patched
 
 
+def sign_the_body_as_sent(create_aws_request):
+    """moto's signature check, over a form body encoded the way the AWS SDKs encode it.
+
+    moto rebuilds the request it checks from the parsed form, which botocore encodes with
+    `quote_plus` (a space becomes `+`); the SDKs percent-encode every byte but `A-Za-z0-9-_.~`
+    (a space becomes `%20`), so the payload hashes differ. Encoding the same fields, in the
+    same order, the SDKs' way gives back the bytes that were signed.
+    """
+    from urllib.parse import quote, urlencode
+
+    def patched(self):
+        request = create_aws_request(self)
+        if not self._body and isinstance(self._data, dict):
+            request.data = urlencode(self._data, doseq=True, safe="", quote_via=quote)
+        return request
+
+    return patched
+
+
 def one_request_at_a_time(app):
     lock = threading.Lock()
 
@@ -112,6 +137,9 @@ def main() -> None:
     port = int(sys.argv[1])
     DynamoDBBackend.transact_write_items = roll_back_only_what_changed(
         DynamoDBBackend.transact_write_items
+    )
+    IAMRequestBase._create_aws_request = sign_the_body_as_sent(
+        IAMRequestBase._create_aws_request
     )
     app = one_request_at_a_time(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -87,6 +87,8 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+const TRUST_ANYONE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+
 /// A fresh AWS account on the emulator, with the ledger table, the notification topic and
 /// two managed policies: one seatcap manages (Bedrock) and one it must never touch.
 pub struct Account {
@@ -160,6 +162,70 @@ impl Account {
             iam,
             dynamodb,
         }
+    }
+
+    /// Switches on IAM authorization on this account's moto server (a server of the test's
+    /// own: it applies to every account on it). The test's own role may do anything first.
+    pub async fn authorization_on(&self) {
+        self.iam
+            .create_role()
+            .role_name("seatcap-test")
+            .assume_role_policy_document(TRUST_ANYONE)
+            .send()
+            .await
+            .unwrap();
+        self.iam
+            .put_role_policy()
+            .role_name("seatcap-test")
+            .policy_name("everything")
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        let reset = reqwest::Client::new()
+            .post(format!("{}/moto-api/reset-auth", self.endpoint))
+            // The number of requests still let through unchecked; sent as text/plain, since
+            // moto reads a form-encoded body as empty.
+            .header("content-type", "text/plain")
+            .body("0")
+            .send()
+            .await
+            .unwrap();
+        assert!(reset.status().is_success());
+    }
+
+    /// Credentials of a new role in this account holding exactly `policy` (a JSON document),
+    /// as (access key id, secret, session token).
+    pub async fn role_holding(&self, name: &str, policy: &str) -> (String, String, String) {
+        self.iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(TRUST_ANYONE)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateRole {name}: {}", DisplayErrorContext(&e)));
+        self.iam
+            .put_role_policy()
+            .role_name(name)
+            .policy_name("template")
+            .policy_document(policy)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutRolePolicy {name}: {}", DisplayErrorContext(&e)));
+        let creds = aws_sdk_sts::Client::new(&self.sdk)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{}:role/{name}", self.id))
+            .role_session_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("AssumeRole {name}: {}", DisplayErrorContext(&e)))
+            .credentials
+            .expect("AssumeRole returns credentials");
+        (
+            creds.access_key_id,
+            creds.secret_access_key,
+            creds.session_token,
+        )
     }
 
     /// The environment a seatcap function gets in this account (AWS access and SEATCAP_*).

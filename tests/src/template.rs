@@ -75,3 +75,59 @@ fn string(value: &Value) -> String {
         .unwrap_or_else(|| panic!("expected a string in the table definition, got {value:?}"))
         .to_owned()
 }
+
+/// One IAM statement of a function's role, as `template.yaml` writes it: what it allows.
+/// Resources and conditions are left out: moto's evaluation matches only `Resource: "*"`
+/// and no conditions (see the fixtures' notes), so the least-privilege test checks actions
+/// and the static checkers (parliament, checkov) check the scoping.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub sid: String,
+    pub actions: Vec<String>,
+}
+
+/// The statements of function `logical_id`'s role: its inline policies and the managed
+/// policies it references unconditionally (`!Ref`; the Slack ones under `!If` are not).
+pub fn function_grants(logical_id: &str) -> Vec<Grant> {
+    let path = workspace_root().join("template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let template: Value = serde_norway::from_str(&text).expect("template.yaml is YAML");
+    let resources = &template["Resources"];
+    let function = &resources[logical_id];
+    assert_eq!(
+        function["Type"].as_str(),
+        Some("AWS::Serverless::Function"),
+        "{logical_id} is a function in template.yaml"
+    );
+    let mut grants = Vec::new();
+    for policy in function["Properties"]["Policies"]
+        .as_sequence()
+        .expect("the function lists its policies")
+    {
+        let document = match policy {
+            Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                let name = tagged.value.as_str().expect("a resource name");
+                &resources[name]["Properties"]["PolicyDocument"]
+            }
+            Value::Tagged(_) => continue,
+            inline => inline,
+        };
+        for statement in document["Statement"].as_sequence().expect("statements") {
+            assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{statement:?}");
+            let actions = match &statement["Action"] {
+                Value::String(action) => vec![action.clone()],
+                list => list
+                    .as_sequence()
+                    .expect("an action or a list of actions")
+                    .iter()
+                    .map(string)
+                    .collect(),
+            };
+            grants.push(Grant {
+                sid: string(&statement["Sid"]),
+                actions,
+            });
+        }
+    }
+    grants
+}
