@@ -515,3 +515,79 @@ async fn a_downgrade_rung_takes_premium_models_first_and_the_cap_the_rest() {
     both.sort();
     assert_eq!(account.attached(&alice).await, both);
 }
+
+/// Someone who may create IAM policies makes `/seatcap/seatcap-deny-bedrock` first, with an
+/// `Allow *`. seatcap must never attach it: the alert's cut fails loudly (security hears,
+/// audited, retried) and the admin's block is refused `policy_not_seatcaps`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_premade_permissive_seatcap_policy_is_never_attached() {
+    let account = Account::new().await;
+    let deny = app(&account, &[("SEATCAP_ENFORCEMENT", "deny")]);
+    let impostor = account
+        .iam
+        .create_policy()
+        .policy_name("seatcap-deny-bedrock")
+        .path("/seatcap/")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .arn
+        .unwrap();
+    let (alice, bob) = (
+        account
+            .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+            .await,
+        account
+            .create_principal("user", "bob", &[&account.bedrock_policy_arn])
+            .await,
+    );
+    enrol(&deny, &alice, "seatcap-alice").await;
+    enrol(&deny, &bob, "seatcap-bob").await;
+
+    let alert = budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "230.00");
+    let error = deny
+        .handle_delivery("m-alice", &alert)
+        .await
+        .expect_err("the cut is refused, so the delivery is retried");
+    assert!(error.to_string().contains("did not write"), "{error}");
+    let refused = admin(
+        &deny,
+        json!({"action": "block", "principal": bob.as_str(), "actor": "security",
+            "reason": "left"}),
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], "policy_not_seatcaps", "{refused}");
+
+    for principal in [&alice, &bob] {
+        assert!(
+            !account.attached(principal).await.contains(&impostor),
+            "{principal}"
+        );
+        let state = account.ledger().load(principal).await.unwrap().unwrap();
+        assert_eq!(state.status, seatcap::state::Status::Active);
+        assert!(state.pending.is_none(), "{state:?}");
+        let history = account
+            .ledger()
+            .history(&seatcap::ledger::Subject::Principal(principal.clone()), 10)
+            .await
+            .unwrap();
+        assert!(
+            history
+                .iter()
+                .any(|e| e.kind == seatcap::ledger::EventKind::EnforcementFailed),
+            "{history:?}"
+        );
+    }
+    let security: Vec<_> = account
+        .sent_notifications()
+        .await
+        .into_iter()
+        .filter(|(_, _, attributes)| {
+            attributes.get("audience").map(String::as_str) == Some("security")
+        })
+        .collect();
+    assert_eq!(security.len(), 2, "{security:?}");
+}

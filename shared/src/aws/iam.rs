@@ -418,28 +418,23 @@ impl Iam {
         Ok(Some((version_id, document)))
     }
 
-    /// Creates seatcap's policy `name` unless it exists; an existing one is left as it is.
-    /// Looked up first, so a block does not leave a failed CreatePolicy in CloudTrail.
+    /// Creates seatcap's policy `name` with `document` unless it exists. One that exists must
+    /// hold exactly `document` as its default version: anyone who can create a policy could
+    /// have made one of that name first (`Allow *`, say), and seatcap would attach it to
+    /// every principal it cuts. `false`: it exists with another document; nothing attached.
     pub async fn ensure_own_policy(
         &self,
         arn: &str,
         name: &str,
         document: &serde_json::Value,
-    ) -> Result<(), IamError> {
-        match self
-            .client
-            .get_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(Failure::from)
-        {
-            Ok(_) => Ok(()),
-            Err(f) if f.code.as_deref() == Some("NoSuchEntity") => {
+    ) -> Result<bool, IamError> {
+        match self.own_policy_document(arn).await? {
+            Some((_, found)) => Ok(&found == document),
+            None => {
                 self.create_own_policy(arn, name, &document.to_string())
-                    .await
+                    .await?;
+                Ok(true)
             }
-            Err(f) => Err(f.into_error("GetPolicy", "-", arn)),
         }
     }
 

@@ -11,13 +11,15 @@ use crate::announce::{Access, Committed, announcement};
 use crate::app::App;
 use crate::budgets::BudgetsError;
 use crate::commit::{Decided, EngineError, Outcome};
+use crate::decide::Audience;
 use crate::enforce::{EnforceError, Taken};
 use crate::iam::IamError;
 pub(crate) use crate::intent::IamStep;
 use crate::intent::PlannedStep;
-use crate::ledger::{AuditEvent, EventKind, LedgerError, Subject};
+use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Subject};
 use crate::metrics;
 use crate::money::Usd;
+use crate::notify::{Notice, NoticeKind};
 use crate::principal::PrincipalArn;
 pub use crate::request::Refusal;
 use crate::request::*;
@@ -470,11 +472,7 @@ impl App {
         }))
         .await;
         match outcome {
-            Err(EngineError::Enforce(EnforceError::DenyListFull(full))) => {
-                Ok(Err(Refusal::new("deny_list_full", full.to_string())))
-            }
-            Err(EngineError::DryRun(what)) => Ok(Err(dry_run_refusal(what))),
-            Err(e) => Err(e.into()),
+            Err(e) => Ok(Err(self.refusal_for(&principal, &actor, e).await?)),
             Ok(Outcome::OwnerTaken) => Ok(Err(self
                 .owned_by_another(&principal, &budget)
                 .await?
@@ -527,7 +525,7 @@ impl App {
             decide_change(state, now, principal, (actor, reason), contact, &change)
         }))
         .await;
-        self.answer(principal, actor, outcome)
+        self.answer(principal, actor, outcome).await
     }
 
     /// [`Self::change_principal`] for many principals read in bulk (a scheduled function's
@@ -552,28 +550,23 @@ impl App {
             None => Decided::Keep(Ok(ok(json!({"changed": false})))),
         }))
         .await;
-        outcomes
-            .into_iter()
-            .map(|(principal, outcome)| {
-                let answer = self.answer(&principal, actor, outcome);
-                (principal, answer)
-            })
-            .collect()
+        let mut answers = Vec::with_capacity(outcomes.len());
+        for (principal, outcome) in outcomes {
+            let answer = self.answer(&principal, actor, outcome).await;
+            answers.push((principal, answer));
+        }
+        answers
     }
 
     /// The answer to an admin change the engine has carried out (or refused).
-    fn answer(
+    async fn answer(
         &self,
         principal: &PrincipalArn,
         actor: &str,
         outcome: Result<Outcome<EventKind, Answer>, EngineError>,
     ) -> Result<Answer, AdminError> {
         match outcome {
-            Err(EngineError::Enforce(EnforceError::DenyListFull(full))) => {
-                Ok(Err(Refusal::new("deny_list_full", full.to_string())))
-            }
-            Err(EngineError::DryRun(what)) => Ok(Err(dry_run_refusal(what))),
-            Err(e) => Err(e.into()),
+            Err(e) => Ok(Err(self.refusal_for(principal, actor, e).await?)),
             Ok(Outcome::Kept(answer)) => Ok(answer),
             Ok(Outcome::Claimed | Outcome::OwnerTaken) => Err(AdminError::Engine(
                 EngineError::Superseded(principal.to_string()),
@@ -620,6 +613,77 @@ fn decide_change(
 /// A new override's id: eight hex digits.
 fn short_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
+}
+
+impl App {
+    /// The refusal finance gets for an engine error that is an answer, not a failure to
+    /// retry; any other error is returned as it is. A policy under seatcap's name that
+    /// seatcap did not write is audited under the principal and told to security too.
+    async fn refusal_for(
+        &self,
+        principal: &PrincipalArn,
+        actor: &str,
+        e: EngineError,
+    ) -> Result<Refusal, AdminError> {
+        match e {
+            EngineError::Enforce(EnforceError::DenyListFull(full)) => {
+                Ok(Refusal::new("deny_list_full", full.to_string()))
+            }
+            EngineError::DryRun(what) => Ok(dry_run_refusal(what)),
+            EngineError::Enforce(refused @ EnforceError::NotSeatcaps { .. }) => {
+                self.tell_security_of_refused_cut(principal, actor, &refused.to_string())
+                    .await?;
+                Ok(Refusal::new("policy_not_seatcaps", refused.to_string()))
+            }
+            other => Err(other.into()),
+        }
+    }
+
+    /// A cut seatcap refused to make for a reason security must look at: audited
+    /// (`enforcement_failed`) and announced to security now.
+    async fn tell_security_of_refused_cut(
+        &self,
+        principal: &PrincipalArn,
+        actor: &str,
+        why: &str,
+    ) -> Result<(), AdminError> {
+        let now = self.now();
+        let state = self.ledger.load(principal).await?;
+        let event = AuditEvent::new(
+            now,
+            EventKind::EnforcementFailed,
+            actor,
+            json!({"error": why}),
+        );
+        self.ledger
+            .commit(
+                Commit {
+                    events: vec![(Subject::Principal(principal.clone()), event)],
+                    ..Commit::default()
+                },
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                CommitError::Ledger(e) => AdminError::Ledger(e),
+                other => AdminError::Engine(EngineError::Superseded(other.to_string())),
+            })?;
+        let notice = Notice {
+            kind: NoticeKind::EnforcementFailed,
+            audience: Audience::Security,
+            principal: principal.clone(),
+            budget: state.as_ref().map(|s| s.budget.clone()).unwrap_or_default(),
+            spend: None,
+            cap: None,
+            period: Some(crate::period::month_key(now)),
+            team: state.and_then(|s| s.team),
+            headline: "Bedrock access could NOT be cut off: seatcap's policy is not seatcap's"
+                .to_owned(),
+            next_step: why.to_owned(),
+        };
+        self.deliver(&notice).await.map_err(AdminError::Ledger)?;
+        Ok(())
+    }
 }
 
 fn dry_run_refusal(what: String) -> Refusal {

@@ -39,7 +39,10 @@ impl Enforcement for DenyPolicy {
                 }]
             });
             // Created the first time it is needed: seatcap's own policy, not the principal's.
-            app.iam.ensure_own_policy(&arn, NAME, &document).await?;
+            // One of that name with any other document is someone else's: never attached.
+            if !app.iam.ensure_own_policy(&arn, NAME, &document).await? {
+                return Err(EnforceError::NotSeatcaps { policy: arn });
+            }
             Ok(Plan {
                 taken: Taken {
                     detached_policy_arns: Vec::new(),

@@ -47,6 +47,12 @@ pub enum EnforceError {
         "role {role}: its deny list was written under lease {found}, newer than this writer's {held}; not overwritten"
     )]
     Fenced { role: String, held: u64, found: u64 },
+    /// A policy under seatcap's name whose document seatcap did not write (made first by
+    /// someone else, or changed): attaching it could grant instead of deny.
+    #[error(
+        "{policy} holds a document seatcap did not write; it is not attached. Security: inspect and delete it (seatcap creates it again)"
+    )]
+    NotSeatcaps { policy: String },
 }
 
 /// The cut planned before the intent is written: what it will take, and what IAM showed
