@@ -7,7 +7,7 @@
 //! [`findings`] is what reconcile finds, [`rearm`] the Budgets notifications a change
 //! within a period needs, [`deny`] the per-person deny lists of shared roles,
 //! [`access`] whether a policy still allows Bedrock, [`announce`] and [`notice`] what people
-//! are told, [`audit`] the audit trail's vocabulary, and [`money`], [`period`], [`principal`]
+//! are told, [`audit`] the audit trail's vocabulary, [`sns`] what makes an SNS delivery authentic, and [`money`], [`period`], [`principal`]
 //! the values everything is made of.
 
 pub mod access;
@@ -24,4 +24,5 @@ pub mod period;
 pub mod principal;
 pub mod rearm;
 pub mod request;
+pub mod sns;
 pub mod state;

@@ -40,6 +40,8 @@ pub struct App {
     pub budgets: Budgets,
     /// Only for handing scheduled work over to a follow-up invocation.
     pub lambda: aws_sdk_lambda::Client,
+    /// Checks alert deliveries are SNS's; keeps the certificates it fetched for the process.
+    pub sns: Arc<crate::sns_signature::SnsSignatures>,
     pub clock: Clock,
     /// The current invocation's deadline, after which Lambda ends the process: how long
     /// this writer may hold an intent or a lease (see [`App::hold_until`]).
@@ -77,7 +79,15 @@ impl App {
             sdk.clone(),
         );
         let budgets = Budgets::new(aws_sdk_budgets::Client::new(sdk));
+        let sns = Arc::new(crate::sns_signature::SnsSignatures::new(
+            config.sns_signature.clone(),
+            config
+                .budget_sync
+                .as_ref()
+                .map(|s| s.alert_topic_arn.clone()),
+        ));
         App {
+            sns,
             config: Arc::new(config),
             ledger,
             iam,

@@ -52,6 +52,9 @@ pub struct Config {
     pub enforcement: Enforcement,
     /// How many seatcap deny policies one shared role may carry (shards of its deny list).
     pub deny_shards_per_role: usize,
+    /// How budget-alert checks that a delivery is SNS's (`SEATCAP_SNS_SIGNATURE`,
+    /// `SEATCAP_SNS_CERT_PEM`): by default, against the certificate SNS names.
+    pub sns_signature: crate::sns_signature::Verification,
 }
 
 /// `SEATCAP_ENFORCEMENT`: how a principal's Bedrock access is cut at the cap.
@@ -99,6 +102,8 @@ pub const MAX_AMOUNT_USD: &str = "SEATCAP_MAX_AMOUNT_USD";
 pub const CLAIM_TTL_DAYS: &str = "SEATCAP_CLAIM_TTL_DAYS";
 pub const ALERT_TOPIC_ARN: &str = "SEATCAP_ALERT_TOPIC_ARN";
 pub const COST_TAG_KEY: &str = "SEATCAP_COST_TAG_KEY";
+pub const SNS_SIGNATURE: &str = "SEATCAP_SNS_SIGNATURE";
+pub const SNS_CERT_PEM: &str = "SEATCAP_SNS_CERT_PEM";
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -299,7 +304,23 @@ impl Config {
                 })?,
         };
 
+        use crate::sns_signature::Verification;
+        let sns_signature = match (get(SNS_SIGNATURE).as_deref(), get(SNS_CERT_PEM)) {
+            (Some("off"), _) => Verification::Off,
+            (None | Some("on"), Some(pem)) => Verification::pinned(&pem)
+                .map_err(|problem| invalid(SNS_CERT_PEM, "(PEM text)", problem))?,
+            (None | Some("on"), None) => Verification::Fetch,
+            (Some(other), _) => {
+                return Err(invalid(
+                    SNS_SIGNATURE,
+                    other,
+                    "expected `on` (the default) or `off` (local runs only)".into(),
+                ));
+            }
+        };
+
         Ok(Config {
+            sns_signature,
             premium_policy_arns,
             cost_tag_key,
             enforcement,

@@ -19,9 +19,9 @@ pub mod metrics;
 pub mod telemetry;
 
 pub use app::App;
-pub use aws::{budgets, enforce, iam, ledger, notify, secret};
+pub use aws::{budgets, enforce, iam, ledger, notify, secret, sns_signature};
 pub use flows::{admin, alarms, alert_delivery, commit, handover, outbox, reconcile, rollover};
 pub use seatcap_core::{
     access, alert, announce, audit, decide, deny, findings, intent, money, notice, period,
-    principal, rearm, request, state,
+    principal, rearm, request, sns, state,
 };

@@ -14,13 +14,74 @@ pub use runtime::{Function, Invocation, binary, binary_in, serve_invoke_api};
 pub use slack::SlackReceiver;
 
 /// An SNS → Lambda event carrying `message` under `message_id`, as Lambda delivers it.
+/// The alert topic the tests' SNS deliveries come from (and `SEATCAP_ALERT_TOPIC_ARN`, where
+/// a test sets it).
+pub const ALERT_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:seatcap-budget-alerts";
+
+/// The certificate the functions are pinned to in tests (`SEATCAP_SNS_CERT_PEM`): a
+/// self-signed one the project made for its tests; its key signs [`sns_event`]'s deliveries.
+pub const SNS_TEST_CERT_PEM: &str = include_str!("../fixtures/sns-test-signer.cert.pem");
+const SNS_TEST_KEY_PEM: &str = include_str!("../fixtures/sns-test-signer.key.pem");
+
+/// An SNS delivery of `message` as Lambda receives it, signed (SignatureVersion 1) by the
+/// tests' signer, from [`ALERT_TOPIC`].
 pub fn sns_event(message_id: &str, message: &str) -> serde_json::Value {
+    let mut event = unsigned_sns_event(message_id, message);
+    sign_sns_record(&mut event["Records"][0]["Sns"], "1");
+    event
+}
+
+/// The same delivery with no signature at all.
+pub fn unsigned_sns_event(message_id: &str, message: &str) -> serde_json::Value {
     let mut event: serde_json::Value =
         serde_json::from_str(include_str!("../../events/sns-monthly-actual.json"))
             .expect("the sample event is JSON");
-    event["Records"][0]["Sns"]["MessageId"] = message_id.into();
-    event["Records"][0]["Sns"]["Message"] = message.into();
+    let sns = &mut event["Records"][0]["Sns"];
+    sns["MessageId"] = message_id.into();
+    sns["Message"] = message.into();
+    sns["TopicArn"] = ALERT_TOPIC.into();
+    sns["Timestamp"] = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+        .into();
+    sns["Signature"] = serde_json::Value::Null;
     event
+}
+
+/// Signs one record's `Sns` object as SNS does: the fields it signs, each name and value on
+/// a line of its own (AWS's documented order), SHA1withRSA (`"1"`) or SHA256withRSA (`"2"`).
+/// Written out here rather than taken from seatcap, so the test checks seatcap's reading.
+pub fn sign_sns_record(sns: &mut serde_json::Value, version: &str) {
+    use base64::Engine;
+    use rsa::pkcs8::DecodePrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    let field = |name: &str| sns[name].as_str().map(str::to_owned);
+    let mut text = String::new();
+    for name in [
+        "Message",
+        "MessageId",
+        "Subject",
+        "Timestamp",
+        "TopicArn",
+        "Type",
+    ] {
+        if let Some(value) = field(name) {
+            text.push_str(&format!("{name}\n{value}\n"));
+        }
+    }
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(SNS_TEST_KEY_PEM).expect("the test key");
+    let signature = match version {
+        "1" => rsa::pkcs1v15::SigningKey::<sha1::Sha1>::new(key)
+            .sign(text.as_bytes())
+            .to_vec(),
+        _ => rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(key)
+            .sign(text.as_bytes())
+            .to_vec(),
+    };
+    sns["SignatureVersion"] = version.into();
+    sns["Signature"] = base64::engine::general_purpose::STANDARD
+        .encode(signature)
+        .into();
 }
 
 /// A Budgets alert in Budgets' own words, for `budget` at `threshold` of `budgeted`, dated

@@ -240,6 +240,7 @@ impl Account {
             ("SEATCAP_TABLE", &self.table),
             ("SEATCAP_MANAGED_POLICY_ARNS", &self.bedrock_policy_arn),
             ("SEATCAP_NOTIFY_TOPIC_ARN", &self.notify_topic_arn),
+            ("SEATCAP_SNS_CERT_PEM", crate::SNS_TEST_CERT_PEM),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

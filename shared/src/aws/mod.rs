@@ -6,3 +6,4 @@ pub mod iam;
 pub mod ledger;
 pub mod notify;
 pub mod secret;
+pub mod sns_signature;

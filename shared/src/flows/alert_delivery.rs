@@ -25,6 +25,8 @@ use crate::ledger::{
 };
 use crate::metrics;
 use crate::notify::{Notice, NoticeKind};
+use crate::sns::{Inauthentic, Signed};
+use crate::sns_signature::Delivery;
 use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
 
 /// The Lambda event SNS sends. Only the fields seatcap reads: deliveries must not be refused
@@ -41,12 +43,47 @@ pub struct SnsRecord {
     pub sns: SnsMessage,
 }
 
+/// The fields SNS signs are read too; each is optional here, so a delivery that lacks one is
+/// refused by the signature check with a reason, not by the event's parser.
 #[derive(Debug, Deserialize)]
 pub struct SnsMessage {
     #[serde(rename = "MessageId")]
     pub message_id: String,
     #[serde(rename = "Message")]
     pub message: String,
+    #[serde(rename = "Type", default)]
+    pub kind: Option<String>,
+    #[serde(rename = "TopicArn", default)]
+    pub topic_arn: Option<String>,
+    #[serde(rename = "Subject", default)]
+    pub subject: Option<String>,
+    #[serde(rename = "Timestamp", default)]
+    pub timestamp: Option<String>,
+    #[serde(rename = "SignatureVersion", default)]
+    pub signature_version: Option<String>,
+    #[serde(rename = "Signature", default)]
+    pub signature: Option<String>,
+    /// Lambda spells it `SigningCertUrl`; raw SNS over HTTP or SQS, `SigningCertURL`.
+    #[serde(rename = "SigningCertUrl", alias = "SigningCertURL", default)]
+    pub signing_cert_url: Option<String>,
+}
+
+impl SnsMessage {
+    fn delivery(&self) -> Delivery<'_> {
+        Delivery {
+            signed: Signed {
+                kind: self.kind.as_deref().unwrap_or_default(),
+                message_id: &self.message_id,
+                message: &self.message,
+                subject: self.subject.as_deref(),
+                timestamp: self.timestamp.as_deref().unwrap_or_default(),
+                topic_arn: self.topic_arn.as_deref().unwrap_or_default(),
+            },
+            signature_version: self.signature_version.as_deref(),
+            signature: self.signature.as_deref(),
+            signing_cert_url: self.signing_cert_url.as_deref(),
+        }
+    }
 }
 
 /// How one delivery ended, returned as the invocation's result and logged.
@@ -110,8 +147,12 @@ impl App {
         let mut reports = Vec::with_capacity(event.records.len());
         let mut first_error = None;
         for record in event.records {
-            match Box::pin(self.handle_delivery(&record.sns.message_id, &record.sns.message)).await
-            {
+            let sns = &record.sns;
+            let checked = match self.sns.check(&sns.delivery()).await {
+                Ok(()) => Box::pin(self.handle_delivery(&sns.message_id, &sns.message)).await,
+                Err(why) => self.reject_inauthentic(sns, &why).await,
+            };
+            match checked {
                 Ok(report) => reports.push(report),
                 Err(e) => {
                     error!(message_id = %record.sns.message_id, error = %e, "alert failed; will be retried");
@@ -289,6 +330,42 @@ impl App {
                 })
             }
             Err(CommitError::Ledger(e)) => Err(e.into()),
+        }
+    }
+
+    /// A delivery that is not SNS's, or not from the alert topic: audited with the reason,
+    /// and no claim of any kind, so it can take nothing from the real alert. Not retried.
+    async fn reject_inauthentic(
+        &self,
+        sns: &SnsMessage,
+        why: &Inauthentic,
+    ) -> Result<AlertReport, AlertError> {
+        warn!(message_id = %sns.message_id, topic = ?sns.topic_arn, error = %why, "delivery is not an authentic SNS alert; recorded, not acted on");
+        metrics::count("AlertsInauthentic", 1);
+        let now = self.now();
+        let excerpt: String = sns.message.chars().take(4000).collect();
+        let event = AuditEvent::new(
+            now,
+            EventKind::AlertRejected,
+            ACTOR,
+            json!({"message_id": sns.message_id, "topic_arn": sns.topic_arn,
+                "error": why.to_string(), "authentic": false, "message": excerpt}),
+        );
+        let commit = Commit {
+            events: vec![(Subject::UnownedAlerts, event)],
+            ..Commit::default()
+        };
+        match self.ledger.commit(commit, now).await {
+            Ok(()) => Ok(AlertReport::Rejected {
+                message_id: sns.message_id.clone(),
+                error: why.to_string(),
+            }),
+            Err(CommitError::Ledger(e)) => Err(e.into()),
+            // An audit event alone has no condition to fail.
+            Err(other) => Err(AlertError::Ledger(LedgerError::Dynamo {
+                operation: "PutItem",
+                message: other.to_string(),
+            })),
         }
     }
 
