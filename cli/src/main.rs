@@ -17,6 +17,7 @@ use seatcap::state::Status;
 use serde_json::{Value, json};
 
 mod render;
+mod url;
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +34,16 @@ struct Cli {
         global = true
     )]
     function: String,
-    /// Who is making the change, for the audit. Default: your AWS identity (STS).
+    /// The admin's Function URL. Default: the one Lambda reports for --function; requests
+    /// to it are signed with your AWS credentials, and AWS tells seatcap who you are.
+    #[arg(long, env = "SEATCAP_ADMIN_URL", global = true)]
+    url: Option<String>,
+    /// Invoke the function directly instead of through its URL (older deployments): the
+    /// audit then records the actor as claimed, not verified.
+    #[arg(long, global = true)]
+    direct: bool,
+    /// Who is making the change, for a direct invoke's audit (through the URL, the audit
+    /// names the identity AWS verified instead). Default: your AWS identity (STS).
     #[arg(long, env = "SEATCAP_ACTOR", global = true)]
     actor: Option<String>,
     /// Print the admin function's JSON answer as is (for scripts).
@@ -161,6 +171,8 @@ async fn main() -> ExitCode {
     let session = Session {
         lambda: aws_sdk_lambda::Client::new(&sdk),
         sts: aws_sdk_sts::Client::new(&sdk),
+        sdk,
+        route: tokio::sync::OnceCell::new(),
         cli: &cli,
     };
     match session.run().await {
@@ -185,7 +197,18 @@ enum Failure {
 struct Session<'a> {
     lambda: aws_sdk_lambda::Client,
     sts: aws_sdk_sts::Client,
+    sdk: aws_config::SdkConfig,
+    /// How requests reach the admin, found once per run.
+    route: tokio::sync::OnceCell<Route>,
     cli: &'a Cli,
+}
+
+/// How the CLI reaches the admin function.
+enum Route {
+    /// A SigV4-signed POST to its Function URL (the caller verified by AWS).
+    Url(String),
+    /// `lambda:InvokeFunction` (the actor only claimed).
+    Direct,
 }
 
 impl Session<'_> {
@@ -390,6 +413,46 @@ impl Session<'_> {
     async fn invoke(&self, request: &Request) -> Result<Value, Failure> {
         let payload = serde_json::to_vec(request)
             .map_err(|e| Failure::Error(format!("could not write the request: {e}")))?;
+        let route = self.route.get_or_try_init(|| self.find_route()).await?;
+        let payload = match route {
+            Route::Url(url) => url::post(&self.sdk, url, payload).await?,
+            Route::Direct => self.invoke_directly(payload).await?,
+        };
+        self.answer(payload)
+    }
+
+    /// `--direct`, `--url`, or the Function URL Lambda reports for the function (none:
+    /// a deployment from before the URL, invoked directly).
+    async fn find_route(&self) -> Result<Route, Failure> {
+        if self.cli.direct {
+            return Ok(Route::Direct);
+        }
+        if let Some(url) = &self.cli.url {
+            return Ok(Route::Url(url.clone()));
+        }
+        match self
+            .lambda
+            .get_function_url_config()
+            .function_name(&self.cli.function)
+            .send()
+            .await
+        {
+            Ok(config) => Ok(Route::Url(config.function_url)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(Route::Direct)
+            }
+            Err(e) => Err(Failure::Error(format!(
+                "could not look up the Function URL of {}: {}; pass --url (or SEATCAP_ADMIN_URL), or --direct",
+                self.cli.function,
+                aws_sdk_lambda::error::DisplayErrorContext(&e)
+            ))),
+        }
+    }
+
+    async fn invoke_directly(&self, payload: Vec<u8>) -> Result<Value, Failure> {
         let out = self
             .lambda
             .invoke()
@@ -416,6 +479,11 @@ impl Session<'_> {
                 "the admin function failed ({kind}): {message}"
             )));
         }
+        Ok(payload)
+    }
+
+    /// The admin's answer: done, or refused (printed as is with `--json`).
+    fn answer(&self, payload: Value) -> Result<Value, Failure> {
         if payload["ok"] == true {
             return Ok(payload);
         }

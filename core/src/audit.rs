@@ -90,6 +90,11 @@ pub struct AuditEvent {
     pub at: DateTime<Utc>,
     pub kind: EventKind,
     pub actor: String,
+    /// For an admin request: `true` when `actor` is the caller AWS verified (the Function
+    /// URL), `false` when it is only what a direct invoke claimed. Absent on every other
+    /// event (seatcap's own functions) and on events written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_verified: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default)]
@@ -102,9 +107,16 @@ impl AuditEvent {
             at,
             kind,
             actor: actor.to_owned(),
+            actor_verified: None,
             reason: None,
             detail,
         }
+    }
+
+    /// Says whether the actor was verified (admin requests only).
+    pub fn verified(mut self, verified: bool) -> Self {
+        self.actor_verified = Some(verified);
+        self
     }
 
     pub fn because(mut self, reason: &str) -> Self {

@@ -4,7 +4,7 @@
 //!
 //! [`alert`] parses Budgets alerts, [`decide`] says what to do about one, [`state`] is a
 //! principal's record and [`intent`] the write-ahead record of a change under way,
-//! [`findings`] is what reconcile finds, [`rearm`] the Budgets notifications a change
+//! [`findings`] is what reconcile finds, [`identity`] who is asking the admin, [`rearm`] the Budgets notifications a change
 //! within a period needs, [`deny`] the per-person deny lists of shared roles,
 //! [`access`] whether a policy still allows Bedrock, [`announce`] and [`notice`] what people
 //! are told, [`audit`] the audit trail's vocabulary, [`sns`] what makes an SNS delivery authentic, and [`money`], [`period`], [`principal`]
@@ -17,6 +17,7 @@ pub mod audit;
 pub mod decide;
 pub mod deny;
 pub mod findings;
+pub mod identity;
 pub mod intent;
 pub mod money;
 pub mod notice;

@@ -49,6 +49,33 @@ pub const ACTIONS: &[&str] = &[
     "subscribe_email",
 ];
 
+/// The actions that change something and say who does it (`actor`): through the Function
+/// URL, `actor` is the caller AWS verified, whatever the request says.
+pub const ACTIONS_WITH_AN_ACTOR: &[&str] = &[
+    "set_cap",
+    "adopt_budget",
+    "restore",
+    "block",
+    "protect",
+    "unprotect",
+    "grant_override",
+    "revoke_override",
+    "subscribe_email",
+];
+
+/// The changes no caller may make to its own cap or access (separation of duties): a
+/// person cannot raise, restore, protect or exempt themselves. Blocking oneself, or
+/// subscribing to one's own messages, is allowed.
+pub const NOT_FOR_ONESELF: &[&str] = &[
+    "set_cap",
+    "adopt_budget",
+    "restore",
+    "protect",
+    "unprotect",
+    "grant_override",
+    "revoke_override",
+];
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetCap {

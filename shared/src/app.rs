@@ -40,6 +40,9 @@ pub struct App {
     pub budgets: Budgets,
     /// Only for handing scheduled work over to a follow-up invocation.
     pub lambda: aws_sdk_lambda::Client,
+    /// Who is asking, for an admin request: verified through the Function URL, or claimed
+    /// by a direct invoke. `None` for seatcap's own functions.
+    pub caller: Option<crate::identity::Caller>,
     /// Checks alert deliveries are SNS's; keeps the certificates it fetched for the process.
     pub sns: Arc<crate::sns_signature::SnsSignatures>,
     pub clock: Clock,
@@ -87,6 +90,7 @@ impl App {
                 .map(|s| s.alert_topic_arn.clone()),
         ));
         App {
+            caller: None,
             sns,
             config: Arc::new(config),
             ledger,

@@ -55,6 +55,13 @@ pub struct Config {
     /// How budget-alert checks that a delivery is SNS's (`SEATCAP_SNS_SIGNATURE`,
     /// `SEATCAP_SNS_CERT_PEM`): by default, against the certificate SNS names.
     pub sns_signature: crate::sns_signature::Verification,
+    /// Who may change caps through the admin's Function URL (`SEATCAP_FINANCE_PRINCIPALS`:
+    /// ARNs, `*` for any run of characters). Empty: whoever the URL's IAM authorization
+    /// lets in.
+    pub finance_principals: Vec<String>,
+    /// Whether a direct `lambda invoke` of the admin is served, its actor recorded as
+    /// claimed (`SEATCAP_DIRECT_INVOKE=claimed`, the default), or refused (`off`).
+    pub direct_invoke: bool,
 }
 
 /// `SEATCAP_ENFORCEMENT`: how a principal's Bedrock access is cut at the cap.
@@ -104,6 +111,8 @@ pub const ALERT_TOPIC_ARN: &str = "SEATCAP_ALERT_TOPIC_ARN";
 pub const COST_TAG_KEY: &str = "SEATCAP_COST_TAG_KEY";
 pub const SNS_SIGNATURE: &str = "SEATCAP_SNS_SIGNATURE";
 pub const SNS_CERT_PEM: &str = "SEATCAP_SNS_CERT_PEM";
+pub const FINANCE_PRINCIPALS: &str = "SEATCAP_FINANCE_PRINCIPALS";
+pub const DIRECT_INVOKE: &str = "SEATCAP_DIRECT_INVOKE";
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -319,7 +328,34 @@ impl Config {
             }
         };
 
+        let finance_principals = get(FINANCE_PRINCIPALS)
+            .map(|text| split_list(&text))
+            .unwrap_or_default();
+        if let Some(bad) = finance_principals
+            .iter()
+            .find(|p| !(p.starts_with("arn:") && p.split(':').count() >= 6))
+        {
+            return Err(invalid(
+                FINANCE_PRINCIPALS,
+                bad,
+                "expected comma-separated ARNs, `*` for any run of characters (e.g. arn:aws:sts::123456789012:assumed-role/Finance/*)".into(),
+            ));
+        }
+        let direct_invoke = match get(DIRECT_INVOKE).as_deref() {
+            None | Some("claimed") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(invalid(
+                    DIRECT_INVOKE,
+                    other,
+                    "expected `claimed` (served, the actor recorded as claimed) or `off`".into(),
+                ));
+            }
+        };
+
         Ok(Config {
+            finance_principals,
+            direct_invoke,
             sns_signature,
             premium_policy_arns,
             cost_tag_key,

@@ -2,12 +2,14 @@
 //! one account per test), the real function binaries under a Lambda Runtime API, and a local
 //! Slack receiver. Used by the tests in `tests/tests/` and by the demo.
 
+pub mod function_url;
 pub mod moto;
 pub mod proxy;
 pub mod runtime;
 pub mod slack;
 pub mod template;
 
+pub use function_url::{Signer, serve_function_url};
 pub use moto::{Account, moto};
 pub use proxy::{HoldingProxy, KillingProxy};
 pub use runtime::{Function, Invocation, binary, binary_in, serve_invoke_api};

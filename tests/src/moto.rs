@@ -228,6 +228,40 @@ impl Account {
         )
     }
 
+    /// A person signing in to this account as `session` on a new role `role` (made here,
+    /// holding no policy): the credentials and the ARN AWS names them by.
+    pub async fn signer(&self, role: &str, session: &str) -> crate::Signer {
+        let made = self
+            .iam
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(TRUST_ANYONE)
+            .send()
+            .await;
+        if let Err(e) = made {
+            // Two people on one role: the second finds it made.
+            let e = e.into_service_error();
+            assert!(
+                e.is_entity_already_exists_exception(),
+                "CreateRole {role}: {e}"
+            );
+        }
+        let assumed = aws_sdk_sts::Client::new(&self.sdk)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{}:role/{role}", self.id))
+            .role_session_name(session)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("AssumeRole {role}: {}", DisplayErrorContext(&e)));
+        let creds = assumed.credentials.expect("AssumeRole returns credentials");
+        crate::Signer {
+            access_key_id: creds.access_key_id,
+            secret_access_key: creds.secret_access_key,
+            session_token: Some(creds.session_token),
+            arn: assumed.assumed_role_user.expect("an assumed-role user").arn,
+        }
+    }
+
     /// The environment a seatcap function gets in this account (AWS access and SEATCAP_*).
     pub fn env(&self) -> HashMap<String, String> {
         [

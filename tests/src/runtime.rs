@@ -318,11 +318,16 @@ fn finish(api: &Api, id: &str, invocation: Invocation) -> StatusCode {
 }
 
 /// Serves the Lambda `Invoke` API on a loopback port for `functions` (by name), so the real
-/// `seatcap` CLI (aws-sdk-lambda) reaches the real admin binary. Returns the endpoint URL.
-pub async fn serve_invoke_api(functions: HashMap<String, Arc<Function>>) -> String {
+/// `seatcap` CLI (aws-sdk-lambda) reaches the real admin binary, and `GetFunctionUrlConfig`
+/// for those of them with a Function URL in `urls`. Returns the endpoint URL.
+pub async fn serve_invoke_api(
+    functions: HashMap<String, Arc<Function>>,
+    urls: HashMap<String, String>,
+) -> String {
     let app = Router::new()
         .route("/2015-03-31/functions/{name}/invocations", post(invoke_api))
-        .with_state(Arc::new(functions));
+        .route("/2021-10-31/functions/{name}/url", get(url_config))
+        .with_state(Arc::new(InvokeApi { functions, urls }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the invoke API");
@@ -331,20 +336,46 @@ pub async fn serve_invoke_api(functions: HashMap<String, Arc<Function>>) -> Stri
     url
 }
 
+struct InvokeApi {
+    functions: HashMap<String, Arc<Function>>,
+    urls: HashMap<String, String>,
+}
+
+/// Lambda's answer for a function, or a URL config, that does not exist.
+fn not_found(what: String) -> (StatusCode, HeaderMap, String) {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("ResourceNotFoundException"),
+    );
+    let body = serde_json::json!({"Type": "User", "Message": what});
+    (StatusCode::NOT_FOUND, headers, body.to_string())
+}
+
+async fn url_config(
+    State(api): State<Arc<InvokeApi>>,
+    Path(name): Path<String>,
+) -> impl IntoResponse {
+    match api.urls.get(&name) {
+        Some(url) => {
+            let body = serde_json::json!({"FunctionUrl": url, "AuthType": "AWS_IAM",
+                "FunctionArn": format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+                "CreationTime": "2026-12-01T00:00:00.000+0000",
+                "LastModifiedTime": "2026-12-01T00:00:00.000+0000"});
+            (StatusCode::OK, HeaderMap::new(), body.to_string())
+        }
+        None => not_found("The resource you requested does not exist.".into()),
+    }
+}
+
 async fn invoke_api(
-    State(functions): State<Arc<HashMap<String, Arc<Function>>>>,
+    State(api): State<Arc<InvokeApi>>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> impl IntoResponse {
     let mut headers = HeaderMap::new();
-    let Some(function) = functions.get(&name) else {
-        headers.insert(
-            "x-amzn-errortype",
-            HeaderValue::from_static("ResourceNotFoundException"),
-        );
-        let body =
-            serde_json::json!({"Type": "User", "Message": format!("Function not found: {name}")});
-        return (StatusCode::NOT_FOUND, headers, body.to_string());
+    let Some(function) = api.functions.get(&name) else {
+        return not_found(format!("Function not found: {name}"));
     };
     let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     match function.invoke(&payload).await {

@@ -107,7 +107,9 @@ async fn forged_deliveries_change_nothing_and_the_real_alert_still_cuts() {
     assert_eq!(deployed.rejections().await.len(), 4);
 
     // Under the first forgery's MessageId even: no claim of it was written.
-    let real = deployed.deliver(&sns_event("m-forged-1", &real_text())).await;
+    let real = deployed
+        .deliver(&sns_event("m-forged-1", &real_text()))
+        .await;
     assert_eq!(real["outcome"], "enforce", "{real}");
     assert!(deployed.cut().await);
 }

@@ -20,7 +20,12 @@ async fn setup() -> Finance {
     let account = Account::new().await;
     let alerts = Function::start(binary("budget-alert"), &account.env()).await;
     let admin = Arc::new(Function::start(binary("admin"), &account.env()).await);
-    let invoke_url = serve_invoke_api(HashMap::from([("seatcap-admin".to_owned(), admin)])).await;
+    // A deployment from before the Function URL: the CLI finds none and invokes directly.
+    let invoke_url = serve_invoke_api(
+        HashMap::from([("seatcap-admin".to_owned(), admin)]),
+        HashMap::new(),
+    )
+    .await;
     let mut env = account.env();
     // The CLI reaches Lambda through the local Invoke API and STS through moto.
     env.insert("AWS_ENDPOINT_URL".into(), moto().endpoint.clone());

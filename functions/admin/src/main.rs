@@ -1,5 +1,5 @@
 //! admin: finance's commands (caps, budgets, overrides, blocks, restores, status, list,
-//! history), one JSON request per invoke.
+//! history): one JSON request per direct invoke, or per request to its Function URL.
 //! All logic lives in the `seatcap` crate; this only wires it up.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         Ok::<_, Error>(
             app.for_invocation(&event.context)
-                .handle_admin(event.payload)
+                .handle_admin_event(event.payload)
                 .await?,
         )
     }))

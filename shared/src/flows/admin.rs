@@ -14,6 +14,7 @@ use crate::commit::{Decided, EngineError, Outcome};
 use crate::decide::Audience;
 use crate::enforce::{EnforceError, Taken};
 use crate::iam::IamError;
+use crate::identity::{Arrival, Caller, Gate, arrival, http_response};
 pub(crate) use crate::intent::IamStep;
 use crate::intent::PlannedStep;
 use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Subject};
@@ -74,7 +75,7 @@ fn ok(mut body: Value) -> Value {
     body
 }
 
-pub fn refusal_answer(refusal: &Refusal) -> Value {
+pub fn refused(refusal: &Refusal) -> Value {
     json!({"ok": false, "error": {"code": refusal.code, "message": refusal.message}})
 }
 
@@ -89,18 +90,60 @@ struct CapTarget {
 }
 
 impl App {
-    /// Handles one admin request. `Ok` carries the answer, refusals included.
+    /// The admin function's invocation: a request through its Function URL (the caller
+    /// verified by Lambda, the answer an HTTP response) or a direct invoke (the request
+    /// itself, the actor only claimed).
+    pub async fn handle_admin_event(&self, event: Value) -> Result<Value, AdminError> {
+        match arrival(event) {
+            Arrival::Direct(request) => self.handle_admin_as(Caller::Claimed, request).await,
+            Arrival::Url(Err(refusal)) => Ok(http_response(&refused(&refusal))),
+            Arrival::Url(Ok((caller, request))) => {
+                let answer = self.handle_admin_as(caller, request).await?;
+                Ok(http_response(&answer))
+            }
+        }
+    }
+
+    /// Handles one directly invoked admin request (its actor claimed, not verified).
     pub async fn handle_admin(&self, request: Value) -> Result<Value, AdminError> {
-        let answer = match parse_request(request) {
+        self.handle_admin_as(Caller::Claimed, request).await
+    }
+
+    /// Handles one admin request from `caller`. `Ok` carries the answer, refusals included.
+    pub async fn handle_admin_as(
+        &self,
+        caller: Caller,
+        mut request: Value,
+    ) -> Result<Value, AdminError> {
+        let gate = Gate {
+            finance: &self.config.finance_principals,
+            direct_invoke: self.config.direct_invoke,
+        };
+        let answer = match gate
+            .admit(&caller, &mut request)
+            .and_then(|()| parse_request(request))
+        {
             Err(refusal) => Err(refusal),
             // Boxed: every command's future nested in one is deeper than the compiler's
             // layout queries allow in the function's entry point.
-            Ok(request) => Box::pin(self.run(request)).await?,
+            Ok(request) => {
+                let app = App {
+                    caller: Some(caller),
+                    ..self.clone()
+                };
+                Box::pin(app.run(request)).await?
+            }
         };
         Ok(answer.unwrap_or_else(|refusal| {
             info!(code = refusal.code, message = %refusal.message, "admin request refused");
-            refusal_answer(&refusal)
+            refused(&refusal)
         }))
+    }
+
+    /// Whether this request's actor was verified, for its audit (`None`: not an admin
+    /// request, e.g. reconcile acting through the admin's changes).
+    fn actor_verified(&self) -> Option<bool> {
+        self.caller.as_ref().map(Caller::is_verified)
     }
 
     async fn run(&self, request: Request) -> Result<Answer, AdminError> {
@@ -195,8 +238,11 @@ impl App {
             .append(
                 vec![(
                     subject.map_or(Subject::System, Subject::Principal),
-                    AuditEvent::new(now, EventKind::EmailSubscribed, &actor, detail)
-                        .because(&reason),
+                    AuditEvent {
+                        actor_verified: self.actor_verified(),
+                        ..AuditEvent::new(now, EventKind::EmailSubscribed, &actor, detail)
+                    }
+                    .because(&reason),
                 )],
                 now,
             )
@@ -422,6 +468,7 @@ impl App {
         (actor, reason): (String, String),
         budgets_spend: Option<Usd>,
     ) -> Result<Answer, AdminError> {
+        let verified = self.actor_verified();
         let CapTarget {
             principal,
             budget,
@@ -466,6 +513,7 @@ impl App {
                 contact,
                 now,
             );
+            change.audit.actor_verified = verified;
             change.owner = Some((budget.clone(), principal.clone()));
             change.release_owner = moved_from.map(|old| (old, principal.clone()));
             Decided::<EventKind, Answer>::Change(Box::new(change))
@@ -521,8 +569,14 @@ impl App {
         change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
     ) -> Result<Answer, AdminError> {
         let contact = &self.config.finance_contact;
+        let verified = self.actor_verified();
         let outcome = Box::pin(self.commit_change(principal, actor, |state, now| {
-            decide_change(state, now, principal, (actor, reason), contact, &change)
+            let who = Who {
+                actor,
+                reason,
+                verified,
+            };
+            decide_change(state, now, principal, who, contact, &change)
         }))
         .await;
         self.answer(principal, actor, outcome).await
@@ -543,7 +597,11 @@ impl App {
                 state,
                 now,
                 &s.principal,
-                (actor, &reason(s)),
+                Who {
+                    actor,
+                    reason: &reason(s),
+                    verified: self.actor_verified(),
+                },
                 contact,
                 &change,
             ),
@@ -579,12 +637,19 @@ impl App {
     }
 }
 
+/// Who makes a change, why, and whether AWS verified who (admin requests only).
+struct Who<'a> {
+    actor: &'a str,
+    reason: &'a str,
+    verified: Option<bool>,
+}
+
 /// What an admin change does to `state`, for the engine (pure).
 fn decide_change(
     state: Option<&PrincipalState>,
     now: DateTime<Utc>,
     principal: &PrincipalArn,
-    who: (&str, &str),
+    who: Who<'_>,
     contact: &str,
     change: &impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
 ) -> Decided<EventKind, Answer> {
@@ -598,15 +663,19 @@ fn decide_change(
             answer["changed"] = Value::Bool(false);
             Decided::Keep(Ok(ok(answer)))
         }
-        Ok(Change::To { next, iam, kind }) => Decided::Change(Box::new(change_of(
-            Some(state),
-            *next,
-            iam,
-            kind,
-            who,
-            contact,
-            now,
-        ))),
+        Ok(Change::To { next, iam, kind }) => {
+            let mut change = change_of(
+                Some(state),
+                *next,
+                iam,
+                kind,
+                (who.actor, who.reason),
+                contact,
+                now,
+            );
+            change.audit.actor_verified = who.verified;
+            Decided::Change(Box::new(change))
+        }
     }
 }
 
@@ -649,12 +718,15 @@ impl App {
     ) -> Result<(), AdminError> {
         let now = self.now();
         let state = self.ledger.load(principal).await?;
-        let event = AuditEvent::new(
-            now,
-            EventKind::EnforcementFailed,
-            actor,
-            json!({"error": why}),
-        );
+        let event = AuditEvent {
+            actor_verified: self.actor_verified(),
+            ..AuditEvent::new(
+                now,
+                EventKind::EnforcementFailed,
+                actor,
+                json!({"error": why}),
+            )
+        };
         self.ledger
             .commit(
                 Commit {

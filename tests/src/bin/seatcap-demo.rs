@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use seatcap_tests::{
-    Account, Function, SlackReceiver, binary, moto, serve_invoke_api, sns_event,
-    todays_budget_alert,
+    Account, Function, SlackReceiver, binary, moto, serve_function_url, serve_invoke_api,
+    sns_event, todays_budget_alert,
 };
 use serde_json::Value;
 
@@ -42,16 +42,31 @@ async fn main() {
     );
     env.insert("RUST_LOG".into(), "warn".into());
     let alerts = Function::start(binary("budget-alert"), &env).await;
-    let admin = Arc::new(Function::start(binary("admin"), &env).await);
+    // The admin as the template deploys it: finance only, through its Function URL.
+    let mut admin_env = env.clone();
+    admin_env.insert(
+        "SEATCAP_FINANCE_PRINCIPALS".into(),
+        format!("arn:aws:sts::{}:assumed-role/Finance/*", account.id),
+    );
+    admin_env.insert("SEATCAP_DIRECT_INVOKE".into(), "off".into());
+    let admin = Arc::new(Function::start(binary("admin"), &admin_env).await);
     println!(
         "  functions running: budget-alert, admin (built binaries under a Lambda Runtime API)"
     );
-    let invoke_url = serve_invoke_api(HashMap::from([("seatcap-admin".to_owned(), admin)])).await;
+    let finance_signer = account.signer("Finance", "finance@example.com").await;
+    let admin_url = serve_function_url(admin.clone(), std::slice::from_ref(&finance_signer)).await;
+    let invoke_url = serve_invoke_api(
+        HashMap::from([("seatcap-admin".to_owned(), admin)]),
+        HashMap::from([("seatcap-admin".to_owned(), admin_url.clone())]),
+    )
+    .await;
     let mut finance = account.env();
+    finance.extend(finance_signer.env().map(|(k, v)| (k.to_owned(), v)));
     finance.insert("AWS_ENDPOINT_URL_LAMBDA".into(), invoke_url.clone());
-    finance.insert("SEATCAP_ACTOR".into(), "finance@example.com".into());
     println!(
-        "  finance's `seatcap` CLI reaches the admin function through the Lambda API at {invoke_url}"
+        "  finance's `seatcap` CLI signs its requests (SigV4) to the admin's Function URL at \
+         {admin_url},\n  which checks the signature as Lambda does: the audit names {}",
+        finance_signer.arn
     );
 
     step("Finance sets Alice's cap", "");
