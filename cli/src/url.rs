@@ -2,12 +2,6 @@
 //! `lambda` with the caller's own AWS credentials: Lambda checks the signature and tells the
 //! function who signed, so the audit names the caller AWS verified.
 
-use std::time::SystemTime;
-
-use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::Value;
 
 use crate::Failure;
@@ -19,46 +13,20 @@ pub async fn post(
     payload: Vec<u8>,
 ) -> Result<Value, Failure> {
     let failed = |why: String| Failure::Error(format!("could not ask {url}: {why}"));
-    let credentials = sdk
-        .credentials_provider()
-        .ok_or_else(|| failed("no AWS credentials configured".into()))?
-        .provide_credentials()
-        .await
-        .map_err(|e| failed(format!("no AWS credentials: {e}")))?;
-    let identity: Identity = credentials.into();
     let region = region_of(url)
         .or_else(|| sdk.region().map(|r| r.as_ref().to_owned()))
         .unwrap_or_else(|| "us-east-1".to_owned());
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(&region)
-        .name("lambda")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| failed(e.to_string()))?
-        .into();
-    let headers = [("content-type", "application/json")];
-    let signable = SignableRequest::new(
-        "POST",
+    let (status, body) = seatcap::aws::signed::post(
+        sdk,
+        &reqwest::Client::new(),
+        ("lambda", &region),
         url,
-        headers.into_iter(),
-        SignableBody::Bytes(&payload),
+        &[("content-type", "application/json")],
+        payload,
     )
-    .map_err(|e| failed(e.to_string()))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| failed(e.to_string()))?
-        .into_parts();
-    let mut request = reqwest::Client::new().post(url).body(payload);
-    for (name, value) in headers.into_iter().chain(instructions.headers()) {
-        request = request.header(name, value);
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| failed(e.without_url().to_string()))?;
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
+    .await
+    .map_err(failed)?;
+    let body = String::from_utf8_lossy(&body);
     match serde_json::from_str::<Value>(&body) {
         // The admin's own answer, done or refused (refusals come back as 400 or 403).
         Ok(answer) if answer.get("ok").is_some() => Ok(answer),

@@ -6,4 +6,5 @@ pub mod iam;
 pub mod ledger;
 pub mod notify;
 pub mod secret;
+pub mod signed;
 pub mod sns_signature;

@@ -4,13 +4,7 @@
 //! cost about 1.1 MiB of each binary). Credentials, the signer and the endpoint override
 //! (`AWS_ENDPOINT_URL`) are the SDK's own; the region is the ARN's.
 
-use std::time::SystemTime;
-
 use aws_config::SdkConfig;
-use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::{Value, json};
 
 use crate::config::SlackWebhook;
@@ -47,50 +41,22 @@ pub async fn read(
         None if partition == "aws-cn" => format!("https://{service}.{region}.amazonaws.com.cn"),
         None => format!("https://{service}.{region}.amazonaws.com"),
     };
-    let body = body.to_string();
-    let credentials = sdk
-        .credentials_provider()
-        .ok_or_else(|| failed("no AWS credentials configured".into()))?
-        .provide_credentials()
-        .await
-        .map_err(|e| failed(format!("no AWS credentials: {e}")))?;
-    let identity: Identity = credentials.into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| failed(e.to_string()))?
-        .into();
     let headers = [
         ("content-type", "application/x-amz-json-1.1"),
         ("x-amz-target", target),
     ];
     let url = format!("{endpoint}/");
-    let signable = SignableRequest::new(
-        "POST",
-        url.as_str(),
-        headers.into_iter(),
-        SignableBody::Bytes(body.as_bytes()),
+    let (status, answer) = crate::aws::signed::post(
+        sdk,
+        http,
+        (service, region),
+        &url,
+        &headers,
+        body.to_string().into_bytes(),
     )
-    .map_err(|e| failed(e.to_string()))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| failed(e.to_string()))?
-        .into_parts();
-    let mut request = http.post(&url).body(body.clone());
-    for (name, value) in headers.into_iter().chain(instructions.headers()) {
-        request = request.header(name, value);
-    }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| failed(e.without_url().to_string()))?;
-    let status = response.status();
-    let answer: Value = response
-        .json()
-        .await
+    .await
+    .map_err(failed)?;
+    let answer: Value = serde_json::from_slice(&answer)
         .map_err(|e| failed(format!("HTTP {status}: unreadable answer: {e}")))?;
     if !status.is_success() {
         // AWS JSON errors: {"__type": "...#ResourceNotFoundException", "message": "..."}.

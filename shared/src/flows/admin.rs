@@ -94,11 +94,14 @@ impl App {
     /// verified by Lambda, the answer an HTTP response) or a direct invoke (the request
     /// itself, the actor only claimed).
     pub async fn handle_admin_event(&self, event: Value) -> Result<Value, AdminError> {
+        // Boxed, like every entry into the commands: see `handle_admin_as`.
         match arrival(event) {
-            Arrival::Direct(request) => self.handle_admin_as(Caller::Claimed, request).await,
+            Arrival::Direct(request) => {
+                Box::pin(self.handle_admin_as(Caller::Claimed, request)).await
+            }
             Arrival::Url(Err(refusal)) => Ok(http_response(&refused(&refusal))),
             Arrival::Url(Ok((caller, request))) => {
-                let answer = self.handle_admin_as(caller, request).await?;
+                let answer = Box::pin(self.handle_admin_as(caller, request)).await?;
                 Ok(http_response(&answer))
             }
         }
