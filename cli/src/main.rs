@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use aws_sdk_lambda::primitives::Blob;
 use clap::{Args, Parser, Subcommand};
 use seatcap::request::{
-    AdoptBudget, GrantOverride, HistoryRequest, ListRequest, Mutation, NoFields, PrincipalOnly,
-    Request, RevokeOverride, SetCap, SubscribeEmail,
+    AdoptBudget, ApproveOverride, GrantOverride, HistoryRequest, ListRequest, Mutation, NoFields,
+    PrincipalOnly, Request, RevokeOverride, SetCap, SubscribeEmail,
 };
 use seatcap::state::Status;
 use serde_json::{Value, json};
@@ -98,6 +98,14 @@ enum Command {
         #[command(flatten)]
         why: Why,
     },
+    /// Approve an override request another finance principal made (two-person rule).
+    ApproveOverride {
+        principal: String,
+        /// The request's id, as `status` or `list --pending` show it.
+        request_id: String,
+        #[command(flatten)]
+        why: Why,
+    },
     /// End a principal's overrides (or one, with --id).
     RevokeOverride {
         principal: String,
@@ -137,6 +145,9 @@ enum Command {
         blocked: bool,
         #[arg(long)]
         active: bool,
+        /// Only principals with override requests waiting for approval.
+        #[arg(long)]
+        pending: bool,
     },
     /// A principal's audit trail, newest first.
     History {
@@ -279,6 +290,21 @@ impl Session<'_> {
                 }))
                 .await
             }
+            Command::ApproveOverride {
+                principal,
+                request_id,
+                why,
+            } => {
+                let principal = self.principal(principal).await?;
+                let (actor, reason) = self.who(why).await?;
+                self.change(Request::ApproveOverride(ApproveOverride {
+                    principal,
+                    request_id: request_id.clone(),
+                    actor,
+                    reason,
+                }))
+                .await
+            }
             Command::RevokeOverride { principal, id, why } => {
                 let principal = self.principal(principal).await?;
                 let (actor, reason) = self.who(why).await?;
@@ -313,7 +339,11 @@ impl Session<'_> {
                     .await?;
                 self.print(&answer, render::state)
             }
-            Command::List { blocked, active } => {
+            Command::List {
+                blocked,
+                active,
+                pending,
+            } => {
                 let status = match (*blocked, *active) {
                     (true, _) => Some(Status::Blocked),
                     (false, true) => Some(Status::Active),
@@ -321,6 +351,7 @@ impl Session<'_> {
                 };
                 let mut request = ListRequest {
                     status,
+                    pending: *pending,
                     limit: Some(500),
                     next_token: None,
                 };

@@ -48,6 +48,23 @@ pub fn state(answer: &Value) -> String {
             line(label, list.iter().map(text).collect::<Vec<_>>().join(", "));
         }
     }
+    for request in answer["override_requests"].as_array().into_iter().flatten() {
+        let grant = &request["grant"];
+        let amount = if grant["exempt"] == true {
+            "exempt".to_owned()
+        } else {
+            format!("+${}", text(&grant["extra_usd"]))
+        };
+        line(
+            "awaiting",
+            format!(
+                "{amount} until {} (request {}, asked by {}; another finance principal approves it with `seatcap approve-override`)",
+                text(&grant["expires_at"]),
+                text(&grant["id"]),
+                text(&grant["granted_by"]),
+            ),
+        );
+    }
     if answer["restored"] == true {
         line("restored", "yes: Bedrock access is back".to_owned());
     }

@@ -63,6 +63,9 @@ pub enum EventKind {
     Protected,
     Unprotected,
     OverrideGranted,
+    /// An override above the approval line (or an exemption) asked for; it waits for a
+    /// second finance principal.
+    OverrideRequested,
     OverrideRevoked,
     /// Overrides past their expiry were removed (reconcile).
     OverrideExpired,

@@ -440,6 +440,7 @@ mod tests {
             expires_at: Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
             granted_by: "finance".into(),
             reason: "launch".into(),
+            approved_by: None,
         });
         assert_eq!(
             outcome(&alert(AlertType::Actual, 200_00, 250_00), &state),

@@ -354,6 +354,7 @@ mod tests {
             expires_at: Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
             granted_by: "finance".into(),
             reason: "launch week".into(),
+            approved_by: None,
         });
         assert_eq!(
             assess_with(&exempt, Some(&policy()), Some(&over)).findings,
@@ -449,6 +450,7 @@ mod tests {
             expires_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
             granted_by: "finance".into(),
             reason: "launch".into(),
+            approved_by: None,
         });
         let quiet = assess_with(&state, Some(&policy()), Some(&budget(10_00)));
         assert_eq!(

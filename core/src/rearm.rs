@@ -98,6 +98,7 @@ mod tests {
             expires_at: Utc.with_ymd_and_hms(2026, 11, 30, 0, 0, 0).unwrap(),
             granted_by: "finance".into(),
             reason: "launch".into(),
+            approved_by: None,
         });
         next
     }

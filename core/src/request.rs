@@ -11,7 +11,7 @@ use crate::intent::{IamStep, Scope, Taken};
 use crate::money::Usd;
 use crate::period;
 use crate::principal::PrincipalArn;
-use crate::state::{BlockCause, Override, PrincipalState, Status};
+use crate::state::{BlockCause, Override, OverrideRequest, PrincipalState, Status};
 
 /// Requests as deployers send them. Unknown fields are refused, not ignored: a typo in a
 /// field name must not silently do something else.
@@ -25,6 +25,7 @@ pub enum Request {
     Protect(Mutation),
     Unprotect(Mutation),
     GrantOverride(GrantOverride),
+    ApproveOverride(ApproveOverride),
     RevokeOverride(RevokeOverride),
     Status(PrincipalOnly),
     List(ListRequest),
@@ -41,6 +42,7 @@ pub const ACTIONS: &[&str] = &[
     "protect",
     "unprotect",
     "grant_override",
+    "approve_override",
     "revoke_override",
     "status",
     "list",
@@ -59,6 +61,7 @@ pub const ACTIONS_WITH_AN_ACTOR: &[&str] = &[
     "protect",
     "unprotect",
     "grant_override",
+    "approve_override",
     "revoke_override",
     "subscribe_email",
 ];
@@ -73,6 +76,7 @@ pub const NOT_FOR_ONESELF: &[&str] = &[
     "protect",
     "unprotect",
     "grant_override",
+    "approve_override",
     "revoke_override",
 ];
 
@@ -127,6 +131,17 @@ pub struct GrantOverride {
     pub reason: String,
 }
 
+/// A second finance principal's approval of an override request (two-person rule).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveOverride {
+    pub principal: String,
+    /// The `id` of the request, as `status` or `list` with `pending` show it.
+    pub request_id: String,
+    pub actor: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeOverride {
@@ -169,6 +184,9 @@ pub struct PrincipalOnly {
 pub struct ListRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// Only principals with override requests waiting for approval.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -311,6 +329,70 @@ pub fn grant_override(state: &PrincipalState, now: DateTime<Utc>, grant: Overrid
         iam,
         kind: EventKind::OverrideGranted,
     }
+}
+
+/// Whether a grant waits for a second finance principal (`SEATCAP_APPROVAL_OVER_USD`):
+/// an exemption, or an extra amount above the line. No line: nothing waits.
+pub fn needs_approval(grant: &Override, line: Option<Usd>) -> bool {
+    match line {
+        None => false,
+        Some(line) => grant.exempt || grant.extra_usd.is_some_and(|extra| extra > line),
+    }
+}
+
+/// Records a grant that needs approval; it changes no cap until approved.
+pub fn request_override(state: &PrincipalState, now: DateTime<Utc>, grant: Override) -> Change {
+    let request = OverrideRequest {
+        grant,
+        requested_at: now,
+    };
+    Change::To {
+        next: Box::new(state.next(now, |s| {
+            s.override_requests.retain(|r| r.grant.is_active(now));
+            s.override_requests.push(request);
+        })),
+        iam: IamStep::Nothing,
+        kind: EventKind::OverrideRequested,
+    }
+}
+
+/// The second finance principal's approval: the request becomes an override (both names
+/// kept), exactly as a grant would. The one who asked cannot approve it.
+pub fn approve_override(
+    state: &PrincipalState,
+    now: DateTime<Utc>,
+    request_id: &str,
+    approver: &str,
+) -> Result<Change, Refusal> {
+    let Some(request) = state
+        .open_override_requests(now)
+        .find(|r| r.grant.id == request_id)
+    else {
+        return Err(Refusal::new(
+            "not_found",
+            format!(
+                "{} has no override request `{request_id}` waiting (approved already, lapsed, or never made)",
+                state.principal
+            ),
+        ));
+    };
+    if request.grant.granted_by == approver {
+        return Err(Refusal::new(
+            "second_approver_required",
+            format!(
+                "{approver} asked for this override; another finance principal must approve it"
+            ),
+        ));
+    }
+    let grant = Override {
+        approved_by: Some(approver.to_owned()),
+        ..request.grant.clone()
+    };
+    let mut without = state.clone();
+    without
+        .override_requests
+        .retain(|r| r.grant.id != request_id && r.grant.is_active(now));
+    Ok(grant_override(&without, now, grant))
 }
 
 pub fn revoke_override(
@@ -516,6 +598,7 @@ pub fn validate_override(
         expires_at,
         granted_by: who.0.clone(),
         reason: who.1.clone(),
+        approved_by: None,
     };
     Ok((grant, who))
 }
@@ -659,6 +742,87 @@ mod tests {
             json!({"action": "set_cap", "principal": "x", "budget": "b", "cap_usd": 200.0, "actor": "a", "reason": "r"}),
         );
         assert_eq!(float.code, "invalid_request");
+    }
+
+    fn grant(extra: Option<&str>, exempt: bool, by: &str) -> Override {
+        let now = chrono::Utc::now();
+        Override {
+            id: "o1".into(),
+            extra_usd: extra
+                .map(|e| Usd::parse_request_amount(e, Usd::from_cents(1_000_000_00)).unwrap()),
+            exempt,
+            expires_at: now + chrono::Duration::days(3),
+            granted_by: by.into(),
+            reason: "launch".into(),
+            approved_by: None,
+        }
+    }
+
+    #[test]
+    fn only_exemptions_and_grants_above_the_line_wait_for_approval() {
+        let line = Some(Usd::from_cents(100_00));
+        assert!(!needs_approval(&grant(Some("100.00"), false, "ann"), line));
+        assert!(needs_approval(&grant(Some("100.01"), false, "ann"), line));
+        assert!(needs_approval(&grant(None, true, "ann"), line));
+        assert!(!needs_approval(&grant(None, true, "ann"), None));
+    }
+
+    #[test]
+    fn a_request_counts_for_nothing_until_a_second_person_approves_it() {
+        let now = chrono::Utc::now();
+        let alice: PrincipalArn = "arn:aws:iam::123456789012:user/alice".parse().unwrap();
+        let state =
+            PrincipalState::new(alice, "seatcap-alice".into(), Usd::from_cents(200_00), now);
+        let Change::To { next, iam, kind } =
+            request_override(&state, now, grant(Some("500.00"), false, "ann"))
+        else {
+            panic!("a change");
+        };
+        assert_eq!(kind, EventKind::OverrideRequested);
+        assert!(matches!(iam, IamStep::Nothing));
+        assert!(next.overrides.is_empty());
+        assert_eq!(next.effective_cap(now), state.effective_cap(now));
+        assert_eq!(next.open_override_requests(now).count(), 1);
+
+        let own = approve_override(&next, now, "o1", "ann").err().unwrap();
+        assert_eq!(own.code, "second_approver_required");
+        assert_eq!(
+            approve_override(&next, now, "o2", "carl")
+                .err()
+                .unwrap()
+                .code,
+            "not_found"
+        );
+        let Ok(Change::To {
+            next: approved,
+            kind,
+            ..
+        }) = approve_override(&next, now, "o1", "carl")
+        else {
+            panic!("approved");
+        };
+        assert_eq!(kind, EventKind::OverrideGranted);
+        assert_eq!(approved.override_requests.len(), 0);
+        assert_eq!(approved.overrides[0].granted_by, "ann");
+        assert_eq!(approved.overrides[0].approved_by.as_deref(), Some("carl"));
+        assert_eq!(approved.version, next.version + 1);
+        // Approved once: a second approval finds nothing.
+        assert_eq!(
+            approve_override(&approved, now, "o1", "dave")
+                .err()
+                .unwrap()
+                .code,
+            "not_found"
+        );
+        // A request whose expiry passed lapses.
+        let later = now + chrono::Duration::days(4);
+        assert_eq!(
+            approve_override(&next, later, "o1", "carl")
+                .err()
+                .unwrap()
+                .code,
+            "not_found"
+        );
     }
 
     #[test]

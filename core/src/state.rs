@@ -52,6 +52,19 @@ pub struct Override {
     pub expires_at: DateTime<Utc>,
     pub granted_by: String,
     pub reason: String,
+    /// The second finance principal who approved it, when it needed approval (see
+    /// [`OverrideRequest`]); `granted_by` asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+}
+
+/// An override above the approval line (or an exemption) waiting for a second finance
+/// principal: it counts for nothing until `approve_override`, and lapses at its expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverrideRequest {
+    /// The override as it will be granted (`granted_by` is who asked).
+    pub grant: Override,
+    pub requested_at: DateTime<Utc>,
 }
 
 impl Override {
@@ -85,6 +98,9 @@ pub struct PrincipalState {
     pub protected: bool,
     #[serde(default)]
     pub overrides: Vec<Override>,
+    /// Overrides asked for that wait for a second finance principal's approval.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub override_requests: Vec<OverrideRequest>,
     /// The highest ACTUAL spend known for the period `last_actual_period` (from alerts and
     /// Budgets' own figure), so a cap change can tell at once whether the principal is under
     /// it. Read through [`PrincipalState::spend_in`]: it says nothing about any other period.
@@ -132,6 +148,11 @@ struct StateView<'a> {
     budget_alarms_usd: &'a [Usd],
     #[serde(skip_serializing_if = "Option::is_none")]
     team: Option<&'a str>,
+    /// Active overrides, with who granted (and approved) each: `revoke_override` takes their ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    overrides: Vec<&'a Override>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    override_requests: Vec<&'a OverrideRequest>,
     /// A change under way (its writer, and until when it holds the principal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pending: Option<PendingView<'a>>,
@@ -184,6 +205,7 @@ impl PrincipalState {
             deny_policy_arn: None,
             protected: false,
             overrides: Vec::new(),
+            override_requests: Vec::new(),
             last_actual_usd: None,
             last_actual_period: None,
             budget_alarms_usd: Vec::new(),
@@ -267,6 +289,8 @@ impl PrincipalState {
             last_actual_period: self.spend_period(),
             budget_alarms_usd: &self.budget_alarms_usd,
             team: self.team.as_deref(),
+            overrides: self.overrides.iter().filter(|o| o.is_active(now)).collect(),
+            override_requests: self.open_override_requests(now).collect(),
             pending: self.pending.as_deref().map(|i| PendingView {
                 by: &i.by,
                 started_at: i.started_at,
@@ -276,6 +300,16 @@ impl PrincipalState {
             updated_at: self.updated_at,
         };
         serde_json::to_value(view).unwrap_or_default()
+    }
+
+    /// The override requests still waiting for approval (not yet lapsed).
+    pub fn open_override_requests(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = &OverrideRequest> {
+        self.override_requests
+            .iter()
+            .filter(move |r| r.grant.is_active(now))
     }
 
     /// The next version of this state, for a conditional write against `self.version`.
@@ -320,6 +354,7 @@ mod tests {
                 .unwrap(),
             granted_by: "finance@example.com".into(),
             reason: "test".into(),
+            approved_by: None,
         }
     }
 

@@ -59,6 +59,9 @@ pub struct Config {
     /// ARNs, `*` for any run of characters). Empty: whoever the URL's IAM authorization
     /// lets in.
     pub finance_principals: Vec<String>,
+    /// Overrides above this (and exemptions) wait for a second finance principal's approval
+    /// (`SEATCAP_APPROVAL_OVER_USD`); unset, every grant takes effect at once.
+    pub approval_over_usd: Option<Usd>,
     /// Whether a direct `lambda invoke` of the admin is served, its actor recorded as
     /// claimed (`SEATCAP_DIRECT_INVOKE=claimed`, the default), or refused (`off`).
     pub direct_invoke: bool,
@@ -113,6 +116,7 @@ pub const SNS_SIGNATURE: &str = "SEATCAP_SNS_SIGNATURE";
 pub const SNS_CERT_PEM: &str = "SEATCAP_SNS_CERT_PEM";
 pub const FINANCE_PRINCIPALS: &str = "SEATCAP_FINANCE_PRINCIPALS";
 pub const DIRECT_INVOKE: &str = "SEATCAP_DIRECT_INVOKE";
+pub const APPROVAL_OVER_USD: &str = "SEATCAP_APPROVAL_OVER_USD";
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -353,7 +357,16 @@ impl Config {
             }
         };
 
+        let approval_over_usd = match get(APPROVAL_OVER_USD) {
+            None => None,
+            Some(text) => Some(
+                Usd::parse_request_amount(&text, Usd::from_cents(i64::MAX))
+                    .map_err(|e| invalid(APPROVAL_OVER_USD, &text, e.to_string()))?,
+            ),
+        };
+
         Ok(Config {
+            approval_over_usd,
             finance_principals,
             direct_invoke,
             sns_signature,

@@ -420,3 +420,82 @@ async fn a_shared_role_block_killed_after_the_shard_write_is_completed_by_the_ne
     let carol_state = state(&account, &carol).await;
     assert_eq!(carol_state.status, Status::Blocked, "carol untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_approval_killed_after_the_give_back_is_completed_by_the_next_request() {
+    let account = Account::new().await;
+    let env = env_with(&account, &[("SEATCAP_APPROVAL_OVER_USD", "100")]);
+    let app = account.app(
+        &[("SEATCAP_APPROVAL_OVER_USD", "100")],
+        seatcap::app::system_clock(),
+    );
+    let bob = account
+        .create_principal("user", "bob", &[&account.bedrock_policy_arn])
+        .await;
+    enrol(&app, &bob, "seatcap-bob").await;
+    let today = Utc::now().date_naive();
+    app.handle_delivery(
+        "m-bob",
+        &seatcap_tests::budget_alert_on(
+            today,
+            "seatcap-bob",
+            "ACTUAL",
+            "200.00",
+            "200.00",
+            "230.00",
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(account.attached(&bob).await.is_empty());
+    let until = (Utc::now() + chrono::Duration::days(5)).to_rfc3339();
+    let asked = app
+        .handle_admin(
+            json!({"action": "grant_override", "principal": bob.as_str(),
+            "extra_usd": "500", "expires_at": until, "actor": "ann", "reason": "launch"}),
+        )
+        .await
+        .unwrap();
+    let id = asked["override_requests"][0]["grant"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a request waits: {asked}"))
+        .to_owned();
+
+    // Carl's approval dies right after IAM gave the policy back.
+    let approve = json!({"action": "approve_override", "principal": bob.as_str(),
+        "request_id": id, "actor": "carl", "reason": "ok"});
+    killed_after(&account, "admin", &env, "Action=AttachUserPolicy", &approve).await;
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert_eq!(state(&account, &bob).await.status, Status::Blocked);
+
+    // Carl asks again: the approval is completed from its record, and then it is done.
+    let admin = Function::start(binary("admin"), &env).await;
+    let again = admin.invoke(&approve).await.expect_response();
+    assert_eq!(
+        again["error"]["code"], "not_found",
+        "approved once: {again}"
+    );
+    let after = state(&account, &bob).await;
+    assert_eq!(
+        (
+            after.status,
+            after.pending.is_none(),
+            after.override_requests.len()
+        ),
+        (Status::Active, true, 0),
+        "{after:?}"
+    );
+    assert_eq!(after.overrides[0].approved_by.as_deref(), Some("carl"));
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    let kinds = events(&account, &bob).await;
+    assert!(
+        kinds.contains(&EventKind::IntentCompleted) && kinds.contains(&EventKind::OverrideGranted),
+        "{kinds:?}"
+    );
+}

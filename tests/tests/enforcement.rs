@@ -239,6 +239,7 @@ async fn an_active_override_prevents_enforcement_under_the_effective_cap() {
             expires_at: Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).unwrap(),
             granted_by: "finance@example.com".into(),
             reason: "launch week".into(),
+            approved_by: None,
         })
     });
     ledger

@@ -1,20 +1,26 @@
 //! Who finance is: the real `seatcap` CLI signs its requests (SigV4) to the admin binary's
 //! Function URL, which checks the signature as Lambda does; the audit names the caller AWS
 //! verified, never a field. Only finance changes caps, nobody their own, and a direct invoke
-//! is either refused or recorded as claimed.
+//! is either refused or recorded as claimed. Above the approval line, an override takes a
+//! second finance principal.
 
 use std::collections::HashMap;
 use std::process::Output;
 use std::sync::Arc;
 
+use seatcap::principal::PrincipalArn;
 use seatcap_tests::{
-    Account, Function, Signer, binary, moto, serve_function_url, serve_invoke_api,
+    Account, Function, Signer, binary, moto, serve_function_url, serve_invoke_api, sns_event,
+    todays_budget_alert,
 };
 use serde_json::{Value, json};
 
 struct Deployed {
     account: Account,
     invoke_url: String,
+    /// A second instance of the admin behind a URL of its own: Lambda runs concurrent
+    /// requests in separate instances, and a race needs two.
+    second_url: String,
 }
 
 /// The admin binary behind its Function URL (and the Invoke API), `env` on top.
@@ -25,6 +31,8 @@ async fn deploy(account: Account, signers: &[Signer], env: &[(&str, &str)]) -> D
     }
     let admin = Arc::new(Function::start(binary("admin"), &function_env).await);
     let url = serve_function_url(admin.clone(), signers).await;
+    let second = Arc::new(Function::start(binary("admin"), &function_env).await);
+    let second_url = serve_function_url(second, signers).await;
     // Lambda reports the URL, so the CLI finds it by itself.
     let invoke_url = serve_invoke_api(
         HashMap::from([("seatcap-admin".to_owned(), admin)]),
@@ -34,13 +42,26 @@ async fn deploy(account: Account, signers: &[Signer], env: &[(&str, &str)]) -> D
     Deployed {
         account,
         invoke_url,
+        second_url,
     }
 }
 
 impl Deployed {
     /// The CLI run as `who` (their credentials), through the URL unless `args` say `--direct`.
     async fn seatcap(&self, who: &Signer, args: &[&str]) -> Output {
+        self.seatcap_to(None, who, args).await
+    }
+
+    /// [`Self::seatcap`] to the second instance of the admin.
+    async fn seatcap_to_second(&self, who: &Signer, args: &[&str]) -> Output {
+        self.seatcap_to(Some(&self.second_url), who, args).await
+    }
+
+    async fn seatcap_to(&self, url: Option<&str>, who: &Signer, args: &[&str]) -> Output {
         let mut env = self.account.env();
+        if let Some(url) = url {
+            env.insert("SEATCAP_ADMIN_URL".into(), url.to_owned());
+        }
         env.extend(who.env().map(|(k, v)| (k.to_owned(), v)));
         env.insert("AWS_ENDPOINT_URL".into(), moto().endpoint.clone());
         env.insert("AWS_ENDPOINT_URL_LAMBDA".into(), self.invoke_url.clone());
@@ -309,4 +330,241 @@ async fn a_direct_invoke_is_served_for_old_scripts_with_its_actor_recorded_as_cl
     let events = deployed.history(&ann, alice.as_str()).await;
     assert_eq!(events[0]["actor"], "cfo@example.com", "{events:?}");
     assert_eq!(events[0]["actor_verified"], false, "{events:?}");
+}
+
+// The two-person rule: an override above SEATCAP_APPROVAL_OVER_USD, or an exemption, is a
+// request that counts for nothing until a second finance principal approves it.
+
+const APPROVAL: [(&str, &str); 1] = [("SEATCAP_APPROVAL_OVER_USD", "100")];
+
+/// A finance deployment with the approval line, Alice cut off at her $200 cap by the real
+/// budget-alert binary, and three finance people.
+async fn alice_cut_off_with_three_in_finance() -> (Deployed, PrincipalArn, [Signer; 3]) {
+    let account = Account::new().await;
+    let ann = account.signer("Finance", "ann@example.com").await;
+    let carl = account.signer("Finance", "carl@example.com").await;
+    let dave = account.signer("Finance", "dave@example.com").await;
+    let finance = format!("arn:aws:sts::{}:assumed-role/Finance/*", account.id);
+    let alerts = Function::start(binary("budget-alert"), &account.env()).await;
+    let deployed = deploy(
+        account,
+        &[ann.clone(), carl.clone(), dave.clone()],
+        &[("SEATCAP_FINANCE_PRINCIPALS", &finance), APPROVAL[0]],
+    )
+    .await;
+    let account = &deployed.account;
+    let alice = account
+        .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+        .await;
+    let set = deployed
+        .seatcap(
+            &ann,
+            &["set-cap", alice.as_str(), "200", "--reason", "seat"],
+        )
+        .await;
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let alert = todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "212.00");
+    alerts
+        .invoke(&sns_event("m-cut", &alert))
+        .await
+        .expect_response();
+    assert!(account.attached(&alice).await.is_empty());
+    (deployed, alice, [ann, carl, dave])
+}
+
+fn in_days(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+impl Deployed {
+    async fn status(&self, who: &Signer, principal: &str) -> Value {
+        let out = self.seatcap(who, &["--json", "status", principal]).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+
+    /// Asks for +$`extra` for `principal` as `who`; the request's id.
+    async fn request_override(&self, who: &Signer, principal: &str, extra: &str) -> String {
+        let until = in_days(5);
+        let out = self
+            .seatcap(
+                who,
+                &[
+                    "--json", "override", principal, extra, "--until", &until, "--reason", "launch",
+                ],
+            )
+            .await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let answer: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        answer["override_requests"][0]["grant"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a request waits: {answer}"))
+            .to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_above_the_line_takes_effect_only_when_a_second_person_approves_it() {
+    let (deployed, alice, [ann, carl, _]) = alice_cut_off_with_three_in_finance().await;
+    let account = &deployed.account;
+    let alice = alice.as_str();
+
+    let id = deployed.request_override(&ann, alice, "+500").await;
+    let waiting = deployed.status(&carl, alice).await;
+    assert_eq!(
+        waiting["status"], "blocked",
+        "a request changes no cap: {waiting}"
+    );
+    assert_eq!(waiting["effective_cap_usd"], "200.00", "{waiting}");
+    assert!(account.attached(&alice.parse().unwrap()).await.is_empty());
+    let pending = deployed
+        .seatcap(&carl, &["--json", "list", "--pending"])
+        .await;
+    let listed: Value = serde_json::from_slice(&pending.stdout).expect("JSON");
+    assert_eq!(
+        listed["principals"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    let table = deployed.seatcap(&carl, &["status", alice]).await;
+    assert!(
+        text(&table.stdout).contains("awaiting"),
+        "{}",
+        text(&table.stdout)
+    );
+
+    // The one who asked cannot approve it.
+    refused_with(
+        &deployed
+            .seatcap(&ann, &["approve-override", alice, &id, "--reason", "me"])
+            .await,
+        "second_approver_required",
+    );
+    // A second finance principal does: the override holds and gives access back.
+    let approved = deployed
+        .seatcap(
+            &carl,
+            &[
+                "--json",
+                "approve-override",
+                alice,
+                &id,
+                "--reason",
+                "CFO ok",
+            ],
+        )
+        .await;
+    assert!(approved.status.success(), "{}", text(&approved.stderr));
+    let answer: Value = serde_json::from_slice(&approved.stdout).expect("JSON");
+    assert_eq!(answer["status"], "active", "{answer}");
+    assert_eq!(answer["restored"], true, "{answer}");
+    assert_eq!(
+        account.attached(&alice.parse().unwrap()).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    // Both names in the audit: Carl (verified) approved what Ann asked for.
+    let events = deployed.history(&carl, alice).await;
+    let granted = events
+        .iter()
+        .find(|e| e["kind"] == "override_granted")
+        .expect("override_granted audited");
+    assert_eq!(granted["actor"], carl.arn.as_str(), "{granted}");
+    assert_eq!(granted["actor_verified"], true, "{granted}");
+    let grant = &granted["detail"]["after"]["overrides"][0];
+    assert_eq!(grant["granted_by"], ann.arn.as_str(), "{granted}");
+    assert_eq!(grant["approved_by"], carl.arn.as_str(), "{granted}");
+    let requested = events
+        .iter()
+        .find(|e| e["kind"] == "override_requested")
+        .expect("override_requested audited");
+    assert_eq!(requested["actor"], ann.arn.as_str(), "{requested}");
+    // Approved once: again, it is gone.
+    refused_with(
+        &deployed
+            .seatcap(
+                &carl,
+                &["approve-override", alice, &id, "--reason", "again"],
+            )
+            .await,
+        "not_found",
+    );
+
+    // At or under the line, a grant takes effect at once.
+    let small = deployed
+        .seatcap(
+            &ann,
+            &[
+                "--json",
+                "override",
+                alice,
+                "+100",
+                "--until",
+                &in_days(5),
+                "--reason",
+                "x",
+            ],
+        )
+        .await;
+    let answer: Value = serde_json::from_slice(&small.stdout).expect("JSON");
+    assert_eq!(answer["effective_cap_usd"], "800.00", "{answer}");
+    assert!(answer.get("override_requests").is_none(), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvers_at_once_grant_the_override_once() {
+    let (deployed, alice, [ann, carl, dave]) = alice_cut_off_with_three_in_finance().await;
+    let account = &deployed.account;
+    let principal = alice.as_str();
+    for round in 0..3 {
+        let id = deployed.request_override(&ann, principal, "+500").await;
+        let by_carl = ["approve-override", principal, &id, "--reason", "carl"];
+        let by_dave = ["approve-override", principal, &id, "--reason", "dave"];
+        let (a, b) = tokio::join!(
+            deployed.seatcap(&carl, &by_carl),
+            deployed.seatcap_to_second(&dave, &by_dave),
+        );
+        let codes = [a.status.code(), b.status.code()];
+        assert!(
+            codes.contains(&Some(0)) && codes.contains(&Some(2)),
+            "round {round}: one approves, the other finds it gone: {codes:?} {} {}",
+            text(&a.stderr),
+            text(&b.stderr)
+        );
+        let loser = if a.status.success() { &b } else { &a };
+        assert!(
+            text(&loser.stderr).contains("refused (not_found)"),
+            "{}",
+            text(&loser.stderr)
+        );
+        let state = deployed.status(&ann, principal).await;
+        assert_eq!(state["status"], "active", "round {round}: {state}");
+        assert_eq!(
+            state["overrides"].as_array().map(Vec::len),
+            Some(1),
+            "{state}"
+        );
+        assert_eq!(
+            account.attached(&alice).await,
+            vec![account.bedrock_policy_arn.clone()],
+            "round {round}"
+        );
+        // Cut again for the next round: revoke (spend $212 > $200) cuts at once.
+        let revoke = deployed
+            .seatcap(
+                &ann,
+                &["revoke-override", principal, "--reason", "next round"],
+            )
+            .await;
+        assert!(revoke.status.success(), "{}", text(&revoke.stderr));
+        assert!(account.attached(&alice).await.is_empty(), "round {round}");
+    }
+    let granted = deployed
+        .history(&ann, principal)
+        .await
+        .iter()
+        .filter(|e| e["kind"] == "override_granted")
+        .count();
+    assert_eq!(granted, 3, "one grant a round");
 }

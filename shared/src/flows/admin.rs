@@ -186,13 +186,33 @@ impl App {
                         actor: who.0,
                         reason: who.1,
                     };
-                    self.mutate(&request, move |s, now| {
-                        Ok(grant_override(s, now, grant.clone()))
-                    })
-                    .await
+                    if needs_approval(&grant, self.config.approval_over_usd) {
+                        self.mutate(&request, move |s, now| {
+                            Ok(request_override(s, now, grant.clone()))
+                        })
+                        .await
+                    } else {
+                        self.mutate(&request, move |s, now| {
+                            Ok(grant_override(s, now, grant.clone()))
+                        })
+                        .await
+                    }
                 }
                 Err(refusal) => Ok(Err(refusal)),
             },
+            Request::ApproveOverride(r) => {
+                let id = r.request_id.clone();
+                let approver = r.actor.trim().to_owned();
+                let request = Mutation {
+                    principal: r.principal,
+                    actor: r.actor,
+                    reason: r.reason,
+                };
+                self.mutate(&request, move |s, now| {
+                    approve_override(s, now, &id, &approver)
+                })
+                .await
+            }
             Request::RevokeOverride(r) => {
                 let id = r.override_id.clone();
                 let request = Mutation {
@@ -292,7 +312,13 @@ impl App {
             let status = statuses[status_index];
             let room = limit as i32 - principals.len() as i32;
             let (page, last) = self.ledger.list_page(status, room, after.as_ref()).await?;
-            principals.extend(page.iter().map(|s| view(s, now)));
+            // `pending`: a pass over the status index keeping those with open requests
+            // (few, and asked for rarely: no index of their own).
+            principals.extend(
+                page.iter()
+                    .filter(|s| !r.pending || s.open_override_requests(now).next().is_some())
+                    .map(|s| view(s, now)),
+            );
             match last {
                 Some(last) => {
                     next_token = Some(format!("{}|{last}", status.as_str()));
