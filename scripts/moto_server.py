@@ -20,6 +20,7 @@ its time and memory grow with the square of the ledger's size; at 10,000 princip
 emulator would swamp, and outgrow, what the scale benchmark measures.
 """
 
+import copy
 import os
 import sys
 import threading
@@ -43,9 +44,9 @@ def roll_back_only_what_changed(transact_write_items):
     moto deep-copies the whole table for every item of a transaction, to restore it if a
     condition fails, and keeps every copy for ever (it tracks each model instance it creates,
     for /moto-api/data.json): time and memory grow with the square of the ledger's size.
-    Here the table "copy" is the table itself, and what each item of the transaction will
-    touch is remembered and put back on failure. That restores Put and Delete (all seatcap's
-    transactions use); an Update, which edits an item object in place, would not roll back.
+    Here the table "copy" is the table itself, and a copy of each item the transaction will
+    touch is kept and put back on failure: that restores Put, Delete, and an Update, which
+    edits the item object in place (metering's `ADD`).
     """
 
     def backup_is_the_table(table, memo):
@@ -92,7 +93,8 @@ def roll_back_only_what_changed(transact_write_items):
                 hash_key, range_key = key_of(table, op)
             except KeyError:
                 continue  # moto refuses the request itself
-            saved.append((table, hash_key, range_key, slot(table, hash_key, range_key)))
+            previous = copy.deepcopy(slot(table, hash_key, range_key))
+            saved.append((table, hash_key, range_key, previous))
         try:
             return transact_write_items(self, transact_items)
         except Exception:

@@ -20,6 +20,7 @@ pub mod findings;
 pub mod identity;
 pub mod intent;
 pub mod invocation;
+pub mod meter;
 pub mod money;
 pub mod notice;
 pub mod period;

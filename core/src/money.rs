@@ -203,9 +203,13 @@ impl<'de> Deserialize<'de> for Usd {
 }
 
 impl Usd {
-    /// `"1234.50"`: two places, no sign or separators.
+    /// `"1234.50"`: two places (rounded half away from zero: metered amounts carry
+    /// fractions of a cent), no sign or separators.
     pub fn to_plain_string(self) -> String {
-        format!("{:.2}", self.0)
+        let cents = self
+            .0
+            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        format!("{cents:.2}")
     }
 }
 

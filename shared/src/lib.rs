@@ -20,8 +20,10 @@ pub mod telemetry;
 
 pub use app::App;
 pub use aws::{budgets, enforce, iam, ledger, notify, secret, sns_signature};
-pub use flows::{admin, alarms, alert_delivery, commit, handover, outbox, reconcile, rollover};
+pub use flows::{
+    admin, alarms, alert_delivery, commit, handover, metering, outbox, reconcile, rollover,
+};
 pub use seatcap_core::{
-    access, alert, announce, audit, decide, deny, findings, identity, intent, money, notice,
-    period, principal, rearm, request, sns, state,
+    access, alert, announce, audit, decide, deny, findings, identity, intent, invocation, meter,
+    money, notice, period, price, principal, rearm, request, sns, state,
 };

@@ -156,3 +156,37 @@ pub fn attached_user_policies(policies: &[&str]) -> aws_smithy_mocks::Rule {
         },
     )
 }
+
+/// One invocation log record: `output_tokens` of `model` by `identity`, now.
+pub fn invocation_record(
+    identity: &str,
+    request_id: &str,
+    model: &str,
+    output_tokens: u64,
+) -> serde_json::Value {
+    serde_json::json!({"schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+        "timestamp": chrono::Utc::now().to_rfc3339(), "accountId": "123456789012",
+        "identity": {"arn": identity}, "region": "us-east-1", "requestId": request_id,
+        "operation": "InvokeModel", "modelId": model,
+        "input": {"inputContentType": "application/json", "inputTokenCount": 0},
+        "output": {"outputContentType": "application/json", "outputTokenCount": output_tokens}})
+}
+
+/// A CloudWatch Logs subscription event carrying `records`.
+pub fn logs_batch(records: &[serde_json::Value]) -> serde_json::Value {
+    let log_events: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| serde_json::json!({"id": i.to_string(), "timestamp": 0, "message": r.to_string()}))
+        .collect();
+    let data = serde_json::json!({"messageType": "DATA_MESSAGE", "owner": "123456789012",
+        "logGroup": "bedrock-invocations", "logStream": "aws/bedrock/modelinvocations",
+        "subscriptionFilters": ["seatcap-metering"], "logEvents": log_events});
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, data.to_string().as_bytes()).unwrap();
+    let encoded = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        gzip.finish().unwrap(),
+    );
+    serde_json::json!({"awslogs": {"data": encoded}})
+}

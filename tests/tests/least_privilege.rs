@@ -17,7 +17,9 @@ use seatcap::principal::PrincipalArn;
 use seatcap::state::Status;
 use seatcap_tests::moto::MotoServer;
 use seatcap_tests::template::{Grant, function_grants};
-use seatcap_tests::{Account, Function, binary, sns_event, todays_budget_alert};
+use seatcap_tests::{
+    Account, Function, binary, invocation_record, logs_batch, sns_event, todays_budget_alert,
+};
 use serde_json::{Value, json};
 
 const ALERT_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:seatcap-budget-alerts";
@@ -27,9 +29,10 @@ const ALERT_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:seatcap-budget-ale
 fn moto_names(action: &str) -> &'static [&'static str] {
     match action {
         // Each item of a transaction is authorized as its own action; moto asks for these.
-        "dynamodb:PutItem" | "dynamodb:DeleteItem" | "dynamodb:ConditionCheckItem" => {
-            &["dynamodb:TransactWriteItems"]
-        }
+        "dynamodb:PutItem"
+        | "dynamodb:UpdateItem"
+        | "dynamodb:DeleteItem"
+        | "dynamodb:ConditionCheckItem" => &["dynamodb:TransactWriteItems"],
         "dynamodb:GetItem" => &["dynamodb:TransactGetItems"],
         "sns:Publish" => &["sns:PublishBatch"],
         "lambda:InvokeFunction" => &["lambda:Invoke"],
@@ -70,8 +73,9 @@ struct Deployed {
     _server: MotoServer,
 }
 
-const FUNCTIONS: [(&str, &str); 5] = [
+const FUNCTIONS: [(&str, &str); 6] = [
     ("budget-alert", "BudgetAlertFunction"),
+    ("metering", "MeteringFunction"),
     ("admin", "AdminFunction"),
     ("period-rollover", "PeriodRolloverFunction"),
     ("reconcile", "ReconcileFunction"),
@@ -200,6 +204,31 @@ async fn a_cutting_alert_under_the_template_role_ends_cut_off() {
             |(_, _, attributes)| attributes.get("kind").map(String::as_str) == Some("cut_off")
         ),
         "{sent:?}"
+    );
+}
+
+/// Metering under its role: a runaway loop's batch is counted (the counter's `ADD` and the
+/// request-id claims), priced, and cut at the cap, with the check after the cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metered_runaway_under_the_template_role_is_cut_off() {
+    let deployed = Deployed::new().await;
+    let alice = deployed.developer("alice").await;
+    let opus = "global.anthropic.claude-opus-4-5-20251101-v1:0";
+    let records: Vec<Value> = (0..9)
+        .map(|i| invocation_record(alice.as_str(), &format!("r-{i}"), opus, 1_000_000))
+        .collect();
+    let report = deployed.invoke("metering", &logs_batch(&records)).await;
+    assert_eq!(report["counted"], 9, "{report}");
+    assert_eq!(report["alerts"][0]["outcome"], "enforce", "{report}");
+    assert!(
+        report["alerts"][0].get("remaining_access").is_none(),
+        "{report}"
+    );
+    assert!(deployed.account.attached(&alice).await.is_empty());
+    let kinds = deployed.kinds(&alice).await;
+    assert!(
+        kinds.contains(&EventKind::Enforced) && !kinds.contains(&EventKind::EnforcementIncomplete),
+        "{kinds:?}"
     );
 }
 

@@ -25,6 +25,7 @@ use crate::ledger::{
 };
 use crate::metrics;
 use crate::notify::{Notice, NoticeKind};
+use crate::principal::PrincipalArn;
 use crate::sns::{Inauthentic, Signed};
 use crate::sns_signature::Delivery;
 use crate::state::{BlockCause, EffectiveCap, PrincipalState, Status};
@@ -203,12 +204,35 @@ impl App {
             AlertLookup::Unowned => return self.unmanaged(message_id, &alert, &natural_key).await,
             AlertLookup::Owner(principal) => principal,
         };
+        self.act_on_alert(message_id, &alert, principal, Source::Budgets)
+            .await
+    }
+
+    /// Acts on an alert about `principal` through the commit engine: decide, claim (its
+    /// message id and natural key), enforce, record, notify. Budgets' alerts come here after
+    /// their lookup; metering's when a metered figure reaches a rung.
+    pub(crate) async fn act_on_alert(
+        &self,
+        message_id: &str,
+        alert: &BudgetAlert,
+        principal: PrincipalArn,
+        source: Source,
+    ) -> Result<AlertReport, AlertError> {
+        let natural_key = alert.natural_key();
+        let duplicate = || {
+            info!(message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
+            metrics::count("AlertsDuplicate", 1);
+            AlertReport::Duplicate {
+                message_id: message_id.to_owned(),
+            }
+        };
         let run = AlertRun {
             app: self,
             message_id,
-            alert: &alert,
+            alert,
             natural_key: &natural_key,
             dry_run: self.config.mode == Mode::DryRun,
+            source,
         };
         // The last state and decision, to tell people if IAM refuses the cut.
         let mut last: Option<(PrincipalState, Decision)> = None;
@@ -227,7 +251,7 @@ impl App {
             Ok(Written::Kept(Kept::NoState)) => {
                 // An owner item without a state item: treat the budget as unmanaged, loudly.
                 error!(budget = %alert.budget_name, %principal, "budget owner has no state in the ledger");
-                self.unmanaged(message_id, &alert, &natural_key).await
+                self.unmanaged(message_id, alert, &natural_key).await
             }
             Ok(Written::OwnerTaken) => Err(AlertError::Engine(EngineError::Superseded(
                 principal.to_string(),
@@ -245,7 +269,7 @@ impl App {
                 };
                 if let Some((state, decision)) = &last {
                     let notice = run.enforcement_failed(state, decision);
-                    self.announce_enforcement_failure(&alert, notice, &refused)
+                    self.announce_enforcement_failure(alert, notice, &refused)
                         .await;
                 }
                 Err(e.into())
@@ -415,6 +439,16 @@ struct AlertRun<'a> {
     alert: &'a BudgetAlert,
     natural_key: &'a str,
     dry_run: bool,
+    source: Source,
+}
+
+/// Where an alert's figure comes from: AWS Budgets (finance's source of truth, hours late),
+/// or seatcap's own metering of Bedrock's invocation logs (within a minute, estimated).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Budgets,
+    Metered,
 }
 
 /// Why an alert wrote nothing.
@@ -480,6 +514,7 @@ impl AlertRun<'_> {
             "effective_cap_usd": decision.effective_cap.to_json(),
             "decision": decision,
             "dry_run": self.dry_run && decision.outcome == Outcome::Enforce,
+            "source": self.source,
         });
         let notices = self.notice(&next, &decision).into_iter().collect();
         Decided::Change(Box::new(Change {
@@ -566,6 +601,12 @@ impl AlertRun<'_> {
         next_step: String,
     ) -> Notice {
         let alert = self.alert;
+        let headline = match self.source {
+            Source::Budgets => headline,
+            Source::Metered => format!(
+                "{headline} (metered from Bedrock's invocation logs: an estimate; AWS Budgets' figure follows within a day)"
+            ),
+        };
         Notice {
             kind,
             audience,

@@ -6,6 +6,7 @@ pub mod alarms;
 pub mod alert_delivery;
 pub mod commit;
 pub mod handover;
+pub mod metering;
 pub mod outbox;
 pub mod reconcile;
 pub mod rollover;

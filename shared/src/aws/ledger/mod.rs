@@ -23,6 +23,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 mod cancellation;
+mod meter;
+
+pub use meter::{Counted, MeterRead};
 
 use cancellation::{Cancelled, ItemRole, read_cancellation};
 pub use seatcap_core::audit::{AuditEvent, Claim, EventKind};

@@ -1,0 +1,123 @@
+//! Metered spend on the ladder (pure): when a principal's metered figure for the current
+//! month newly reaches a rung, the alert Budgets would send there, so metering acts through
+//! the same decision and commit engine as Budgets' own alerts. The alert's natural key is
+//! the one Budgets' alert at that rung has: whichever comes first is acted on, the other is
+//! a duplicate, and nobody is told twice.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::alert::{AlertType, BudgetAlert, PeriodUnit};
+use crate::decide::Ladder;
+use crate::money::Usd;
+use crate::state::PrincipalState;
+
+/// Dollars from metering's integer micro-dollars.
+pub fn usd_of_micros(micros: i64) -> Usd {
+    Usd::new(Decimal::new(micros, 6))
+}
+
+/// Integer micro-dollars (rounded up: a partial micro-dollar is still spend).
+pub fn micros_of(usd: Usd) -> i64 {
+    let micros = usd.as_decimal() * Decimal::from(1_000_000);
+    micros.ceil().try_into().unwrap_or(i64::MAX)
+}
+
+/// The alert for the highest rung that `metered` (this month's metered spend) reaches and
+/// the spend the state already knows for the month does not: `None` when no rung is newly
+/// reached, or the state is already blocked.
+pub fn newly_reached(
+    state: &PrincipalState,
+    ladder: &Ladder,
+    metered: Usd,
+    now: DateTime<Utc>,
+) -> Option<BudgetAlert> {
+    if state.status == crate::state::Status::Blocked {
+        return None;
+    }
+    // Whole cents, rounded down: the figure recorded with the alert is the one compared
+    // next time, so it must never be above what was metered.
+    let metered = Usd::new(
+        metered
+            .as_decimal()
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero),
+    );
+    let known = state.spend_now(now).map(|(spend, _)| spend);
+    let threshold = ladder
+        .steps()
+        .iter()
+        .filter_map(|step| state.cap_usd.percentage(Decimal::from(step.percent)))
+        .filter(|threshold| metered >= *threshold && known.is_none_or(|k| k < *threshold))
+        .max()?;
+    Some(BudgetAlert {
+        notification_date: now.date_naive(),
+        account_id: state.principal.account_id().to_owned(),
+        budget_name: state.budget.clone(),
+        budgeted: state.cap_usd,
+        alert_type: AlertType::Actual,
+        threshold,
+        amount: metered,
+        period_unit: PeriodUnit::Monthly,
+        reports_previous_day: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn alice(now: DateTime<Utc>) -> PrincipalState {
+        PrincipalState::new(
+            "arn:aws:iam::123456789012:user/alice".parse().unwrap(),
+            "seatcap-alice".into(),
+            Usd::from_cents(200_00),
+            now,
+        )
+    }
+
+    #[test]
+    fn the_highest_rung_newly_reached_is_the_alert_budgets_would_send() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap();
+        let ladder = Ladder::default();
+        let state = alice(now);
+        assert_eq!(
+            newly_reached(&state, &ladder, usd_of_micros(99_990_000), now),
+            None
+        );
+        let fifty = newly_reached(&state, &ladder, usd_of_micros(100_000_000), now).unwrap();
+        assert_eq!(fifty.threshold, Usd::from_cents(100_00));
+        assert_eq!(fifty.natural_key(), "seatcap-alice#2026-12#ACTUAL#100.00");
+        // A fraction of a cent short of the cap is short of it.
+        let short = newly_reached(&state, &ladder, usd_of_micros(199_999_999), now).unwrap();
+        assert_eq!(
+            (short.threshold, short.amount),
+            (Usd::from_cents(160_00), Usd::from_cents(199_99))
+        );
+        // Straight past 80 % to the cap in one batch: the cap's alert.
+        let cap = newly_reached(&state, &ladder, usd_of_micros(201_500_000), now).unwrap();
+        assert_eq!(
+            (cap.threshold, cap.amount),
+            (Usd::from_cents(200_00), usd_of_micros(201_500_000))
+        );
+        // A rung the month's known spend (an alert, metering) reached already is not again.
+        let mut warned = state.clone();
+        warned.record_spend("2026-12".into(), Usd::from_cents(170_00));
+        assert_eq!(
+            newly_reached(&warned, &ladder, usd_of_micros(180_000_000), now),
+            None
+        );
+        assert!(newly_reached(&warned, &ladder, usd_of_micros(200_000_000), now).is_some());
+        // Last month's figure says nothing about this one.
+        let mut november = state.clone();
+        november.record_spend("2026-11".into(), Usd::from_cents(190_00));
+        assert!(newly_reached(&november, &ladder, usd_of_micros(170_000_000), now).is_some());
+    }
+
+    #[test]
+    fn micro_dollars_round_up_and_back() {
+        assert_eq!(micros_of(Usd::new("0.1065".parse().unwrap())), 106_500);
+        assert_eq!(micros_of(Usd::new("0.0000001".parse().unwrap())), 1);
+        assert_eq!(usd_of_micros(106_500), Usd::new("0.1065".parse().unwrap()));
+    }
+}

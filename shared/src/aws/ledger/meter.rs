@@ -1,0 +1,233 @@
+//! Metered spend in the ledger: one counter per principal (or unmanaged identity) and month,
+//! `P#<arn>` / `METER#<period>`, added to with DynamoDB `ADD` in the same transaction as a
+//! claim per Bedrock request id (`INV#<request id>`), so a redelivered batch, or a request
+//! id seen in two batches, counts once.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::{
+    CANCELLED_ATTEMPTS, ClaimItem, Ledger, LedgerError, SEEN_SK, STATE_SK, StateItem, dynamo_error,
+    from_item, key, to_item,
+};
+use crate::principal::PrincipalArn;
+use crate::state::PrincipalState;
+
+/// One transaction holds at most 100 items: the counter and 99 claims.
+const CLAIMS_PER_TRANSACTION: usize = 99;
+
+fn meter_sk(period: &str) -> String {
+    format!("METER#{period}")
+}
+
+fn identity_pk(arn: &str) -> String {
+    format!("P#{arn}")
+}
+
+/// What the ledger holds for one identity a batch names: its state (a managed principal)
+/// and its metered spend so far in the period.
+#[derive(Debug, Default)]
+pub struct MeterRead {
+    pub states: HashMap<String, PrincipalState>,
+    /// Micro-dollars by `(arn, period)`.
+    pub metered: HashMap<(String, String), i64>,
+}
+
+/// What one principal's share of a batch added.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    pub micros: i64,
+    pub calls: usize,
+    /// Request ids counted before (a redelivery, or the same call in two batches).
+    pub duplicates: usize,
+}
+
+impl Ledger {
+    /// In one consistent read (per 100 keys): the states of `candidates` and the counters of
+    /// `(arn, period)`.
+    pub async fn read_meters(
+        &self,
+        candidates: &[String],
+        counters: &[(String, String)],
+    ) -> Result<MeterRead, LedgerError> {
+        let keys: Vec<_> = candidates
+            .iter()
+            .map(|arn| key(identity_pk(arn), STATE_SK))
+            .chain(
+                counters
+                    .iter()
+                    .map(|(arn, period)| key(identity_pk(arn), &meter_sk(period))),
+            )
+            .collect();
+        let mut read = MeterRead::default();
+        for chunk in keys.chunks(100) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                let text = |name: &str| match item.get(name) {
+                    Some(AttributeValue::S(s)) => s.clone(),
+                    _ => String::new(),
+                };
+                let (pk, sk) = (text("pk"), text("sk"));
+                let arn = pk.strip_prefix("P#").unwrap_or_default().to_owned();
+                if sk == STATE_SK {
+                    let state = from_item::<StateItem>(item)?.state;
+                    read.states.insert(arn, state);
+                } else if let Some(period) = sk.strip_prefix("METER#") {
+                    let micros = match item.get("micro_usd") {
+                        Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+                        _ => 0,
+                    };
+                    read.metered.insert((arn, period.to_owned()), micros);
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// Adds `calls` (request id, micro-dollars) to `arn`'s counter for `period`, each request
+    /// id once ever: one transaction per 99 calls, the `ADD` and the claims together. A
+    /// claim that exists already drops its call (a duplicate) and the rest is sent again.
+    pub async fn count_metered(
+        &self,
+        arn: &str,
+        period: &str,
+        calls: &[(String, i64)],
+        now: DateTime<Utc>,
+    ) -> Result<Counted, LedgerError> {
+        let mut counted = Counted::default();
+        for chunk in calls.chunks(CLAIMS_PER_TRANSACTION) {
+            let mut pending: Vec<&(String, i64)> = chunk.iter().collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                attempt += 1;
+                match self.add_once(arn, period, &pending, now).await? {
+                    Added::Done => {
+                        counted.micros += pending.iter().map(|(_, m)| m).sum::<i64>();
+                        counted.calls += pending.len();
+                        break;
+                    }
+                    Added::Seen(seen) => {
+                        counted.duplicates += seen.len();
+                        let mut index = 0;
+                        pending.retain(|_| {
+                            index += 1;
+                            !seen.contains(&(index - 1))
+                        });
+                    }
+                    Added::Retry if attempt < CANCELLED_ATTEMPTS => {
+                        let pause = 25u64 << attempt.min(6);
+                        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    }
+                    Added::Retry => {
+                        return Err(LedgerError::Dynamo {
+                            operation: "TransactWriteItems",
+                            message: format!(
+                                "metering still throttled or in conflict after {CANCELLED_ATTEMPTS} attempts"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(counted)
+    }
+
+    async fn add_once(
+        &self,
+        arn: &str,
+        period: &str,
+        calls: &[&(String, i64)],
+        now: DateTime<Utc>,
+    ) -> Result<Added, LedgerError> {
+        let micros: i64 = calls.iter().map(|(_, m)| m).sum();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(identity_pk(arn), &meter_sk(period))))
+            .update_expression("ADD micro_usd :m, calls :n SET updated_at = :t")
+            .expression_attribute_values(":m", AttributeValue::N(micros.to_string()))
+            .expression_attribute_values(":n", AttributeValue::N(calls.len().to_string()))
+            .expression_attribute_values(":t", AttributeValue::S(now.to_rfc3339()))
+            .build()
+            .map_err(dynamo_error("TransactWriteItems"))?;
+        let expires_at = (now + self.claim_ttl).timestamp();
+        let mut items = vec![TransactWriteItem::builder().update(update).build()];
+        for (request_id, _) in calls {
+            let claim = to_item(&ClaimItem {
+                pk: format!("INV#{request_id}"),
+                sk: SEEN_SK,
+                at: now,
+                expires_at,
+            })?;
+            items.push(self.put(claim, "attribute_not_exists(pk)", &[])?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(Added::Done),
+            Err(e) => e,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            error.as_service_error()
+        else {
+            return Err(dynamo_error("TransactWriteItems")(error));
+        };
+        let codes: Vec<Option<&str>> = cancelled
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code())
+            .collect();
+        // Item 0 is the counter; item i + 1 is call i's claim.
+        let seen: Vec<usize> = codes
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, code)| **code == Some("ConditionalCheckFailed"))
+            .map(|(i, _)| i - 1)
+            .collect();
+        if !seen.is_empty() {
+            return Ok(Added::Seen(seen));
+        }
+        let retry = codes.iter().flatten().any(|c| {
+            matches!(
+                *c,
+                "ThrottlingError"
+                    | "TransactionConflict"
+                    | "ProvisionedThroughputExceeded"
+                    | "RequestLimitExceeded"
+            )
+        });
+        if retry {
+            Ok(Added::Retry)
+        } else {
+            Err(LedgerError::Dynamo {
+                operation: "TransactWriteItems",
+                message: format!("metering transaction cancelled: {codes:?}"),
+            })
+        }
+    }
+
+    /// `arn`'s metered micro-dollars in `period` (0 when nothing was metered).
+    pub async fn metered(&self, arn: &PrincipalArn, period: &str) -> Result<i64, LedgerError> {
+        let read = self
+            .read_meters(&[], &[(arn.to_string(), period.to_owned())])
+            .await?;
+        Ok(read
+            .metered
+            .get(&(arn.to_string(), period.to_owned()))
+            .copied()
+            .unwrap_or(0))
+    }
+}
+
+enum Added {
+    Done,
+    /// Indices of calls whose request id was counted before.
+    Seen(Vec<usize>),
+    Retry,
+}

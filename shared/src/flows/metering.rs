@@ -1,0 +1,323 @@
+//! The metering flow: Bedrock's model invocation logs, through a CloudWatch Logs
+//! subscription, priced and added to each principal's spend for the month within a minute
+//! of the calls, and acted on through the same ladder and commit engine as Budgets' alerts.
+//!
+//! One batch: decode → read each record (malformed ones counted, never fatal) → price →
+//! group by identity → one consistent read of the states and counters it names → per
+//! principal one transaction (`ADD` + a claim per request id: a redelivered batch counts
+//! once) → for a managed principal whose metered figure newly reaches a rung this month,
+//! the alert Budgets would send there, through the engine (audited `source: metered`).
+//! AWS calls: 1 + one per distinct principal, + the engine's when a rung is reached.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::{info, warn};
+
+use crate::alert_delivery::{AlertError, AlertReport, Source};
+use crate::app::App;
+use crate::invocation::{Invocation, parse_record};
+use crate::ledger::LedgerError;
+use crate::meter::{micros_of, newly_reached, usd_of_micros};
+use crate::metrics;
+use crate::price::PriceTable;
+use crate::principal::PrincipalArn;
+
+/// `{"awslogs": {"data": "<base64 of gzip of JSON>"}}`, as a subscription filter sends it.
+#[derive(Debug, Deserialize)]
+pub struct LogsEvent {
+    pub awslogs: LogsData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogsData {
+    pub data: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogsBatch {
+    message_type: String,
+    #[serde(default)]
+    log_events: Vec<LogEvent>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LogEvent {
+    message: String,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Serialize)]
+pub struct MeteringReport {
+    /// Why the event was not read at all (not a CloudWatch Logs batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    pub records: usize,
+    /// Calls added to someone's spend.
+    pub counted: usize,
+    /// Calls counted before (a redelivered batch, a request id in two batches).
+    pub duplicates: usize,
+    /// Calls without token counts (failed calls): they cost nothing.
+    pub without_tokens: usize,
+    /// Records that could not be read, and the first few reasons.
+    pub malformed: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub malformed_reasons: Vec<String>,
+    /// Models the price table does not know: priced at its highest rate.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub unknown_models: BTreeSet<String>,
+    /// Per principal (or unmanaged identity) and period: what this batch added.
+    pub spend: Vec<MeteredSpend>,
+    /// Alerts acted on because a metered figure reached a rung.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<AlertReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeteredSpend {
+    /// The principal the spend is charged to, or the identity itself when no principal in
+    /// the ledger is it (`managed: false`: counted and visible, charged to no one else).
+    pub arn: String,
+    pub managed: bool,
+    pub period: String,
+    pub added_usd: String,
+    pub metered_usd: String,
+    pub calls: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MeteringError {
+    /// The event is not a CloudWatch Logs batch: retrying cannot help, so it is reported.
+    #[error("not a CloudWatch Logs subscription batch: {0}")]
+    Undecodable(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Alert(#[from] AlertError),
+}
+
+/// How many malformed reasons a report lists.
+const REASONS_LISTED: usize = 3;
+
+/// The records of a subscription batch: base64, then gzip, then JSON. A `CONTROL_MESSAGE`
+/// (CloudWatch Logs checking the destination) has none.
+pub fn records_of(event: &LogsEvent) -> Result<Vec<String>, MeteringError> {
+    let bad = |e: String| MeteringError::Undecodable(e);
+    let gzipped = base64::engine::general_purpose::STANDARD
+        .decode(event.awslogs.data.trim())
+        .map_err(|e| bad(format!("base64: {e}")))?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(gzipped.as_slice())
+        .take(64 << 20)
+        .read_to_end(&mut json)
+        .map_err(|e| bad(format!("gzip: {e}")))?;
+    let batch: LogsBatch = serde_json::from_slice(&json).map_err(|e| bad(format!("JSON: {e}")))?;
+    if batch.message_type != "DATA_MESSAGE" {
+        return Ok(Vec::new());
+    }
+    Ok(batch.log_events.into_iter().map(|e| e.message).collect())
+}
+
+/// The principals an identity may be, most specific first: a user is itself; a session on
+/// a role is the person on the shared role, else the role (by its name: a role with a path
+/// is not found this way).
+fn candidates(identity: &str) -> Vec<String> {
+    let mut fields = identity.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("sts"), _, Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return vec![identity.to_owned()];
+    };
+    match resource
+        .strip_prefix("assumed-role/")
+        .and_then(|r| r.split_once('/'))
+    {
+        Some((role, _session)) => vec![
+            identity.to_owned(),
+            format!("arn:{partition}:iam::{account}:role/{role}"),
+        ],
+        None => vec![identity.to_owned()],
+    }
+}
+
+impl App {
+    /// Meters one CloudWatch Logs batch of Bedrock invocation log records. A batch that is
+    /// not one is reported, not retried: no retry can make it readable.
+    pub async fn handle_metering(&self, event: Value) -> Result<MeteringReport, MeteringError> {
+        let records = serde_json::from_value::<LogsEvent>(event)
+            .map_err(|e| MeteringError::Undecodable(e.to_string()))
+            .and_then(|event| records_of(&event));
+        match records {
+            Ok(records) => self.meter_records(&records).await,
+            Err(MeteringError::Undecodable(why)) => {
+                warn!(%why, "metering event refused");
+                metrics::count("MeteringRejectedBatches", 1);
+                Ok(MeteringReport {
+                    rejected: Some(why),
+                    ..MeteringReport::default()
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Meters invocation log records (one JSON record each), whatever delivered them.
+    pub async fn meter_records(&self, records: &[String]) -> Result<MeteringReport, MeteringError> {
+        let now = self.now();
+        let prices = PriceTable::shipped();
+        let mut report = MeteringReport {
+            records: records.len(),
+            ..MeteringReport::default()
+        };
+        // identity → period → calls (request id, micro-dollars).
+        let mut calls: BTreeMap<String, BTreeMap<String, Vec<(String, i64)>>> = BTreeMap::new();
+        for record in records {
+            let invocation: Invocation = match parse_record(record) {
+                Ok(Some(invocation)) => invocation,
+                Ok(None) => {
+                    report.without_tokens += 1;
+                    continue;
+                }
+                Err(e) => {
+                    report.malformed += 1;
+                    if report.malformed_reasons.len() < REASONS_LISTED {
+                        report.malformed_reasons.push(e.to_string());
+                    }
+                    continue;
+                }
+            };
+            let cost = prices.cost(&invocation);
+            if cost.unknown_model {
+                report.unknown_models.insert(invocation.model_id.clone());
+            }
+            calls
+                .entry(invocation.identity_arn.clone())
+                .or_default()
+                .entry(crate::period::month_key(invocation.at))
+                .or_default()
+                .push((invocation.request_id, micros_of(cost.usd)));
+        }
+        for model in &report.unknown_models {
+            warn!(%model, "model not in the price table: metered at the table's highest rate");
+        }
+        if report.malformed > 0 {
+            warn!(malformed = report.malformed, reasons = ?report.malformed_reasons, "unreadable invocation log records");
+            metrics::count("MeteringMalformedRecords", report.malformed);
+        }
+
+        // One read: every candidate's state, and every candidate's counters.
+        let candidates_of: BTreeMap<&String, Vec<String>> =
+            calls.keys().map(|id| (id, candidates(id))).collect();
+        // Each key once: BatchGetItem refuses duplicates (two people on one role).
+        let all: Vec<String> = candidates_of
+            .values()
+            .flatten()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let counters: Vec<(String, String)> = calls
+            .iter()
+            .flat_map(|(id, periods)| {
+                candidates_of[id]
+                    .iter()
+                    .flat_map(move |c| periods.keys().map(move |p| (c.clone(), p.clone())))
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let read = self.ledger.read_meters(&all, &counters).await?;
+
+        let current = crate::period::month_key(now);
+        for (identity, periods) in &calls {
+            let charged = candidates_of[identity]
+                .iter()
+                .find(|c| read.states.contains_key(*c))
+                .cloned();
+            let arn = charged.clone().unwrap_or_else(|| identity.clone());
+            for (period, batch) in periods {
+                let counted = self.ledger.count_metered(&arn, period, batch, now).await?;
+                report.counted += counted.calls;
+                report.duplicates += counted.duplicates;
+                let before = read
+                    .metered
+                    .get(&(arn.clone(), period.clone()))
+                    .copied()
+                    .unwrap_or(0);
+                let metered = usd_of_micros(before.saturating_add(counted.micros));
+                report.spend.push(MeteredSpend {
+                    arn: arn.clone(),
+                    managed: charged.is_some(),
+                    period: period.clone(),
+                    added_usd: usd_of_micros(counted.micros).to_plain_string(),
+                    metered_usd: metered.to_plain_string(),
+                    calls: counted.calls,
+                });
+                info!(%arn, managed = charged.is_some(), %period, added_micros = counted.micros, metered = %metered, duplicates = counted.duplicates, "metered");
+                // Only this month's spend acts; an ended month's is recorded, never acted on.
+                let Some(state) = read.states.get(&arn).filter(|_| *period == current) else {
+                    continue;
+                };
+                // A redelivery counts nothing new but still acts: if its first delivery died
+                // mid-cut, the engine completes the cut from its intent; if not, the claims
+                // make the alert a duplicate.
+                let Some(alert) = newly_reached(state, &self.config.ladder, metered, now) else {
+                    continue;
+                };
+                let principal: PrincipalArn = state.principal.clone();
+                let message_id = format!(
+                    "metered#{principal}#{period}#{}",
+                    alert.threshold.to_plain_string()
+                );
+                let acted =
+                    Box::pin(self.act_on_alert(&message_id, &alert, principal, Source::Metered))
+                        .await?;
+                report.alerts.push(acted);
+            }
+        }
+        metrics::count("MeteredCalls", report.counted);
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_on_a_role_is_the_person_first_then_the_role() {
+        assert_eq!(
+            candidates("arn:aws:sts::123456789012:assumed-role/Dev/alice@example.com"),
+            vec![
+                "arn:aws:sts::123456789012:assumed-role/Dev/alice@example.com".to_owned(),
+                "arn:aws:iam::123456789012:role/Dev".to_owned()
+            ]
+        );
+        assert_eq!(
+            candidates("arn:aws:iam::123456789012:user/bob"),
+            vec!["arn:aws:iam::123456789012:user/bob".to_owned()]
+        );
+    }
+
+    #[test]
+    fn an_undecodable_batch_is_a_typed_error() {
+        let event = LogsEvent {
+            awslogs: LogsData {
+                data: "not base64!".into(),
+            },
+        };
+        assert!(matches!(
+            records_of(&event),
+            Err(MeteringError::Undecodable(_))
+        ));
+    }
+}

@@ -1,0 +1,338 @@
+//! Metering through the real `metering` binary and moto: Bedrock invocation log records in
+//! CloudWatch Logs subscription batches (gzipped, base64), priced, counted once per request
+//! id, charged to the right principal, and acted on at the ladder's rungs within the batch
+//! that crosses them, before any Budgets alert.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use seatcap::App;
+use seatcap::ledger::{EventKind, Subject};
+use seatcap::principal::PrincipalArn;
+use seatcap::state::Status;
+use seatcap_tests::{
+    Account, Function, KillingProxy, binary, invocation_record as record, logs_batch as batch,
+    sns_event, todays_budget_alert,
+};
+use serde_json::{Value, json};
+
+const OPUS: &str = "global.anthropic.claude-opus-4-5-20251101-v1:0";
+
+/// `n` calls of Opus 4.5 with 1M output tokens each ($25 a call), ids `<prefix>-<i>`.
+fn opus_calls(identity: &str, prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| record(identity, &format!("{prefix}-{i}"), OPUS, 1_000_000))
+        .collect()
+}
+
+fn admin_app(account: &Account) -> App {
+    account.app(&[], seatcap::app::system_clock())
+}
+
+async fn set_cap(app: &App, principal: &str, budget: &str) {
+    let answer = app
+        .handle_admin(
+            json!({"action": "set_cap", "principal": principal, "budget": budget,
+            "cap_usd": "200.00", "actor": "finance", "reason": "seat"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+}
+
+async fn audit(account: &Account, principal: &PrincipalArn) -> Vec<(EventKind, Value)> {
+    account
+        .ledger()
+        .history(&Subject::Principal(principal.clone()), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.kind, e.detail))
+        .collect()
+}
+
+fn outcomes(report: &Value) -> Vec<String> {
+    report["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a["outcome"].as_str().unwrap_or("duplicate").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runaway_loop_is_cut_by_metering_at_the_cap_before_any_budgets_alert() {
+    let account = Account::new().await;
+    let alice = account
+        .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+        .await;
+    set_cap(&admin_app(&account), alice.as_str(), "seatcap-alice").await;
+    let metering = Function::start(binary("metering"), &account.env()).await;
+
+    // $100: the 50 % rung, once.
+    let first = metering
+        .invoke(&batch(&opus_calls(alice.as_str(), "a", 4)))
+        .await
+        .expect_response();
+    assert_eq!(first["counted"], 4, "{first}");
+    assert_eq!(first["spend"][0]["metered_usd"], "100.00", "{first}");
+    assert_eq!(outcomes(&first), vec!["warn"], "{first}");
+    // $175: the 80 % rung.
+    let second = metering
+        .invoke(&batch(&opus_calls(alice.as_str(), "b", 3)))
+        .await
+        .expect_response();
+    assert_eq!(outcomes(&second), vec!["warn"], "{second}");
+    assert_eq!(account.attached(&alice).await.len(), 1);
+    // $200: the cap. Cut within this batch.
+    let crossing = batch(&opus_calls(alice.as_str(), "c", 1));
+    let third = metering.invoke(&crossing).await.expect_response();
+    assert_eq!(outcomes(&third), vec!["enforce"], "{third}");
+    assert!(account.attached(&alice).await.is_empty(), "cut");
+    let events = audit(&account, &alice).await;
+    let (_, enforced) = events
+        .iter()
+        .find(|(k, _)| *k == EventKind::Enforced)
+        .expect("enforced audited");
+    assert_eq!(enforced["source"], "metered", "{enforced}");
+    assert_eq!(enforced["amount_usd"], "200.00", "{enforced}");
+
+    // The same batch again (CloudWatch Logs retries): counted once, nobody told twice.
+    let again = metering.invoke(&crossing).await.expect_response();
+    assert_eq!(
+        (again["counted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(1)),
+        "{again}"
+    );
+    assert_eq!(again["spend"][0]["metered_usd"], "200.00", "{again}");
+    assert!(outcomes(&again).iter().all(|o| o == "duplicate"), "{again}");
+    // More calls after the cut: counted, no new alert.
+    let after = metering
+        .invoke(&batch(&opus_calls(alice.as_str(), "d", 2)))
+        .await
+        .expect_response();
+    assert_eq!(after["spend"][0]["metered_usd"], "250.00", "{after}");
+    assert!(outcomes(&after).is_empty(), "{after}");
+
+    // Budgets' own 100 % alert, hours later: the same alert, already acted on.
+    let alerts = Function::start(binary("budget-alert"), &account.env()).await;
+    let late = alerts
+        .invoke(&sns_event(
+            "m-budgets-100",
+            &todays_budget_alert("seatcap-alice", "ACTUAL", "200.00", "200.00", "203.10"),
+        ))
+        .await
+        .expect_response();
+    assert_eq!(late["reports"][0]["result"], "duplicate", "{late}");
+    let cut_offs = audit(&account, &alice)
+        .await
+        .iter()
+        .filter(|(k, _)| *k == EventKind::Enforced)
+        .count();
+    assert_eq!(cut_offs, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_is_charged_to_the_person_on_a_shared_role_the_role_or_no_one() {
+    let account = Account::new().await;
+    let app = admin_app(&account);
+    let role = "AWSReservedSSO_ClaudeDev_0123abcd";
+    let alice = format!(
+        "arn:aws:sts::{}:assumed-role/{role}/alice@example.com",
+        account.id
+    );
+    let bob = format!(
+        "arn:aws:sts::{}:assumed-role/{role}/bob@example.com",
+        account.id
+    );
+    let team_role = format!("arn:aws:iam::{}:role/Team", account.id);
+    let team_session = format!("arn:aws:sts::{}:assumed-role/Team/ci-runner", account.id);
+    let stranger = format!("arn:aws:iam::{}:user/stranger", account.id);
+    set_cap(&app, &alice, "seatcap-alice").await;
+    set_cap(&app, &team_role, "seatcap-team").await;
+    let metering = Function::start(binary("metering"), &account.env()).await;
+
+    let sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let mut cached = record(&alice, "r-cache", sonnet, 2_000);
+    cached["input"] = json!({"inputTokenCount": 1000, "cacheReadInputTokenCount": 100000,
+        "cacheWriteInputTokenCount": 11000});
+    cached["output"]["outputBodyJson"] = json!({"usage": {"cache_creation":
+        {"ephemeral_5m_input_tokens": 10000, "ephemeral_1h_input_tokens": 1000}}});
+    let records = vec![
+        cached,
+        record(
+            &bob,
+            "r-bob",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            1_000_000,
+        ),
+        record(&team_session, "r-team", OPUS, 40_000),
+        record(
+            &stranger,
+            "r-stranger",
+            "us.anthropic.claude-future-9",
+            1_000,
+        ),
+        record(&alice, "r-failed", sonnet, 0)
+            .as_object()
+            .cloned()
+            .map(|mut r| {
+                r.remove("input");
+                r.remove("output");
+                Value::Object(r)
+            })
+            .unwrap(),
+        json!("not a record"),
+    ];
+    let report = metering.invoke(&batch(&records)).await.expect_response();
+    let spend: HashMap<String, (bool, String)> = report["spend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["arn"].as_str().unwrap().to_owned(),
+                (
+                    s["managed"] == true,
+                    s["added_usd"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    // Alice, us. profile (Sonnet 4.5 at $3.30 / $16.50): 1000 in $0.0033, 2000 out $0.033,
+    // 100,000 cache reads at $0.33 = $0.033, 10,000 5-minute writes at $4.125 = $0.04125,
+    // 1,000 1-hour writes at $6.60 = $0.0066: $0.11715, shown to the cent.
+    assert_eq!(spend[&alice], (true, "0.12".to_owned()), "{report}");
+    // Bob has no cap of his own and his role has none: counted as himself, charged to no one.
+    assert_eq!(spend[&bob], (false, "5.00".to_owned()), "{report}");
+    // A session on a role with a cap: the role's.
+    assert_eq!(spend[&team_role], (true, "1.00".to_owned()), "{report}");
+    // An unknown model: the table's highest rate (Opus 4's $75 output, +10 % regional).
+    assert_eq!(spend[&stranger], (false, "0.08".to_owned()), "{report}");
+    assert_eq!(
+        report["unknown_models"],
+        json!(["us.anthropic.claude-future-9"])
+    );
+    assert_eq!(report["without_tokens"], 1, "{report}");
+    assert_eq!(report["malformed"], 1, "{report}");
+    let micros = account
+        .ledger()
+        .metered(
+            &alice.parse().unwrap(),
+            &seatcap::period::month_key(Utc::now()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(micros, 117_150, "exact, in micro-dollars");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_for_one_person_count_every_call_once_and_cut_once() {
+    let account = Account::new().await;
+    let alice = account
+        .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+        .await;
+    set_cap(&admin_app(&account), alice.as_str(), "seatcap-alice").await;
+    // Two instances, as Lambda runs concurrent batches.
+    let one = Function::start(binary("metering"), &account.env()).await;
+    let two = Function::start(binary("metering"), &account.env()).await;
+    // 5 calls each, 2 of them in both batches (a request id seen twice): 8 distinct, $200.
+    let mut left = opus_calls(alice.as_str(), "x", 5);
+    let mut right = opus_calls(alice.as_str(), "y", 3);
+    right.extend(left[..2].iter().cloned());
+    left.rotate_left(1);
+    let (left, right) = (batch(&left), batch(&right));
+    let (a, b) = tokio::join!(one.invoke(&left), two.invoke(&right));
+    let (a, b) = (a.expect_response(), b.expect_response());
+    let counted = a["counted"].as_u64().unwrap() + b["counted"].as_u64().unwrap();
+    let duplicates = a["duplicates"].as_u64().unwrap() + b["duplicates"].as_u64().unwrap();
+    assert_eq!((counted, duplicates), (8, 2), "{a} {b}");
+    let period = seatcap::period::month_key(Utc::now());
+    assert_eq!(
+        account.ledger().metered(&alice, &period).await.unwrap(),
+        200_000_000,
+        "{a} {b}"
+    );
+    // Each batch saw part of the total: the one that read the other's share may cut; if
+    // neither did, the next batch does. Either way: one cut, IAM and the ledger agree.
+    let next = one
+        .invoke(&batch(&opus_calls(alice.as_str(), "z", 1)))
+        .await
+        .expect_response();
+    let enforced = audit(&account, &alice)
+        .await
+        .iter()
+        .filter(|(k, _)| *k == EventKind::Enforced)
+        .count();
+    assert_eq!(enforced, 1, "{a} {b} {next}");
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(state.status, Status::Blocked);
+    assert!(account.attached(&alice).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metering_killed_after_the_cut_is_completed_by_the_redelivered_batch() {
+    let account = Account::new().await;
+    let alice = account
+        .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+        .await;
+    set_cap(&admin_app(&account), alice.as_str(), "seatcap-alice").await;
+    let runaway = batch(&opus_calls(alice.as_str(), "k", 8));
+
+    let victim = Arc::new(Mutex::new(None));
+    let upstream = account.endpoint.trim_start_matches("http://").to_owned();
+    let proxy =
+        KillingProxy::start(upstream, "Action=DetachUserPolicy".into(), victim.clone()).await;
+    let mut env = account.env();
+    env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
+    let mut dying = Function::start(binary("metering"), &env).await;
+    *victim.lock().unwrap() = dying.pid();
+    let answer = dying.invoke_or_die(&runaway, Duration::from_secs(3)).await;
+    assert!(
+        answer.is_none() && proxy.fired(),
+        "killed after the detach: {answer:?}"
+    );
+    assert!(
+        account.attached(&alice).await.is_empty(),
+        "IAM cut before the death"
+    );
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert!(state.pending.is_some(), "the ledger holds the intent");
+
+    // CloudWatch Logs delivers the batch again, to a new process.
+    let metering = Function::start(binary("metering"), &account.env()).await;
+    let again = metering.invoke(&runaway).await.expect_response();
+    assert_eq!(
+        (again["counted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(8)),
+        "{again}"
+    );
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (state.status, state.pending.is_none()),
+        (Status::Blocked, true),
+        "{state:?}"
+    );
+    assert_eq!(
+        state.detached_policy_arns,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    let kinds: Vec<EventKind> = audit(&account, &alice)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(kinds.contains(&EventKind::IntentCompleted), "{kinds:?}");
+    // Finance restores: exactly the policy comes back.
+    let restored = admin_app(&account)
+        .handle_admin(json!({"action": "restore", "principal": alice.as_str(), "actor": "finance", "reason": "ok"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        restored["reattached_policy_arns"],
+        json!([account.bedrock_policy_arn]),
+        "{restored}"
+    );
+}
