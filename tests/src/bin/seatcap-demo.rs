@@ -1,5 +1,6 @@
 //! The local demo: the real budget-alert and admin binaries against the moto emulator.
-//! An alert comes in, access is cut, Slack shows it, finance restores it.
+//! An alert comes in, access is cut, Slack shows it, finance restores it; then a runaway
+//! loop is cut by metering before any Budgets alert.
 //!
 //! Run it with `./scripts/demo` (which installs the emulator and builds the binaries first).
 
@@ -7,8 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use seatcap_tests::{
-    Account, Function, SlackReceiver, binary, moto, serve_function_url, serve_invoke_api,
-    sns_event, todays_budget_alert,
+    Account, Function, SlackReceiver, binary, invocation_record, logs_batch, moto,
+    serve_function_url, serve_invoke_api, sns_event, todays_budget_alert,
 };
 use serde_json::Value;
 
@@ -131,9 +132,82 @@ async fn main() {
     }
     print_policies(&account, &alice).await;
 
+    runaway_loop(&account, &env, &finance, &slack).await;
+
     step("Audit trail", "");
     seatcap(&finance, &["history", "alice"]).await;
     println!("\nDone. Everything above ran against the local emulator; nothing reached AWS.");
+}
+
+/// Bob's script calls Claude Opus in a loop on a Friday evening. Budgets would see it
+/// tomorrow; metering reads Bedrock's invocation logs as they are written and cuts him at
+/// the cap, within the batch that carries the crossing call.
+async fn runaway_loop(
+    account: &Account,
+    env: &HashMap<String, String>,
+    finance: &HashMap<String, String>,
+    slack: &SlackReceiver,
+) {
+    step(
+        "A runaway loop: Bob's script calls Claude Opus 4.5 over and over",
+        "Bedrock invocation logs → CloudWatch Logs subscription → metering (no Budgets alert yet)",
+    );
+    let bob = account
+        .create_principal("user", "bob", &[&account.bedrock_policy_arn])
+        .await;
+    seatcap(
+        finance,
+        &["set-cap", "bob", "200", "--reason", "automation seat"],
+    )
+    .await;
+    let metering = Function::start(binary("metering"), env).await;
+    let opus = "global.anthropic.claude-opus-4-5-20251101-v1:0";
+    let mut call = 0;
+    for _ in 0..12 {
+        // A batch of three calls of 1M output tokens: $75 of Opus 4.5.
+        let records: Vec<Value> = (0..3)
+            .map(|_| {
+                call += 1;
+                invocation_record(bob.as_str(), &format!("demo-bob-{call}"), opus, 1_000_000)
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let report = metering
+            .invoke(&logs_batch(&records))
+            .await
+            .expect_response();
+        let took = started.elapsed();
+        let outcomes: Vec<&str> = report["alerts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["outcome"].as_str())
+            .collect();
+        println!(
+            "  batch of {} calls: Bob's metered spend ${} {}",
+            records.len(),
+            report["spend"][0]["metered_usd"].as_str().unwrap_or("?"),
+            if outcomes.is_empty() {
+                String::new()
+            } else {
+                format!("→ {}", outcomes.join(", "))
+            }
+        );
+        if !outcomes.is_empty()
+            && let Some(message) = slack.received().last()
+        {
+            print_slack(message);
+        }
+        if outcomes.contains(&"enforce") {
+            println!(
+                "  cut off at ${} metered, {} ms after the batch with the crossing call reached metering",
+                report["spend"][0]["metered_usd"].as_str().unwrap_or("?"),
+                took.as_millis()
+            );
+            break;
+        }
+    }
+    print_policies(account, &bob).await;
 }
 
 fn step(title: &str, detail: &str) {
