@@ -116,6 +116,26 @@ async fn a_runaway_loop_is_cut_by_metering_at_the_cap_before_any_budgets_alert()
     assert_eq!(after["spend"][0]["metered_usd"], "250.00", "{after}");
     assert!(outcomes(&after).is_empty(), "{after}");
 
+    // Finance sees the metered figure beside the state, in status and list.
+    let status = admin_app(&account)
+        .handle_admin(json!({"action": "status", "principal": alice.as_str()}))
+        .await
+        .unwrap();
+    let month = seatcap::period::month_key(Utc::now());
+    assert_eq!(
+        (
+            status["metered_usd"].clone(),
+            status["metered_period"].clone()
+        ),
+        (json!("250.00"), json!(month)),
+        "{status}"
+    );
+    let list = admin_app(&account)
+        .handle_admin(json!({"action": "list"}))
+        .await
+        .unwrap();
+    assert_eq!(list["principals"][0]["metered_usd"], "250.00", "{list}");
+
     // Budgets' own 100 % alert, hours later: the same alert, already acted on.
     let alerts = Function::start(binary("budget-alert"), &account.env()).await;
     let late = alerts

@@ -24,7 +24,7 @@ use crate::notify::{Notice, NoticeKind};
 use crate::principal::PrincipalArn;
 pub use crate::request::Refusal;
 use crate::request::*;
-use crate::state::{PrincipalState, Status};
+use crate::state::PrincipalState;
 use chrono::{DateTime, Utc};
 
 /// Failures that are not the caller's fault: the invocation fails.
@@ -64,11 +64,11 @@ impl From<EngineError> for AdminError {
     }
 }
 
-fn view(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> Value {
+pub(super) fn view(state: &PrincipalState, now: chrono::DateTime<chrono::Utc>) -> Value {
     state.view(now)
 }
 
-fn ok(mut body: Value) -> Value {
+pub(super) fn ok(mut body: Value) -> Value {
     body.as_object_mut()
         .expect("answers are objects")
         .insert("ok".into(), Value::Bool(true));
@@ -273,103 +273,6 @@ impl App {
         Ok(Ok(ok(
             json!({"subscription_arn": subscription, "filter_policy": filter}),
         )))
-    }
-
-    async fn status(&self, principal: &str) -> Result<Answer, AdminError> {
-        let principal = match parse_principal(principal) {
-            Ok(p) => p,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        Ok(match self.ledger.load(&principal).await? {
-            Some(state) => Ok(ok(view(&state, self.now()))),
-            None => Err(not_found(&principal)),
-        })
-    }
-
-    /// `{"ok": true, "principals": [...], "next_token"?}`: blocked first, then active, each
-    /// in ARN order, through the status index.
-    async fn list(&self, r: ListRequest) -> Result<Answer, AdminError> {
-        let limit = match page_size(r.limit) {
-            Ok(l) => l,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        let statuses: Vec<Status> = r
-            .status
-            .map_or(vec![Status::Blocked, Status::Active], |s| vec![s]);
-        let (mut status_index, mut after) = match r
-            .next_token
-            .as_deref()
-            .map(|t| parse_list_token(t, &statuses))
-        {
-            None => (0, None),
-            Some(Ok(position)) => position,
-            Some(Err(refusal)) => return Ok(Err(refusal)),
-        };
-        let now = self.now();
-        let mut principals = Vec::new();
-        let mut next_token = None;
-        while status_index < statuses.len() && principals.len() < limit as usize {
-            let status = statuses[status_index];
-            let room = limit as i32 - principals.len() as i32;
-            let (page, last) = self.ledger.list_page(status, room, after.as_ref()).await?;
-            // `pending`: a pass over the status index keeping those with open requests
-            // (few, and asked for rarely: no index of their own).
-            principals.extend(
-                page.iter()
-                    .filter(|s| !r.pending || s.open_override_requests(now).next().is_some())
-                    .map(|s| view(s, now)),
-            );
-            match last {
-                Some(last) => {
-                    next_token = Some(format!("{}|{last}", status.as_str()));
-                    after = Some(last);
-                }
-                None => {
-                    next_token = None;
-                    status_index += 1;
-                    after = None;
-                }
-            }
-        }
-        if next_token.is_none() && status_index < statuses.len() && !principals.is_empty() {
-            // The page filled up exactly at the end of one status: continue with the next.
-            next_token = Some(format!("{}|", statuses[status_index].as_str()));
-        }
-        let mut answer = json!({"principals": principals});
-        if let Some(token) = next_token {
-            answer["next_token"] = Value::String(token);
-        }
-        Ok(Ok(ok(answer)))
-    }
-
-    /// `{"ok": true, "events": [...], "next_token"?}`, newest first.
-    async fn history(&self, r: HistoryRequest) -> Result<Answer, AdminError> {
-        let validated = parse_principal(&r.principal).and_then(|p| Ok((p, page_size(r.limit)?)));
-        let (principal, limit) = match validated {
-            Ok(v) => v,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        if let Some(token) = &r.next_token
-            && !token.starts_with("EV#")
-        {
-            return Ok(Err(Refusal::new(
-                "invalid_request",
-                "next_token is not one this function gave out",
-            )));
-        }
-        let (events, next) = self
-            .ledger
-            .history_page(
-                &Subject::Principal(principal),
-                limit as i32,
-                r.next_token.as_deref(),
-            )
-            .await?;
-        let mut answer = json!({"events": events});
-        if let Some(token) = next {
-            answer["next_token"] = Value::String(token);
-        }
-        Ok(Ok(ok(answer)))
     }
 
     /// Creates the principal's AWS Budget, or sets its limit to `cap`, when budget sync is on.

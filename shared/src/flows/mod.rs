@@ -2,6 +2,7 @@
 //! [`commit`] engine.
 
 pub mod admin;
+mod admin_reads;
 pub mod alarms;
 pub mod alert_delivery;
 pub mod commit;
