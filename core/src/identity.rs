@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::principal::{PrincipalArn, PrincipalKind};
+use crate::principal::{ArnParts, PrincipalArn, PrincipalKind, split_arn};
 use crate::request::{ACTIONS_WITH_AN_ACTOR, NOT_FOR_ONESELF, Refusal};
 
 /// Who made an admin request.
@@ -175,22 +175,12 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// assumed-role/<role>/<session>`) would be changing its own cap with a change to
 /// `target`: the same user, the same session on a shared role, or the role it is using.
 pub fn is_self(caller: &str, target: &PrincipalArn) -> bool {
-    let mut fields = caller.splitn(6, ':');
-    let (
-        Some("arn"),
-        Some(_partition),
-        Some(service),
-        Some(_region),
-        Some(account),
-        Some(resource),
-    ) = (
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-    )
+    let Some(ArnParts {
+        service,
+        account,
+        resource,
+        ..
+    }) = split_arn(caller)
     else {
         return false;
     };

@@ -182,6 +182,36 @@ impl<'de> Deserialize<'de> for PrincipalArn {
     }
 }
 
+/// The fields of any ARN, `arn:<partition>:<service>:<region>:<account>:<resource>`, for
+/// callers' and invocation identities, which are not all principals seatcap manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArnParts<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+pub fn split_arn(text: &str) -> Option<ArnParts<'_>> {
+    let mut fields = text.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(_region), Some(account), Some(resource)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
+        return None;
+    };
+    Some(ArnParts {
+        partition,
+        service,
+        account,
+        resource,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

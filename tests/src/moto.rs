@@ -56,7 +56,23 @@ impl MotoServer {
         let tools = std::env::var("SEATCAP_TOOLS_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| root.join(".tools"));
-        let port = free_port();
+        // A port found free can be taken by another test's server before moto binds it:
+        // then moto exits at once, and another port is tried.
+        let mut said = String::new();
+        for _ in 0..3 {
+            match MotoServer::start_on(&root, &tools, free_port())? {
+                Ok(server) => return Ok(server),
+                Err(line) => said = line,
+            }
+        }
+        Err(format!("moto did not start (said {said:?})"))
+    }
+
+    fn start_on(
+        root: &std::path::Path,
+        tools: &std::path::Path,
+        port: u16,
+    ) -> Result<Result<MotoServer, String>, String> {
         let mut child = Command::new(tools.join("venv/bin/python"))
             .arg(root.join("scripts/moto_server.py"))
             .arg(port.to_string())
@@ -71,12 +87,12 @@ impl MotoServer {
             .read_line(&mut line)
             .map_err(|e| format!("reading moto's banner: {e}"))?;
         if !line.starts_with("moto ready") {
-            return Err(format!("moto did not start (said {line:?})"));
+            return Ok(Err(line));
         }
-        Ok(MotoServer {
+        Ok(Ok(MotoServer {
             endpoint: format!("http://127.0.0.1:{port}"),
             _child: child,
-        })
+        }))
     }
 }
 

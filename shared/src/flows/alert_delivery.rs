@@ -141,6 +141,15 @@ impl From<EnforceError> for AlertError {
 }
 const ACTOR: &str = crate::audit::Actor::Alerts.name();
 
+/// An alert seen before (its MessageId, or its natural key): nothing to do.
+fn duplicate_alert(message_id: &str, alert: &BudgetAlert) -> AlertReport {
+    info!(message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
+    metrics::count("AlertsDuplicate", 1);
+    AlertReport::Duplicate {
+        message_id: message_id.to_owned(),
+    }
+}
+
 impl App {
     /// Handles every record of one SNS event. Records that fail for a retryable reason make
     /// the invocation fail after the others are done; duplicates of the done ones are no-ops.
@@ -188,13 +197,7 @@ impl App {
             return self.reject(message_id, message, why).await;
         }
         let natural_key = alert.natural_key();
-        let duplicate = || {
-            info!(message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
-            metrics::count("AlertsDuplicate", 1);
-            AlertReport::Duplicate {
-                message_id: message_id.to_owned(),
-            }
-        };
+        let duplicate = || duplicate_alert(message_id, &alert);
         let lookup = self
             .ledger
             .lookup_alert(message_id, &natural_key, &alert.budget_name)
@@ -219,13 +222,7 @@ impl App {
         source: Source,
     ) -> Result<AlertReport, AlertError> {
         let natural_key = alert.natural_key();
-        let duplicate = || {
-            info!(message_id, budget = %alert.budget_name, "duplicate alert; nothing to do");
-            metrics::count("AlertsDuplicate", 1);
-            AlertReport::Duplicate {
-                message_id: message_id.to_owned(),
-            }
-        };
+        let duplicate = || duplicate_alert(message_id, alert);
         let run = AlertRun {
             app: self,
             message_id,

@@ -24,7 +24,7 @@ use crate::ledger::LedgerError;
 use crate::meter::{micros_of, newly_reached, usd_of_micros};
 use crate::metrics;
 use crate::price::PriceTable;
-use crate::principal::PrincipalArn;
+use crate::principal::{ArnParts, PrincipalArn, split_arn};
 
 /// `{"awslogs": {"data": "<base64 of gzip of JSON>"}}`, as a subscription filter sends it.
 #[derive(Debug, Deserialize)]
@@ -126,15 +126,13 @@ pub fn records_of(event: &LogsEvent) -> Result<Vec<String>, MeteringError> {
 /// a role is the person on the shared role, else the role (by its name: a role with a path
 /// is not found this way).
 fn candidates(identity: &str) -> Vec<String> {
-    let mut fields = identity.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("sts"), _, Some(account), Some(resource)) = (
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-        fields.next(),
-    ) else {
+    let Some(ArnParts {
+        partition,
+        service: "sts",
+        account,
+        resource,
+    }) = split_arn(identity)
+    else {
         return vec![identity.to_owned()];
     };
     match resource

@@ -20,6 +20,17 @@ pub(super) enum Cancelled {
     Failed(CommitError),
 }
 
+/// A cancellation reason that decided nothing: the same transaction is sent again.
+pub(super) fn is_retried(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingError"
+            | "TransactionConflict"
+            | "ProvisionedThroughputExceeded"
+            | "RequestLimitExceeded"
+    )
+}
+
 /// Reads the cancellation reasons: a failed condition on a claim is a duplicate, on the
 /// owner a taken budget, on the state a conflict; throttling and transaction conflicts are
 /// retried; anything else is an error (never mistaken for a duplicate).
@@ -30,15 +41,7 @@ pub(super) fn read_cancellation(codes: &[Option<&str>], roles: &[ItemRole]) -> C
             .zip(roles)
             .any(|(code, r)| *r == role && *code == Some("ConditionalCheckFailed"))
     };
-    let retry = codes.iter().flatten().any(|c| {
-        matches!(
-            *c,
-            "ThrottlingError"
-                | "TransactionConflict"
-                | "ProvisionedThroughputExceeded"
-                | "RequestLimitExceeded"
-        )
-    });
+    let retry = codes.iter().flatten().any(|c| is_retried(c));
     let other: Vec<&str> = codes
         .iter()
         .flatten()

@@ -193,15 +193,10 @@ impl Ledger {
         if !seen.is_empty() {
             return Ok(Added::Seen(seen));
         }
-        let retry = codes.iter().flatten().any(|c| {
-            matches!(
-                *c,
-                "ThrottlingError"
-                    | "TransactionConflict"
-                    | "ProvisionedThroughputExceeded"
-                    | "RequestLimitExceeded"
-            )
-        });
+        let retry = codes
+            .iter()
+            .flatten()
+            .any(|c| super::cancellation::is_retried(c));
         if retry {
             Ok(Added::Retry)
         } else {
