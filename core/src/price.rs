@@ -43,9 +43,12 @@ pub struct Cost {
 }
 
 impl PriceTable {
-    /// The table shipped with this build.
-    pub fn shipped() -> PriceTable {
-        PriceTable::parse(SHIPPED).expect("the shipped price table parses (unit-tested)")
+    /// The table shipped with this build, read once per process.
+    pub fn shipped() -> &'static PriceTable {
+        static SHIPPED_TABLE: std::sync::OnceLock<PriceTable> = std::sync::OnceLock::new();
+        SHIPPED_TABLE.get_or_init(|| {
+            PriceTable::parse(SHIPPED).expect("the shipped price table parses (unit-tested)")
+        })
     }
 
     /// `family,input,output,regional_multiplier,source,date` rows; `#` comments.

@@ -108,12 +108,25 @@ async fn a_runaway_loop_is_cut_by_metering_at_the_cap_before_any_budgets_alert()
     );
     assert_eq!(again["spend"][0]["metered_usd"], "200.00", "{again}");
     assert!(outcomes(&again).iter().all(|o| o == "duplicate"), "{again}");
+    // One call logged twice in a batch: counted once.
+    let twice = opus_calls(alice.as_str(), "t", 1);
+    let doubled = metering
+        .invoke(&batch(&[twice[0].clone(), twice[0].clone()]))
+        .await
+        .expect_response();
+    assert_eq!(
+        (doubled["counted"].clone(), doubled["duplicates"].clone()),
+        (json!(1), json!(1)),
+        "{doubled}"
+    );
+    assert_eq!(doubled["spend"][0]["metered_usd"], "225.00", "{doubled}");
+
     // More calls after the cut: counted, no new alert.
     let after = metering
         .invoke(&batch(&opus_calls(alice.as_str(), "d", 2)))
         .await
         .expect_response();
-    assert_eq!(after["spend"][0]["metered_usd"], "250.00", "{after}");
+    assert_eq!(after["spend"][0]["metered_usd"], "275.00", "{after}");
     assert!(outcomes(&after).is_empty(), "{after}");
 
     // Finance sees the metered figure beside the state, in status and list.
@@ -127,14 +140,14 @@ async fn a_runaway_loop_is_cut_by_metering_at_the_cap_before_any_budgets_alert()
             status["metered_usd"].clone(),
             status["metered_period"].clone()
         ),
-        (json!("250.00"), json!(month)),
+        (json!("275.00"), json!(month)),
         "{status}"
     );
     let list = admin_app(&account)
         .handle_admin(json!({"action": "list"}))
         .await
         .unwrap();
-    assert_eq!(list["principals"][0]["metered_usd"], "250.00", "{list}");
+    assert_eq!(list["principals"][0]["metered_usd"], "275.00", "{list}");
 
     // Budgets' own 100 % alert, hours later: the same alert, already acted on.
     let alerts = Function::start(binary("budget-alert"), &account.env()).await;

@@ -186,17 +186,13 @@ impl App {
                         actor: who.0,
                         reason: who.1,
                     };
-                    if needs_approval(&grant, self.config.approval_over_usd) {
-                        self.mutate(&request, move |s, now| {
-                            Ok(request_override(s, now, grant.clone()))
-                        })
-                        .await
+                    let change = if needs_approval(&grant, self.config.approval_over_usd) {
+                        request_override
                     } else {
-                        self.mutate(&request, move |s, now| {
-                            Ok(grant_override(s, now, grant.clone()))
-                        })
+                        grant_override
+                    };
+                    self.mutate(&request, move |s, now| Ok(change(s, now, grant.clone())))
                         .await
-                    }
                 }
                 Err(refusal) => Ok(Err(refusal)),
             },

@@ -178,6 +178,7 @@ impl App {
         };
         // identity → period → calls (request id, micro-dollars).
         let mut calls: BTreeMap<String, BTreeMap<String, Vec<(String, i64)>>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
         for record in records {
             let invocation: Invocation = match parse_record(record) {
                 Ok(Some(invocation)) => invocation,
@@ -196,6 +197,12 @@ impl App {
             let cost = prices.cost(&invocation);
             if cost.unknown_model {
                 report.unknown_models.insert(invocation.model_id.clone());
+            }
+            // The same request twice in one batch is counted once (and one transaction may
+            // not write one claim twice).
+            if !seen.insert(invocation.request_id.clone()) {
+                report.duplicates += 1;
+                continue;
             }
             calls
                 .entry(invocation.identity_arn.clone())
