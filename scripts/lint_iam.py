@@ -19,6 +19,7 @@ EXAMPLE_MANAGED_POLICIES = [f"arn:aws:iam::{ACCOUNT}:policy/bedrock-invoke"]
 EXAMPLE_PARAMETERS = {
     "ManagedPolicyArns": EXAMPLE_MANAGED_POLICIES,
     "SlackWebhookSecretArn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:seatcap/slack-AbCdEf",
+    "BedrockInvocationLogBucketName": "example-bedrock-logs",
 }
 # A resource made only under a condition sees parameters that meet it.
 EXAMPLE_PARAMETERS_WHEN = {
@@ -63,6 +64,8 @@ def resolve(value, resources, parameters):
             name = match.group(1)
             if name in PSEUDO:
                 return PSEUDO[name]
+            if name in parameters:
+                return parameters[name]
             resource = name.split(".")[0]
             return arn_of(resources[resource]["Type"], resource)
 

@@ -40,6 +40,9 @@ pub struct App {
     pub budgets: Budgets,
     /// Only for handing scheduled work over to a follow-up invocation.
     pub lambda: aws_sdk_lambda::Client,
+    /// The SDK's configuration, for clients only one function needs (metering's S3 reads):
+    /// built where they are used, so the other functions' binaries do not carry them.
+    pub sdk: SdkConfig,
     /// Who is asking, for an admin request: verified through the Function URL, or claimed
     /// by a direct invoke. `None` for seatcap's own functions.
     pub caller: Option<crate::identity::Caller>,
@@ -98,6 +101,7 @@ impl App {
             notifier,
             budgets,
             lambda: aws_sdk_lambda::Client::new(sdk),
+            sdk: sdk.clone(),
             clock,
             deadline: None,
         }

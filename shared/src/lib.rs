@@ -19,11 +19,11 @@ pub mod metrics;
 pub mod telemetry;
 
 pub use app::App;
-pub use aws::{budgets, enforce, iam, ledger, notify, secret, sns_signature};
+pub use aws::{budgets, enforce, iam, ledger, log_objects, notify, secret, sns_signature};
 pub use flows::{
     admin, alarms, alert_delivery, commit, handover, metering, outbox, reconcile, rollover,
 };
 pub use seatcap_core::{
-    access, alert, announce, audit, decide, deny, findings, identity, intent, invocation, meter,
-    money, notice, period, price, principal, rearm, request, sns, state,
+    access, alert, announce, audit, decide, deny, findings, identity, intent, invocation,
+    log_object, meter, money, notice, period, price, principal, rearm, request, sns, state,
 };

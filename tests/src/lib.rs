@@ -190,3 +190,46 @@ pub fn logs_batch(records: &[serde_json::Value]) -> serde_json::Value {
     );
     serde_json::json!({"awslogs": {"data": encoded}})
 }
+
+/// The records as Bedrock's S3 delivery writes them: one gzipped NDJSON log file.
+pub fn log_file(records: &[serde_json::Value]) -> Vec<u8> {
+    let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, lines.as_bytes()).unwrap();
+    gzip.finish().unwrap()
+}
+
+/// Where Bedrock's S3 delivery puts a log file of `account` written at hour 10 of a day.
+pub fn log_file_key(account: &str, name: &str) -> String {
+    format!("AWSLogs/{account}/BedrockModelInvocationLogs/us-east-1/2026/12/01/10/{name}.json.gz")
+}
+
+/// The S3 event notification for created objects of `bucket` (keys URL-encoded, as S3 does).
+pub fn s3_objects_created(bucket: &str, keys: &[&str]) -> serde_json::Value {
+    let records: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|key| {
+            let encoded = key
+                .replace('%', "%25")
+                .replace('+', "%2B")
+                .replace(' ', "+");
+            serde_json::json!({"eventVersion": "2.1", "eventSource": "aws:s3",
+                "awsRegion": "us-east-1", "eventTime": chrono::Utc::now().to_rfc3339(),
+                "eventName": "ObjectCreated:Put",
+                "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket,
+                    "arn": format!("arn:aws:s3:::{bucket}")},
+                    "object": {"key": encoded, "size": 1}}})
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// EventBridge's "Object Created" event for one object of `bucket` (the key as it is).
+pub fn eventbridge_object_created(bucket: &str, key: &str) -> serde_json::Value {
+    serde_json::json!({"version": "0", "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
+        "time": chrono::Utc::now().to_rfc3339(), "region": "us-east-1",
+        "resources": [format!("arn:aws:s3:::{bucket}")],
+        "detail": {"version": "0", "bucket": {"name": bucket},
+            "object": {"key": key, "size": 1}, "reason": "PutObject"}})
+}

@@ -403,6 +403,33 @@ impl Account {
         principal
     }
 
+    /// A bucket of this account's own (bucket names are one namespace per server) holding
+    /// `files` (key, body), as Bedrock's S3 delivery leaves them. Its name.
+    pub async fn log_bucket(&self, files: &[(&str, Vec<u8>)]) -> String {
+        let bucket = format!("bedrock-logs-{}", self.id);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        if let Err(e) = s3.create_bucket().bucket(&bucket).send().await {
+            let owned = e
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you());
+            assert!(owned, "CreateBucket: {}", DisplayErrorContext(&e));
+        }
+        for (key, body) in files {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(*key)
+                .body(body.clone().into())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("PutObject {key}: {}", DisplayErrorContext(&e)));
+        }
+        bucket
+    }
+
     pub async fn attached(&self, principal: &PrincipalArn) -> Vec<String> {
         let mut arns = seatcap::iam::Iam::new(self.iam.clone())
             .attached_policies(principal)

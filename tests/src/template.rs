@@ -104,6 +104,12 @@ pub fn function_grants(logical_id: &str) -> Vec<Grant> {
         .as_sequence()
         .expect("the function lists its policies")
     {
+        // `!If [Option, !Ref Policy, !Ref AWS::NoValue]`: the policy a deployment with the
+        // option on holds, so each option's permissions are proven with the option on.
+        let policy = match policy {
+            Value::Tagged(tagged) if tagged.tag == "If" => &tagged.value[1],
+            policy => policy,
+        };
         let document = match policy {
             Value::Tagged(tagged) if tagged.tag == "Ref" => {
                 let name = tagged.value.as_str().expect("a resource name");

@@ -18,7 +18,8 @@ use seatcap::state::Status;
 use seatcap_tests::moto::MotoServer;
 use seatcap_tests::template::{Grant, function_grants};
 use seatcap_tests::{
-    Account, Function, binary, invocation_record, logs_batch, sns_event, todays_budget_alert,
+    Account, Function, binary, invocation_record, log_file, log_file_key, logs_batch,
+    s3_objects_created, sns_event, todays_budget_alert,
 };
 use serde_json::{Value, json};
 
@@ -230,6 +231,17 @@ async fn a_metered_runaway_under_the_template_role_is_cut_off() {
         kinds.contains(&EventKind::Enforced) && !kinds.contains(&EventKind::EnforcementIncomplete),
         "{kinds:?}"
     );
+    // S3 delivery: the log file is read under the role too.
+    let key = log_file_key(&deployed.account.id, "late");
+    let late = invocation_record(alice.as_str(), "r-late", opus, 1_000);
+    let bucket = deployed
+        .account
+        .log_bucket(&[(&key, log_file(&[late]))])
+        .await;
+    let report = deployed
+        .invoke("metering", &s3_objects_created(&bucket, &[&key]))
+        .await;
+    assert_eq!(report["counted"], 1, "{report}");
 }
 
 /// Admin under its role: a block (cut and the check after it), an override that re-arms

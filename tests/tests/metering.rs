@@ -13,7 +13,8 @@ use seatcap::ledger::{EventKind, Subject};
 use seatcap::principal::PrincipalArn;
 use seatcap::state::Status;
 use seatcap_tests::{
-    Account, Function, KillingProxy, binary, invocation_record as record, logs_batch as batch,
+    Account, Function, KillingProxy, binary, eventbridge_object_created,
+    invocation_record as record, log_file, log_file_key, logs_batch as batch, s3_objects_created,
     sns_event, todays_budget_alert,
 };
 use serde_json::{Value, json};
@@ -368,4 +369,118 @@ async fn metering_killed_after_the_cut_is_completed_by_the_redelivered_batch() {
         json!([account.bedrock_policy_arn]),
         "{restored}"
     );
+}
+
+/// Accounts that log to S3: the same calls cost the same delivered as a log file as in a
+/// CloudWatch Logs batch, a call delivered both ways counts once, and only Bedrock's log
+/// files are read (another object named by the event is skipped, a deleted one reported).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_delivery_counts_the_same_as_cloudwatch_logs_delivery() {
+    let account = Account::new().await;
+    let app = admin_app(&account);
+    let alice = account.principal("user", "alice");
+    let bob = account.principal("user", "bob");
+    set_cap(&app, alice.as_str(), "seatcap-alice").await;
+    set_cap(&app, bob.as_str(), "seatcap-bob").await;
+    // The same four calls for each: Opus at $25 a call, and Sonnet with cache tokens.
+    let calls = |who: &PrincipalArn, prefix: &str| {
+        let mut calls = opus_calls(who.as_str(), prefix, 3);
+        let mut cached = record(
+            who.as_str(),
+            &format!("{prefix}-cache"),
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            2_000,
+        );
+        cached["input"] = json!({"inputTokenCount": 1000, "cacheReadInputTokenCount": 100000,
+            "cacheWriteInputTokenCount": 11000});
+        calls.push(cached);
+        calls
+    };
+    let (by_s3, by_logs) = (calls(&alice, "s3"), calls(&bob, "cw"));
+    let mut file = by_s3[..3].to_vec();
+    file.push(json!("a line that is no record"));
+    let (first, second) = (
+        log_file_key(&account.id, "a b"),
+        log_file_key(&account.id, "c"),
+    );
+    let not_a_log = format!(
+        "AWSLogs/{}/BedrockModelInvocationLogs/amazon-bedrock-logs-permission-check",
+        account.id
+    );
+    let deleted = log_file_key(&account.id, "deleted");
+    let bucket = account
+        .log_bucket(&[
+            (&first, log_file(&file)),
+            (&second, log_file(&by_s3[3..])),
+            (&not_a_log, b"{}".to_vec()),
+        ])
+        .await;
+    let metering = Function::start(binary("metering"), &account.env()).await;
+
+    // An S3 notification (keys URL-encoded) naming a log file, another object, a gone file.
+    let notified = metering
+        .invoke(&s3_objects_created(
+            &bucket,
+            &[&first, &not_a_log, &deleted],
+        ))
+        .await
+        .expect_response();
+    assert_eq!(notified["counted"], 3, "{notified}");
+    assert_eq!(notified["malformed"], 1, "{notified}");
+    assert_eq!(
+        notified["objects"],
+        json!([format!("s3://{bucket}/{first}")]),
+        "{notified}"
+    );
+    let skipped: Vec<&str> = notified["skipped_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["object"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            format!("s3://{bucket}/{not_a_log}"),
+            format!("s3://{bucket}/{deleted}")
+        ],
+        "{notified}"
+    );
+    // EventBridge's shape for the second file.
+    let bridged = metering
+        .invoke(&eventbridge_object_created(&bucket, &second))
+        .await
+        .expect_response();
+    assert_eq!(bridged["counted"], 1, "{bridged}");
+    // Bob's identical calls by CloudWatch Logs.
+    let logged = metering.invoke(&batch(&by_logs)).await.expect_response();
+    assert_eq!(logged["counted"], 4, "{logged}");
+
+    let period = seatcap::period::month_key(Utc::now());
+    let ledger = account.ledger();
+    let (s3_micros, logs_micros) = (
+        ledger.metered(&alice, &period).await.unwrap(),
+        ledger.metered(&bob, &period).await.unwrap(),
+    );
+    // 3 x $25 + the cached Sonnet call without a 5m/1h split (all writes at 5 minutes):
+    // $0.0033 + $0.033 + $0.033 + 11,000 x $4.125 / 1M = $0.045375 → $75.114675.
+    assert_eq!((s3_micros, logs_micros), (75_114_675, 75_114_675));
+
+    // Delivered again, either way: nothing counts twice.
+    let again = metering
+        .invoke(&s3_objects_created(&bucket, &[&first, &second]))
+        .await
+        .expect_response();
+    let crossed = metering.invoke(&batch(&by_s3)).await.expect_response();
+    assert_eq!(
+        (&again["counted"], &again["duplicates"]),
+        (&json!(0), &json!(4)),
+        "{again}"
+    );
+    assert_eq!(
+        (&crossed["counted"], &crossed["duplicates"]),
+        (&json!(0), &json!(4)),
+        "{crossed}"
+    );
+    assert_eq!(ledger.metered(&alice, &period).await.unwrap(), 75_114_675);
 }

@@ -4,6 +4,7 @@ pub mod budgets;
 pub mod enforce;
 pub mod iam;
 pub mod ledger;
+pub mod log_objects;
 pub mod notify;
 pub mod secret;
 pub mod signed;

@@ -8,6 +8,10 @@
 //! once) → for a managed principal whose metered figure newly reaches a rung this month,
 //! the alert Budgets would send there, through the engine (audited `source: metered`).
 //! AWS calls: 1 + one per distinct principal, + the engine's when a rung is reached.
+//!
+//! Accounts that log to S3 instead deliver an object-created event: the flow reads the
+//! invocation log files it names (and nothing else of the bucket) and meters their records
+//! the same way, so a call counts the same whichever way it arrived, and once if both did.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -21,6 +25,8 @@ use crate::alert_delivery::{AlertError, AlertReport, Source};
 use crate::app::App;
 use crate::invocation::{Invocation, parse_record};
 use crate::ledger::LedgerError;
+use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
+use crate::log_objects::{LogObjectError, LogObjects};
 use crate::meter::{micros_of, newly_reached, usd_of_micros};
 use crate::metrics;
 use crate::price::PriceTable;
@@ -53,9 +59,15 @@ struct LogEvent {
 /// What one batch did.
 #[derive(Debug, Default, Serialize)]
 pub struct MeteringReport {
-    /// Why the event was not read at all (not a CloudWatch Logs batch).
+    /// Why the event was not read at all (neither a CloudWatch Logs batch nor an S3 event).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<String>,
+    /// S3 delivery: the log files read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<String>,
+    /// S3 delivery: objects named but not read, and why (not a log file, gone, unreadable).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_objects: Vec<SkippedObject>,
     pub records: usize,
     /// Calls added to someone's spend.
     pub counted: usize,
@@ -78,6 +90,12 @@ pub struct MeteringReport {
 }
 
 #[derive(Debug, Serialize)]
+pub struct SkippedObject {
+    pub object: String,
+    pub why: String,
+}
+
+#[derive(Debug, Serialize)]
 pub struct MeteredSpend {
     /// The principal the spend is charged to, or the identity itself when no principal in
     /// the ledger is it (`managed: false`: counted and visible, charged to no one else).
@@ -94,10 +112,25 @@ pub enum MeteringError {
     /// The event is not a CloudWatch Logs batch: retrying cannot help, so it is reported.
     #[error("not a CloudWatch Logs subscription batch: {0}")]
     Undecodable(String),
+    /// S3 failed reading a log file: the delivery is retried (then waits in the DLQ).
+    #[error(transparent)]
+    Storage(LogObjectError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Alert(#[from] AlertError),
+}
+
+impl MeteringReport {
+    /// An event no retry can make readable: reported and counted, not retried.
+    fn rejected(why: String) -> MeteringReport {
+        warn!(%why, "metering event refused");
+        metrics::count("MeteringRejectedBatches", 1);
+        MeteringReport {
+            rejected: Some(why),
+            ..MeteringReport::default()
+        }
+    }
 }
 
 /// How many malformed reasons a report lists.
@@ -148,24 +181,63 @@ fn candidates(identity: &str) -> Vec<String> {
 }
 
 impl App {
-    /// Meters one CloudWatch Logs batch of Bedrock invocation log records. A batch that is
-    /// not one is reported, not retried: no retry can make it readable.
+    /// Meters one delivery of Bedrock invocation log records: a CloudWatch Logs batch, or
+    /// an S3 event naming log files. An event that is neither is reported, not retried: no
+    /// retry can make it readable.
     pub async fn handle_metering(&self, event: Value) -> Result<MeteringReport, MeteringError> {
+        if let Some(objects) = created_objects(&event) {
+            return self.meter_objects(objects).await;
+        }
         let records = serde_json::from_value::<LogsEvent>(event)
             .map_err(|e| MeteringError::Undecodable(e.to_string()))
             .and_then(|event| records_of(&event));
         match records {
             Ok(records) => self.meter_records(&records).await,
-            Err(MeteringError::Undecodable(why)) => {
-                warn!(%why, "metering event refused");
-                metrics::count("MeteringRejectedBatches", 1);
-                Ok(MeteringReport {
-                    rejected: Some(why),
-                    ..MeteringReport::default()
-                })
-            }
+            Err(MeteringError::Undecodable(why)) => Ok(MeteringReport::rejected(why)),
             Err(other) => Err(other),
         }
+    }
+
+    /// Meters the invocation log files an S3 event names. Another object in the bucket is
+    /// never read; a file deleted or unreadable is reported; an S3 failure is retried.
+    async fn meter_objects(
+        &self,
+        objects: Result<Vec<LogObject>, ObjectEventError>,
+    ) -> Result<MeteringReport, MeteringError> {
+        let objects = match objects {
+            Ok(objects) => objects,
+            Err(e) => return Ok(MeteringReport::rejected(e.to_string())),
+        };
+        let store = LogObjects::new(&self.sdk);
+        let (mut records, mut read, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+        for object in objects {
+            if !is_invocation_log(&object.key) {
+                skipped.push(SkippedObject {
+                    object: object.to_string(),
+                    why: "not a Bedrock invocation log file".into(),
+                });
+                continue;
+            }
+            match store.records(&object).await {
+                Ok(lines) => {
+                    records.extend(lines);
+                    read.push(object.to_string());
+                }
+                Err(e @ (LogObjectError::Gone(_) | LogObjectError::Unreadable { .. })) => {
+                    warn!(error = %e, "invocation log file not metered");
+                    metrics::count("MeteringRejectedBatches", 1);
+                    skipped.push(SkippedObject {
+                        object: object.to_string(),
+                        why: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(MeteringError::Storage(e)),
+            }
+        }
+        let mut report = self.meter_records(&records).await?;
+        report.objects = read;
+        report.skipped_objects = skipped;
+        Ok(report)
     }
 
     /// Meters invocation log records (one JSON record each), whatever delivered them.
