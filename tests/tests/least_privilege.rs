@@ -214,12 +214,33 @@ async fn a_cutting_alert_under_the_template_role_ends_cut_off() {
 async fn a_metered_runaway_under_the_template_role_is_cut_off() {
     let deployed = Deployed::new().await;
     let alice = deployed.developer("alice").await;
+    // Alice is in a capped group: her calls count for it too (its members read from IAM).
+    let team = deployed
+        .account
+        .create_principal("group", "team", &[])
+        .await;
+    deployed
+        .admin(json!({"action": "set_cap", "principal": team.as_str(),
+        "budget": "seatcap-team", "cap_usd": "1000", "actor": "finance", "reason": "team"}))
+        .await;
+    deployed
+        .account
+        .iam
+        .add_user_to_group()
+        .group_name("team")
+        .user_name("alice")
+        .send()
+        .await
+        .unwrap();
     let opus = "global.anthropic.claude-opus-4-5-20251101-v1:0";
     let records: Vec<Value> = (0..9)
         .map(|i| invocation_record(alice.as_str(), &format!("r-{i}"), opus, 1_000_000))
         .collect();
     let report = deployed.invoke("metering", &logs_batch(&records)).await;
-    assert_eq!(report["counted"], 9, "{report}");
+    assert_eq!(
+        report["counted"], 18,
+        "9 calls, for Alice and her team: {report}"
+    );
     assert_eq!(report["alerts"][0]["outcome"], "enforce", "{report}");
     assert!(
         report["alerts"][0].get("remaining_access").is_none(),
@@ -241,7 +262,7 @@ async fn a_metered_runaway_under_the_template_role_is_cut_off() {
     let report = deployed
         .invoke("metering", &s3_objects_created(&bucket, &[&key]))
         .await;
-    assert_eq!(report["counted"], 1, "{report}");
+    assert_eq!(report["counted"], 2, "{report}");
 }
 
 /// Admin under its role: a block (cut and the check after it), an override that re-arms

@@ -484,3 +484,184 @@ async fn s3_delivery_counts_the_same_as_cloudwatch_logs_delivery() {
     );
     assert_eq!(ledger.metered(&alice, &period).await.unwrap(), 75_114_675);
 }
+
+/// A group principal's spend is its members': each member's calls count for the group as
+/// well as for the member (or, for a member with no cap, under the member's own ARN), the
+/// group is cut when its members together reach its cap, and a redelivery counts nothing
+/// twice, for the group or the member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_spend_is_its_members_and_the_group_is_cut_at_its_cap() {
+    let account = Account::new().await;
+    let app = admin_app(&account);
+    let platform = account
+        .create_principal("group", "platform", &[&account.bedrock_policy_arn])
+        .await;
+    let carol = account.create_principal("user", "carol", &[]).await;
+    let dan = account.create_principal("user", "dan", &[]).await;
+    let erin = account.create_principal("user", "erin", &[]).await;
+    for user in ["carol", "dan"] {
+        account
+            .iam
+            .add_user_to_group()
+            .group_name("platform")
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
+    }
+    set_cap(&app, platform.as_str(), "seatcap-platform").await;
+    set_cap(&app, carol.as_str(), "seatcap-carol").await;
+    let metering = Function::start(binary("metering"), &account.env()).await;
+
+    // $100 each from Carol and Dan ($200: the group's cap), $100 from Erin (no group).
+    let mut calls = opus_calls(carol.as_str(), "carol", 4);
+    calls.extend(opus_calls(dan.as_str(), "dan", 4));
+    calls.extend(opus_calls(erin.as_str(), "erin", 4));
+    let report = metering.invoke(&batch(&calls)).await.expect_response();
+    let spend: HashMap<String, (bool, String)> = report["spend"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let arn = s["arn"].as_str().unwrap().to_owned();
+            let figure = (
+                s["managed"] == true,
+                s["metered_usd"].as_str().unwrap().into(),
+            );
+            (arn, figure)
+        })
+        .collect();
+    let expected: HashMap<String, (bool, String)> = [
+        (platform.to_string(), (true, "200.00".to_owned())),
+        (carol.to_string(), (true, "100.00".to_owned())),
+        (dan.to_string(), (false, "100.00".to_owned())),
+        (erin.to_string(), (false, "100.00".to_owned())),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(spend, expected, "{report}");
+    assert_eq!(
+        report["counted"], 20,
+        "12 calls, 8 of them for the group too"
+    );
+
+    // The group reached its cap: cut. Carol reached half of hers: warned, not cut.
+    let group = account.ledger().load(&platform).await.unwrap().unwrap();
+    assert_eq!(group.status, Status::Blocked, "{report}");
+    assert!(account.attached(&platform).await.is_empty());
+    let carols = audit(&account, &carol).await;
+    assert!(
+        carols.iter().all(|(kind, _)| *kind != EventKind::Enforced),
+        "{carols:?}"
+    );
+    assert_eq!(
+        account.ledger().load(&carol).await.unwrap().unwrap().status,
+        Status::Active
+    );
+
+    // Redelivered: nothing counts twice, for the members or the group.
+    let again = metering.invoke(&batch(&calls)).await.expect_response();
+    assert_eq!(
+        (&again["counted"], &again["duplicates"]),
+        (&json!(0), &json!(20)),
+        "{again}"
+    );
+    let period = seatcap::period::month_key(Utc::now());
+    assert_eq!(
+        account.ledger().metered(&platform, &period).await.unwrap(),
+        200_000_000
+    );
+}
+
+/// The group's counter under racing batches of two members (sharing request ids), and a
+/// metering process killed right after it detached the group's policy: every call counts
+/// once for the group, the redelivered batch completes the cut, and a restore gives back
+/// exactly what was taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_racing_batches_and_a_death_after_the_groups_cut_converge() {
+    let account = Account::new().await;
+    let app = admin_app(&account);
+    let platform = account
+        .create_principal("group", "platform", &[&account.bedrock_policy_arn])
+        .await;
+    for user in ["carol", "dan"] {
+        account.create_principal("user", user, &[]).await;
+        account
+            .iam
+            .add_user_to_group()
+            .group_name("platform")
+            .user_name(user)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (carol, dan) = (
+        account.principal("user", "carol"),
+        account.principal("user", "dan"),
+    );
+    set_cap(&app, platform.as_str(), "seatcap-platform").await;
+
+    // Racing: $75 + $50 from two instances, one call in both batches: $100 for the group.
+    let one = Function::start(binary("metering"), &account.env()).await;
+    let two = Function::start(binary("metering"), &account.env()).await;
+    let mut left = opus_calls(carol.as_str(), "c", 3);
+    let mut right = opus_calls(dan.as_str(), "d", 1);
+    right.push(left[0].clone());
+    left.rotate_left(1);
+    let (left, right) = (batch(&left), batch(&right));
+    let (a, b) = tokio::join!(one.invoke(&left), two.invoke(&right));
+    let (a, b) = (a.expect_response(), b.expect_response());
+    let period = seatcap::period::month_key(Utc::now());
+    assert_eq!(
+        account.ledger().metered(&platform, &period).await.unwrap(),
+        100_000_000,
+        "{a} {b}"
+    );
+
+    // The batch that takes the group over its cap; the process dies after the detach.
+    let runaway = batch(&opus_calls(dan.as_str(), "k", 5));
+    let victim = Arc::new(Mutex::new(None));
+    let upstream = account.endpoint.trim_start_matches("http://").to_owned();
+    let proxy =
+        KillingProxy::start(upstream, "Action=DetachGroupPolicy".into(), victim.clone()).await;
+    let mut env = account.env();
+    env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
+    let mut dying = Function::start(binary("metering"), &env).await;
+    *victim.lock().unwrap() = dying.pid();
+    let answer = dying.invoke_or_die(&runaway, Duration::from_secs(3)).await;
+    assert!(answer.is_none() && proxy.fired(), "killed: {answer:?}");
+    assert!(account.attached(&platform).await.is_empty(), "cut in IAM");
+
+    // The group's share was counted before the death, Dan's own (charged after) was not:
+    // the redelivery counts his and only his.
+    let again = one.invoke(&runaway).await.expect_response();
+    assert_eq!(
+        (&again["counted"], &again["duplicates"]),
+        (&json!(5), &json!(5)),
+        "{again}"
+    );
+    let state = account.ledger().load(&platform).await.unwrap().unwrap();
+    assert_eq!(
+        (state.status, state.pending.is_none()),
+        (Status::Blocked, true),
+        "{again}"
+    );
+    assert_eq!(
+        state.detached_policy_arns,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert_eq!(
+        account.ledger().metered(&platform, &period).await.unwrap(),
+        225_000_000
+    );
+    let restored = app
+        .handle_admin(json!({"action": "restore", "principal": platform.as_str(),
+            "actor": "finance", "reason": "ok"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        account.attached(&platform).await,
+        vec![account.bedrock_policy_arn.clone()],
+        "{restored}"
+    );
+}

@@ -322,6 +322,26 @@ impl Failure {
 /// never any other.
 impl Iam {
     /// The unique id (`AROA...`) of a role, the first half of its sessions' `aws:userid`.
+    /// The ARNs of the users in `group` (metering charges a group principal its members'
+    /// calls).
+    pub async fn group_members(&self, group: &PrincipalArn) -> Result<Vec<String>, IamError> {
+        let pages = self
+            .client
+            .get_group()
+            .group_name(group.name())
+            .into_paginator()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut members = Vec::new();
+        for page in pages {
+            let page =
+                page.map_err(|e| Failure::from(e).into_error("GetGroup", group.as_str(), "-"))?;
+            members.extend(page.users.into_iter().map(|user| user.arn));
+        }
+        Ok(members)
+    }
+
     pub async fn role_id(&self, role: &str) -> Result<String, IamError> {
         let out = self
             .client

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use crate::alert_delivery::{AlertError, AlertReport, Source};
 use crate::app::App;
+use crate::group_spend::MembershipError;
 use crate::invocation::{Invocation, parse_record};
 use crate::ledger::LedgerError;
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
@@ -117,6 +118,9 @@ pub enum MeteringError {
     Storage(LogObjectError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Which users are in capped groups could not be read: retried, so no group misses spend.
+    #[error(transparent)]
+    Groups(#[from] MembershipError),
     #[error(transparent)]
     Alert(#[from] AlertError),
 }
@@ -291,75 +295,92 @@ impl App {
             metrics::count("MeteringMalformedRecords", report.malformed);
         }
 
-        // One read: every candidate's state, and every candidate's counters.
+        // A capped group's spend is its members': each member's calls count for the group
+        // too, under a claim of the group's own (`<request id>@<group>`).
+        let groups = self.capped_groups_of(calls.keys()).await?;
         let candidates_of: BTreeMap<&String, Vec<String>> =
             calls.keys().map(|id| (id, candidates(id))).collect();
-        // Each key once: BatchGetItem refuses duplicates (two people on one role).
-        let all: Vec<String> = candidates_of
+        let group_arns = groups.values().flatten().map(|g| g.to_string());
+        // One read: every candidate's state and counters. Each key once: BatchGetItem
+        // refuses duplicates (two people on one role).
+        let all: BTreeSet<String> = candidates_of
             .values()
             .flatten()
             .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
+            .chain(group_arns)
             .collect();
-        let counters: Vec<(String, String)> = calls
+        let periods: BTreeSet<&String> = calls.values().flat_map(|p| p.keys()).collect();
+        let counters: Vec<(String, String)> = all
             .iter()
-            .flat_map(|(id, periods)| {
-                candidates_of[id]
-                    .iter()
-                    .flat_map(move |c| periods.keys().map(move |p| (c.clone(), p.clone())))
-            })
-            .collect::<BTreeSet<_>>()
-            .into_iter()
+            .flat_map(|arn| periods.iter().map(move |p| (arn.clone(), (*p).clone())))
             .collect();
+        let all: Vec<String> = all.into_iter().collect();
         let read = self.ledger.read_meters(&all, &counters).await?;
 
-        let current = crate::period::month_key(now);
+        // Who pays: the most specific managed candidate, else the identity itself; and the
+        // capped groups a user is in.
+        let mut charges: BTreeMap<(String, bool, String), Vec<(String, i64)>> = BTreeMap::new();
         for (identity, periods) in &calls {
             let charged = candidates_of[identity]
                 .iter()
-                .find(|c| read.states.contains_key(*c))
-                .cloned();
-            let arn = charged.clone().unwrap_or_else(|| identity.clone());
+                .find(|c| read.states.contains_key(*c));
+            let arn = charged.unwrap_or(identity).clone();
             for (period, batch) in periods {
-                let counted = self.ledger.count_metered(&arn, period, batch, now).await?;
-                report.counted += counted.calls;
-                report.duplicates += counted.duplicates;
-                let before = read
-                    .metered
-                    .get(&(arn.clone(), period.clone()))
-                    .copied()
-                    .unwrap_or(0);
-                let metered = usd_of_micros(before.saturating_add(counted.micros));
-                report.spend.push(MeteredSpend {
-                    arn: arn.clone(),
-                    managed: charged.is_some(),
-                    period: period.clone(),
-                    added_usd: usd_of_micros(counted.micros).to_plain_string(),
-                    metered_usd: metered.to_plain_string(),
-                    calls: counted.calls,
-                });
-                info!(%arn, managed = charged.is_some(), %period, added_micros = counted.micros, metered = %metered, duplicates = counted.duplicates, "metered");
-                // Only this month's spend acts; an ended month's is recorded, never acted on.
-                let Some(state) = read.states.get(&arn).filter(|_| *period == current) else {
-                    continue;
-                };
-                // A redelivery counts nothing new but still acts: if its first delivery died
-                // mid-cut, the engine completes the cut from its intent; if not, the claims
-                // make the alert a duplicate.
-                let Some(alert) = newly_reached(state, &self.config.ladder, metered, now) else {
-                    continue;
-                };
-                let principal: PrincipalArn = state.principal.clone();
-                let message_id = format!(
-                    "metered#{principal}#{period}#{}",
-                    alert.threshold.to_plain_string()
-                );
-                let acted =
-                    Box::pin(self.act_on_alert(&message_id, &alert, principal, Source::Metered))
-                        .await?;
-                report.alerts.push(acted);
+                charges
+                    .entry((arn.clone(), charged.is_some(), period.clone()))
+                    .or_default()
+                    .extend(batch.iter().cloned());
+                for group in groups.get(identity).into_iter().flatten() {
+                    charges
+                        .entry((group.to_string(), true, period.clone()))
+                        .or_default()
+                        .extend(batch.iter().map(|(id, m)| (format!("{id}@{group}"), *m)));
+                }
             }
+        }
+
+        let current = crate::period::month_key(now);
+        for ((arn, managed, period), batch) in charges {
+            let counted = self
+                .ledger
+                .count_metered(&arn, &period, &batch, now)
+                .await?;
+            report.counted += counted.calls;
+            report.duplicates += counted.duplicates;
+            let before = read
+                .metered
+                .get(&(arn.clone(), period.clone()))
+                .copied()
+                .unwrap_or(0);
+            let metered = usd_of_micros(before.saturating_add(counted.micros));
+            report.spend.push(MeteredSpend {
+                arn: arn.clone(),
+                managed,
+                period: period.clone(),
+                added_usd: usd_of_micros(counted.micros).to_plain_string(),
+                metered_usd: metered.to_plain_string(),
+                calls: counted.calls,
+            });
+            info!(%arn, managed, %period, added_micros = counted.micros, metered = %metered, duplicates = counted.duplicates, "metered");
+            // Only this month's spend acts; an ended month's is recorded, never acted on.
+            let Some(state) = read.states.get(&arn).filter(|_| period == current) else {
+                continue;
+            };
+            // A redelivery counts nothing new but still acts: if its first delivery died
+            // mid-cut, the engine completes the cut from its intent; if not, the claims
+            // make the alert a duplicate.
+            let Some(alert) = newly_reached(state, &self.config.ladder, metered, now) else {
+                continue;
+            };
+            let principal: PrincipalArn = state.principal.clone();
+            let message_id = format!(
+                "metered#{principal}#{period}#{}",
+                alert.threshold.to_plain_string()
+            );
+            let acted =
+                Box::pin(self.act_on_alert(&message_id, &alert, principal, Source::Metered))
+                    .await?;
+            report.alerts.push(acted);
         }
         metrics::count("MeteredCalls", report.counted);
         Ok(report)

@@ -14,7 +14,7 @@ use super::{
     from_item, key, to_item,
 };
 use crate::principal::PrincipalArn;
-use crate::state::PrincipalState;
+use crate::state::{PrincipalState, Status};
 
 /// One transaction holds at most 100 items: the counter and 99 claims.
 const CLAIMS_PER_TRANSACTION: usize = 99;
@@ -205,6 +205,43 @@ impl Ledger {
                 message: format!("metering transaction cancelled: {codes:?}"),
             })
         }
+    }
+
+    /// The group principals of one account the ledger holds, whatever their status: two
+    /// queries of the status index (its sort key is the principal's key), not a scan.
+    pub async fn group_principals(
+        &self,
+        partition: &str,
+        account: &str,
+    ) -> Result<Vec<PrincipalArn>, LedgerError> {
+        let prefix = identity_pk(&format!("arn:{partition}:iam::{account}:group/"));
+        let mut groups = Vec::new();
+        for status in [Status::Active, Status::Blocked] {
+            let pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(super::STATUS_INDEX)
+                .key_condition_expression("#status = :status AND begins_with(pk, :prefix)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
+                .projection_expression("pk")
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await;
+            for item in pages {
+                let item = item.map_err(dynamo_error("Query"))?;
+                if let Some(AttributeValue::S(pk)) = item.get("pk")
+                    && let Some(Ok(group)) = pk.strip_prefix("P#").map(str::parse)
+                {
+                    groups.push(group);
+                }
+            }
+        }
+        Ok(groups)
     }
 
     /// `arn`'s metered micro-dollars in `period` (0 when nothing was metered).
