@@ -85,6 +85,9 @@ pub enum EventKind {
     IntentCompleted,
     /// IAM refused a change's step: what it took was given back and the change dropped.
     IntentReversed,
+    /// Metering met a model its price table does not know and priced it at the table's
+    /// highest rate (once per model and period).
+    UnknownModelPriced,
 }
 
 /// One append-only audit record.

@@ -43,8 +43,8 @@ pub struct App {
     /// The SDK's configuration, for clients only one function needs (metering's S3 reads):
     /// built where they are used, so the other functions' binaries do not carry them.
     pub sdk: SdkConfig,
-    /// Metering's read of which users are in capped groups, kept for minutes.
-    pub memberships: Arc<crate::flows::group_spend::GroupMemberships>,
+    /// What a metering process remembers between batches.
+    pub metering: Arc<crate::flows::metering::MeteringMemory>,
     /// Who is asking, for an admin request: verified through the Function URL, or claimed
     /// by a direct invoke. `None` for seatcap's own functions.
     pub caller: Option<crate::identity::Caller>,
@@ -104,7 +104,7 @@ impl App {
             budgets,
             lambda: aws_sdk_lambda::Client::new(sdk),
             sdk: sdk.clone(),
-            memberships: Arc::default(),
+            metering: Arc::default(),
             clock,
             deadline: None,
         }

@@ -260,6 +260,33 @@ async fn spend_is_charged_to_the_person_on_a_shared_role_the_role_or_no_one() {
         .await
         .unwrap();
     assert_eq!(micros, 117_150, "exact, in micro-dollars");
+
+    // The unknown model was reported once; neither this process nor a new one, meeting it
+    // again this month, reports it again.
+    let later = vec![record(
+        &stranger,
+        "r-stranger-2",
+        "us.anthropic.claude-future-9",
+        1,
+    )];
+    metering.invoke(&batch(&later)).await.expect_response();
+    let fresh = Function::start(binary("metering"), &account.env()).await;
+    let mut later = later;
+    later[0]["requestId"] = json!("r-stranger-3");
+    let again_later = fresh.invoke(&batch(&later)).await.expect_response();
+    assert_eq!(again_later["counted"], 1, "{again_later}");
+    let reports: Vec<Value> = account
+        .ledger()
+        .history(&Subject::System, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::UnknownModelPriced)
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["model"], "us.anthropic.claude-future-9");
+    assert_eq!(reports[0]["first_caller"], stranger.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

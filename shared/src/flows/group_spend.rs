@@ -72,7 +72,7 @@ impl App {
 
     async fn members_in(&self, account: &str) -> Result<Arc<Members>, MembershipError> {
         let now = self.now();
-        if let Some((at, members)) = self.memberships.read.lock().ok().and_then(|read| {
+        if let Some((at, members)) = self.metering.groups.read.lock().ok().and_then(|read| {
             read.get(account)
                 .filter(|(at, _)| *at <= now && now.signed_duration_since(*at) < FRESH_FOR)
                 .cloned()
@@ -88,7 +88,7 @@ impl App {
             }
         }
         let members = Arc::new(members);
-        if let Ok(mut read) = self.memberships.read.lock() {
+        if let Ok(mut read) = self.metering.groups.read.lock() {
             read.insert(account.to_owned(), (now, members.clone()));
         }
         Ok(members)

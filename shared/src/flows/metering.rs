@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
+use std::sync::Mutex;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -23,9 +24,11 @@ use tracing::{info, warn};
 
 use crate::alert_delivery::{AlertError, AlertReport, Source};
 use crate::app::App;
-use crate::group_spend::MembershipError;
+use crate::audit::{AuditEvent, Claim, EventKind};
+use crate::group_spend::{GroupMemberships, MembershipError};
 use crate::invocation::{Invocation, parse_record};
 use crate::ledger::LedgerError;
+use crate::ledger::{Commit, CommitError, Subject};
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
 use crate::log_objects::{LogObjectError, LogObjects};
 use crate::meter::{micros_of, newly_reached, usd_of_micros};
@@ -137,6 +140,15 @@ impl MeteringReport {
     }
 }
 
+/// What a metering process remembers between batches.
+#[derive(Default)]
+pub struct MeteringMemory {
+    pub(crate) groups: GroupMemberships,
+    /// Unknown models reported, by period: the ledger's claim says so once and for all;
+    /// this only spares the process asking again.
+    unknown_reported: Mutex<BTreeSet<(String, String)>>,
+}
+
 /// How many malformed reasons a report lists.
 const REASONS_LISTED: usize = 3;
 
@@ -244,6 +256,61 @@ impl App {
         Ok(report)
     }
 
+    /// A model the price table lacks is priced at its highest rate (fail closed) and
+    /// reported once per model and period: an audit entry under seatcap's own subject, with
+    /// a claim so that no other batch or process reports it again, and the
+    /// `UnknownModelPrices` metric (alarmed) so the platform team adds its price.
+    async fn report_unknown_model(
+        &self,
+        model: String,
+        period: String,
+        identity: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), MeteringError> {
+        let key = (model, period);
+        let known = |reported: &BTreeSet<(String, String)>| reported.contains(&key);
+        if self
+            .metering
+            .unknown_reported
+            .lock()
+            .is_ok_and(|r| known(&r))
+        {
+            return Ok(());
+        }
+        let (model, period) = &key;
+        let event = AuditEvent::new(
+            now,
+            EventKind::UnknownModelPriced,
+            "metering",
+            serde_json::json!({"model": model, "period": period, "first_caller": identity,
+                "priced_as": "the price table's highest rates"}),
+        );
+        let commit = Commit {
+            claims: vec![Claim::Notice(format!("unknown-model#{model}#{period}"))],
+            events: vec![(Subject::System, event)],
+            ..Commit::default()
+        };
+        match self.ledger.commit(commit, now).await {
+            Ok(()) => {
+                warn!(%model, %period, first_caller = %identity, "model not in the price table: metered at the table's highest rate");
+                metrics::count("UnknownModelPrices", 1);
+            }
+            Err(CommitError::Claimed) => {}
+            Err(CommitError::Ledger(e)) => return Err(e.into()),
+            Err(e @ (CommitError::Conflict | CommitError::OwnerTaken)) => {
+                return Err(LedgerError::Dynamo {
+                    operation: "TransactWriteItems",
+                    message: format!("reporting an unknown model: {e:?}"),
+                }
+                .into());
+            }
+        }
+        if let Ok(mut reported) = self.metering.unknown_reported.lock() {
+            reported.insert(key);
+        }
+        Ok(())
+    }
+
     /// Meters invocation log records (one JSON record each), whatever delivered them.
     pub async fn meter_records(&self, records: &[String]) -> Result<MeteringReport, MeteringError> {
         let now = self.now();
@@ -255,6 +322,8 @@ impl App {
         // identity → period → calls (request id, micro-dollars).
         let mut calls: BTreeMap<String, BTreeMap<String, Vec<(String, i64)>>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
+        // Unknown models: (model, period, the first identity seen calling it).
+        let mut unknown = Vec::new();
         for record in records {
             let invocation: Invocation = match parse_record(record) {
                 Ok(Some(invocation)) => invocation,
@@ -271,8 +340,12 @@ impl App {
                 }
             };
             let cost = prices.cost(&invocation);
-            if cost.unknown_model {
-                report.unknown_models.insert(invocation.model_id.clone());
+            if cost.unknown_model && report.unknown_models.insert(invocation.model_id.clone()) {
+                unknown.push((
+                    invocation.model_id.clone(),
+                    crate::period::month_key(invocation.at),
+                    invocation.identity_arn.clone(),
+                ));
             }
             // The same request twice in one batch is counted once (and one transaction may
             // not write one claim twice).
@@ -287,8 +360,9 @@ impl App {
                 .or_default()
                 .push((invocation.request_id, micros_of(cost.usd)));
         }
-        for model in &report.unknown_models {
-            warn!(%model, "model not in the price table: metered at the table's highest rate");
+        for (model, period, identity) in unknown {
+            self.report_unknown_model(model, period, &identity, now)
+                .await?;
         }
         if report.malformed > 0 {
             warn!(malformed = report.malformed, reasons = ?report.malformed_reasons, "unreadable invocation log records");
