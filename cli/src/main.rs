@@ -11,9 +11,10 @@ use aws_sdk_lambda::primitives::Blob;
 use clap::{Args, Parser, Subcommand};
 use seatcap::request::{
     AdoptBudget, ApproveOverride, GrantOverride, HistoryRequest, ListRequest, Mutation, NoFields,
-    PrincipalOnly, Request, RevokeOverride, SetCap, SubscribeEmail,
+    PrincipalOnly, Request, RevokeOverride, SetCap, SubscribeEmail, UsageRequest,
 };
 use seatcap::state::Status;
+use seatcap::usage::UsageBy;
 use serde_json::{Value, json};
 
 mod render;
@@ -154,6 +155,15 @@ enum Command {
         principal: String,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+    /// A month's metered spend (estimated from the invocation logs), by person, model or
+    /// team, as a table with bars.
+    Usage {
+        /// `YYYY-MM`; this month when absent.
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long, default_value = "person", value_parser = ["person", "model", "team"])]
+        by: String,
     },
     /// Retry the notifications waiting in the outbox now.
     FlushNotifications,
@@ -378,6 +388,19 @@ impl Session<'_> {
                 });
                 let answer = self.invoke(&request).await?;
                 self.print(&answer, render::events)
+            }
+            Command::Usage { period, by } => {
+                let by = match by.as_str() {
+                    "model" => UsageBy::Model,
+                    "team" => UsageBy::Team,
+                    _ => UsageBy::Person,
+                };
+                let request = Request::Usage(UsageRequest {
+                    period: period.clone(),
+                    by,
+                });
+                let answer = self.invoke(&request).await?;
+                self.print(&answer, render::usage)
             }
             Command::SubscribeEmail {
                 email,

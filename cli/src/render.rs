@@ -148,6 +148,47 @@ fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     out
 }
 
+/// `usage`: one row per person, model or team, largest first, with a bar to scale, and the
+/// month's total (a group's row repeats its members' spend: marked, not added again).
+pub fn usage(answer: &Value) -> String {
+    const BAR: i128 = 30;
+    let rows = answer["rows"].as_array().cloned().unwrap_or_default();
+    let largest = rows
+        .iter()
+        .filter_map(|r| r["micro_usd"].as_i64())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let lines: Vec<[String; 4]> = rows
+        .iter()
+        .map(|r| {
+            let micros = r["micro_usd"].as_i64().unwrap_or(0).max(0);
+            // Rounded up: any spend at all shows.
+            let width = (i128::from(micros) * BAR + i128::from(largest) - 1) / i128::from(largest);
+            let key = if r["group"] == true {
+                format!("{} (group: its members')", text(&r["key"]))
+            } else {
+                text(&r["key"])
+            };
+            [
+                key,
+                format!("${}", text(&r["usd"])),
+                r.get("calls").map_or(String::new(), text),
+                "█".repeat(usize::try_from(width).unwrap_or(0)),
+            ]
+        })
+        .collect();
+    let by = answer["by"].as_str().unwrap_or("person").to_uppercase();
+    let mut out = table([by.as_str(), "USD", "CALLS", ""], &lines);
+    out.push_str(&format!(
+        "total ${} in {} calls, {} (metered: an estimate; AWS Budgets is the bill)\n",
+        text(&answer["total_usd"]),
+        text(&answer["total_calls"]),
+        text(&answer["period"]),
+    ));
+    out
+}
+
 /// The answer of `flush_notifications`.
 pub fn flush(answer: &Value) -> String {
     format!(

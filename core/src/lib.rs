@@ -7,7 +7,7 @@
 //! [`findings`] is what reconcile finds, [`identity`] who is asking the admin, [`rearm`] the Budgets notifications a change
 //! within a period needs, [`deny`] the per-person deny lists of shared roles,
 //! [`access`] whether a policy still allows Bedrock, [`announce`] and [`notice`] what people
-//! are told, [`audit`] the audit trail's vocabulary, [`sns`] what makes an SNS delivery authentic, [`invocation`], [`log_object`], [`price`] and [`meter`] what metering reads and counts, and [`money`], [`period`], [`principal`]
+//! are told, [`audit`] the audit trail's vocabulary, [`sns`] what makes an SNS delivery authentic, [`invocation`], [`log_object`], [`price`] and [`meter`] what metering reads and counts, [`usage`] finance's sums of it, and [`money`], [`period`], [`principal`]
 //! the values everything is made of.
 
 pub mod access;
@@ -31,3 +31,4 @@ pub mod rearm;
 pub mod request;
 pub mod sns;
 pub mod state;
+pub mod usage;

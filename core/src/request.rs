@@ -30,6 +30,7 @@ pub enum Request {
     Status(PrincipalOnly),
     List(ListRequest),
     History(HistoryRequest),
+    Usage(UsageRequest),
     FlushNotifications(NoFields),
     SubscribeEmail(SubscribeEmail),
 }
@@ -47,6 +48,7 @@ pub const ACTIONS: &[&str] = &[
     "status",
     "list",
     "history",
+    "usage",
     "flush_notifications",
     "subscribe_email",
 ];
@@ -201,6 +203,28 @@ pub struct HistoryRequest {
     pub limit: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
+}
+
+/// One month's metered spend, summed by person, model or team.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRequest {
+    /// `YYYY-MM`; this month when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    #[serde(default)]
+    pub by: crate::usage::UsageBy,
+}
+
+/// A `usage` period: a month, `YYYY-MM`.
+pub fn parse_month(text: &str) -> Result<String, Refusal> {
+    match period::unit_of(text) {
+        Some(crate::alert::PeriodUnit::Monthly) => Ok(text.to_owned()),
+        _ => Err(Refusal {
+            code: "invalid_period",
+            message: format!("period must be a month, YYYY-MM (got {text:?})"),
+        }),
+    }
 }
 
 pub const DEFAULT_PAGE: u32 = 50;

@@ -26,5 +26,5 @@ pub use flows::{
 };
 pub use seatcap_core::{
     access, alert, announce, audit, decide, deny, findings, identity, intent, invocation,
-    log_object, meter, money, notice, period, price, principal, rearm, request, sns, state,
+    log_object, meter, money, notice, period, price, principal, rearm, request, sns, state, usage,
 };

@@ -6,7 +6,8 @@ use std::process::Output;
 use std::sync::Arc;
 
 use seatcap_tests::{
-    Account, Function, binary, moto, serve_invoke_api, sns_event, todays_budget_alert,
+    Account, Function, binary, invocation_record, logs_batch, moto, serve_invoke_api, sns_event,
+    todays_budget_alert,
 };
 use serde_json::Value;
 
@@ -170,4 +171,82 @@ async fn refusals_and_failures_exit_non_zero_with_a_clear_message() {
         "clap refuses a missing --reason"
     );
     assert!(stderr(&no_reason).contains("--reason"));
+}
+
+/// `seatcap usage`: the month's metered spend, from the metering binary's counters, by
+/// person, model and team, as a table with bars; a bad period is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_shows_the_months_metered_spend_by_person_model_and_team() {
+    let f = setup().await;
+    let alice = f.account.create_principal("user", "alice", &[]).await;
+    let bob = f.account.create_principal("user", "bob", &[]).await;
+    for args in [
+        [
+            "set-cap", "alice", "200", "--team", "data", "--reason", "seat",
+        ],
+        ["set-cap", "bob", "200", "--reason", "seat", "", ""],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let set = f.seatcap(&args).await;
+        assert!(set.status.success(), "{}", stderr(&set));
+    }
+    let stranger = format!("arn:aws:sts::{}:assumed-role/Other/x", f.account.id);
+    let opus = "global.anthropic.claude-opus-4-5-20251101-v1:0";
+    let haiku = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
+    let records = vec![
+        invocation_record(alice.as_str(), "a1", opus, 1_000_000),
+        invocation_record(alice.as_str(), "a2", opus, 1_000_000),
+        invocation_record(alice.as_str(), "a3", haiku, 1_000_000),
+        invocation_record(bob.as_str(), "b1", opus, 1_000_000),
+        invocation_record(&stranger, "s1", haiku, 1_000_000),
+    ];
+    let metering = Function::start(binary("metering"), &f.account.env()).await;
+    metering
+        .invoke(&logs_batch(&records))
+        .await
+        .expect_response();
+
+    let by_person = f.seatcap(&["usage"]).await;
+    assert!(by_person.status.success(), "{}", stderr(&by_person));
+    let table = stdout(&by_person);
+    let lines: Vec<&str> = table.lines().collect();
+    // Largest first, each with a bar to scale: Alice $55 (the longest), Bob $25, the stranger $5.
+    assert!(
+        lines[1].starts_with(alice.as_str()) && lines[1].contains("$55.00"),
+        "{table}"
+    );
+    assert!(lines[1].ends_with(&"█".repeat(30)), "{table}");
+    assert!(
+        lines[2].starts_with(bob.as_str()) && lines[2].ends_with(&"█".repeat(14)),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with(&stranger) && lines[3].contains("$5.00"),
+        "{table}"
+    );
+    assert!(table.contains("total $85.00 in 5 calls"), "{table}");
+
+    let by_model = stdout(&f.seatcap(&["usage", "--by", "model"]).await);
+    assert!(
+        by_model.contains(opus) && by_model.contains("$75.00"),
+        "{by_model}"
+    );
+    assert!(
+        by_model.contains(haiku) && by_model.contains("$10.00"),
+        "{by_model}"
+    );
+    let by_team = stdout(&f.seatcap(&["usage", "--by", "team"]).await);
+    for expected in ["data", "$55.00", "(no team)", "$25.00", "(no cap)", "$5.00"] {
+        assert!(by_team.contains(expected), "{expected}: {by_team}");
+    }
+
+    let last_year = f.seatcap(&["--json", "usage", "--period", "2025-12"]).await;
+    let answer: Value = serde_json::from_slice(&last_year.stdout).unwrap();
+    assert_eq!(
+        (&answer["rows"], &answer["total_usd"]),
+        (&serde_json::json!([]), &serde_json::json!("0.00"))
+    );
+    let bad = f.seatcap(&["usage", "--period", "2026-13"]).await;
+    assert_eq!(bad.status.code(), Some(2), "{}", stdout(&bad));
+    assert!(stderr(&bad).contains("invalid_period"), "{}", stderr(&bad));
 }

@@ -309,6 +309,7 @@ async fn admin_under_the_template_role_does_finances_whole_workflow() {
         json!({"action": "status", "principal": bob.as_str()}),
         json!({"action": "list"}),
         json!({"action": "history", "principal": bob.as_str()}),
+        json!({"action": "usage", "by": "team"}),
         json!({"action": "flush_notifications"}),
     ] {
         deployed.admin(request).await;

@@ -224,6 +224,7 @@ impl App {
             Request::Status(r) => self.status(&r.principal).await,
             Request::List(r) => self.list(r).await,
             Request::History(r) => self.history(r).await,
+            Request::Usage(r) => self.usage(r).await,
             Request::SubscribeEmail(r) => self.subscribe_email(r).await,
             Request::FlushNotifications(NoFields {}) => {
                 let report = self.flush_notifications().await?;

@@ -1,5 +1,6 @@
-//! Finance's reads: `status`, `list` and `history`. They change nothing; the state answers
-//! carry this month's metered spend beside the state (`metered_usd`, `metered_period`).
+//! Finance's reads: `status`, `list`, `history` and `usage`. They change nothing; the state
+//! answers carry this month's metered spend beside the state (`metered_usd`,
+//! `metered_period`), and `usage` sums a month's metered spend by person, model or team.
 
 use serde_json::{Value, json};
 
@@ -8,6 +9,7 @@ use crate::app::App;
 use crate::ledger::Subject;
 use crate::request::*;
 use crate::state::Status;
+use crate::usage::{Holder, UsageBy, tally};
 
 impl App {
     pub(super) async fn status(&self, principal: &str) -> Result<Answer, AdminError> {
@@ -108,6 +110,39 @@ impl App {
             answer["next_token"] = Value::String(token);
         }
         Ok(Ok(ok(answer)))
+    }
+
+    /// `{"ok": true, "period", "by", "rows": [{"key", "usd", "calls"?, "group"?}], "total_usd",
+    /// "total_calls", "metered": true}`: the month's counters (one paginated query of the
+    /// status index), and for the team view the states they belong to (one batch read).
+    pub(super) async fn usage(&self, r: UsageRequest) -> Result<Answer, AdminError> {
+        let period = match r.period.as_deref().map(parse_month) {
+            None => crate::period::month_key(self.now()),
+            Some(Ok(period)) => period,
+            Some(Err(refusal)) => return Ok(Err(refusal)),
+        };
+        let counters = self.ledger.counters_of(&period).await?;
+        let states = if r.by == UsageBy::Team {
+            let arns: Vec<String> = counters.iter().map(|c| c.arn.clone()).collect();
+            self.ledger.read_meters(&arns, &[]).await?.states
+        } else {
+            Default::default()
+        };
+        let usage = tally(&counters, r.by, |arn| match states.get(arn) {
+            Some(state) => Holder::Capped {
+                team: state.team.clone(),
+            },
+            None => Holder::Uncapped,
+        });
+        Ok(Ok(ok(json!({
+            "period": period,
+            "by": r.by,
+            "rows": usage.rows,
+            "total_usd": usage.total_usd,
+            "total_calls": usage.total_calls,
+            // Metered figures are estimates from the invocation logs; Budgets is the bill.
+            "metered": true,
+        }))))
     }
 
     /// Adds `metered_usd` and `metered_period` (this month) to state answers, in one read.

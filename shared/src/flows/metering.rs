@@ -28,7 +28,7 @@ use crate::audit::{AuditEvent, Claim, EventKind};
 use crate::group_spend::{GroupMemberships, MembershipError};
 use crate::invocation::{Invocation, parse_record};
 use crate::ledger::LedgerError;
-use crate::ledger::{Commit, CommitError, Subject};
+use crate::ledger::{Commit, CommitError, MeteredCall, Subject};
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
 use crate::log_objects::{LogObjectError, LogObjects};
 use crate::meter::{micros_of, newly_reached, usd_of_micros};
@@ -320,7 +320,7 @@ impl App {
             ..MeteringReport::default()
         };
         // identity → period → calls (request id, micro-dollars).
-        let mut calls: BTreeMap<String, BTreeMap<String, Vec<(String, i64)>>> = BTreeMap::new();
+        let mut calls: BTreeMap<String, BTreeMap<String, Vec<MeteredCall>>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         // Unknown models: (model, period, the first identity seen calling it).
         let mut unknown = Vec::new();
@@ -358,7 +358,11 @@ impl App {
                 .or_default()
                 .entry(crate::period::month_key(invocation.at))
                 .or_default()
-                .push((invocation.request_id, micros_of(cost.usd)));
+                .push(MeteredCall {
+                    claim: invocation.request_id,
+                    micros: micros_of(cost.usd),
+                    model: invocation.model_id,
+                });
         }
         for (model, period, identity) in unknown {
             self.report_unknown_model(model, period, &identity, now)
@@ -393,7 +397,7 @@ impl App {
 
         // Who pays: the most specific managed candidate, else the identity itself; and the
         // capped groups a user is in.
-        let mut charges: BTreeMap<(String, bool, String), Vec<(String, i64)>> = BTreeMap::new();
+        let mut charges: BTreeMap<(String, bool, String), Vec<MeteredCall>> = BTreeMap::new();
         for (identity, periods) in &calls {
             let charged = candidates_of[identity]
                 .iter()
@@ -408,7 +412,10 @@ impl App {
                     charges
                         .entry((group.to_string(), true, period.clone()))
                         .or_default()
-                        .extend(batch.iter().map(|(id, m)| (format!("{id}@{group}"), *m)));
+                        .extend(batch.iter().map(|call| MeteredCall {
+                            claim: format!("{}@{group}", call.claim),
+                            ..call.clone()
+                        }));
                 }
             }
         }

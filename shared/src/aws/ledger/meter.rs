@@ -1,9 +1,11 @@
 //! Metered spend in the ledger: one counter per principal (or unmanaged identity) and month,
 //! `P#<arn>` / `METER#<period>`, added to with DynamoDB `ADD` in the same transaction as a
 //! claim per Bedrock request id (`INV#<request id>`), so a redelivered batch, or a request
-//! id seen in two batches, counts once.
+//! id seen in two batches, counts once. The counter keeps its money per model too
+//! (`model_micro_usd#<model id>`), and sits in the status index under `meter#<period>`, so
+//! finance's `usage` reads a month's counters with one paginated query, never a scan.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
@@ -15,9 +17,28 @@ use super::{
 };
 use crate::principal::PrincipalArn;
 use crate::state::{PrincipalState, Status};
+use crate::usage::Counter;
 
 /// One transaction holds at most 100 items: the counter and 99 claims.
 const CLAIMS_PER_TRANSACTION: usize = 99;
+/// A counter's money for one model: this prefix and the model id.
+const MODEL_PREFIX: &str = "model_micro_usd#";
+/// Model ids are short; a longer one (not Bedrock's) is kept to this many characters.
+const MODEL_ID_KEPT: usize = 200;
+
+/// One metered call to count: its claim (the request id, or `<request id>@<group>` for a
+/// group's share), its cost and its model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeteredCall {
+    pub claim: String,
+    pub micros: i64,
+    pub model: String,
+}
+
+/// The status-index partition of a month's counters.
+fn meter_status(period: &str) -> String {
+    format!("meter#{period}")
+}
 
 fn meter_sk(period: &str) -> String {
     format!("METER#{period}")
@@ -93,18 +114,18 @@ impl Ledger {
         &self,
         arn: &str,
         period: &str,
-        calls: &[(String, i64)],
+        calls: &[MeteredCall],
         now: DateTime<Utc>,
     ) -> Result<Counted, LedgerError> {
         let mut counted = Counted::default();
         for chunk in calls.chunks(CLAIMS_PER_TRANSACTION) {
-            let mut pending: Vec<&(String, i64)> = chunk.iter().collect();
+            let mut pending: Vec<&MeteredCall> = chunk.iter().collect();
             let mut attempt = 0;
             while !pending.is_empty() {
                 attempt += 1;
                 match self.add_once(arn, period, &pending, now).await? {
                     Added::Done => {
-                        counted.micros += pending.iter().map(|(_, m)| m).sum::<i64>();
+                        counted.micros += pending.iter().map(|c| c.micros).sum::<i64>();
                         counted.calls += pending.len();
                         break;
                     }
@@ -138,24 +159,45 @@ impl Ledger {
         &self,
         arn: &str,
         period: &str,
-        calls: &[&(String, i64)],
+        calls: &[&MeteredCall],
         now: DateTime<Utc>,
     ) -> Result<Added, LedgerError> {
-        let micros: i64 = calls.iter().map(|(_, m)| m).sum();
-        let update = Update::builder()
+        let micros: i64 = calls.iter().map(|c| c.micros).sum();
+        let mut by_model: BTreeMap<String, i64> = BTreeMap::new();
+        for call in calls {
+            let model: String = call.model.chars().take(MODEL_ID_KEPT).collect();
+            *by_model.entry(model).or_default() += call.micros;
+        }
+        let mut adds = vec!["micro_usd :m".to_owned(), "calls :n".to_owned()];
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(identity_pk(arn), &meter_sk(period))))
-            .update_expression("ADD micro_usd :m, calls :n SET updated_at = :t")
+            .expression_attribute_names("#status", "status")
             .expression_attribute_values(":m", AttributeValue::N(micros.to_string()))
             .expression_attribute_values(":n", AttributeValue::N(calls.len().to_string()))
             .expression_attribute_values(":t", AttributeValue::S(now.to_rfc3339()))
+            .expression_attribute_values(":s", AttributeValue::S(meter_status(period)));
+        for (i, (model, micros)) in by_model.iter().enumerate() {
+            adds.push(format!("#m{i} :m{i}"));
+            update = update
+                .expression_attribute_names(format!("#m{i}"), format!("{MODEL_PREFIX}{model}"))
+                .expression_attribute_values(
+                    format!(":m{i}"),
+                    AttributeValue::N(micros.to_string()),
+                );
+        }
+        let update = update
+            .update_expression(format!(
+                "ADD {} SET updated_at = :t, #status = :s",
+                adds.join(", ")
+            ))
             .build()
             .map_err(dynamo_error("TransactWriteItems"))?;
         let expires_at = (now + self.claim_ttl).timestamp();
         let mut items = vec![TransactWriteItem::builder().update(update).build()];
-        for (request_id, _) in calls {
+        for call in calls {
             let claim = to_item(&ClaimItem {
-                pk: format!("INV#{request_id}"),
+                pk: format!("INV#{}", call.claim),
                 sk: SEEN_SK,
                 at: now,
                 expires_at,
@@ -242,6 +284,49 @@ impl Ledger {
             }
         }
         Ok(groups)
+    }
+
+    /// Every counter of `period` (`YYYY-MM`): principals and unmanaged identities, groups
+    /// included. Counters last written by a version before the status index held them are
+    /// not found until their next call.
+    pub async fn counters_of(&self, period: &str) -> Result<Vec<Counter>, LedgerError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::STATUS_INDEX)
+            .key_condition_expression("#status = :status")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(meter_status(period)))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let number = |value: Option<&AttributeValue>| match value {
+            Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(0),
+            _ => 0,
+        };
+        let mut counters = Vec::new();
+        for item in pages {
+            let item = item.map_err(dynamo_error("Query"))?;
+            let Some(AttributeValue::S(pk)) = item.get("pk") else {
+                continue;
+            };
+            counters.push(Counter {
+                arn: pk.strip_prefix("P#").unwrap_or(pk).to_owned(),
+                micros: number(item.get("micro_usd")),
+                calls: number(item.get("calls")),
+                by_model: item
+                    .iter()
+                    .filter_map(|(name, value)| {
+                        let model = name.strip_prefix(MODEL_PREFIX)?;
+                        Some((model.to_owned(), number(Some(value))))
+                    })
+                    .collect(),
+            });
+        }
+        Ok(counters)
     }
 
     /// `arn`'s metered micro-dollars in `period` (0 when nothing was metered).

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 mod cancellation;
 mod meter;
 
-pub use meter::{Counted, MeterRead};
+pub use meter::{Counted, MeterRead, MeteredCall};
 
 use cancellation::{Cancelled, ItemRole, read_cancellation};
 pub use seatcap_core::audit::{AuditEvent, Claim, EventKind};
