@@ -62,6 +62,30 @@ pub fn newly_reached(
     })
 }
 
+/// How far apart an ended period's metered figure and Budgets' (the bill) may be before
+/// reconcile reports it: a wrong or missing price shows as a steady difference.
+pub const DRIFT_PERCENT: i64 = 10;
+
+/// The difference between an ended period's metered figure and Budgets' figure for it, in
+/// percent of Budgets', when it is more than [`DRIFT_PERCENT`]; `None` when they agree
+/// closely enough. Amounts under a dollar on both sides are never drift (rounding, free
+/// tiers); a bill of nothing against a metered dollar or more is 100 %.
+pub fn metered_drift(metered: Usd, billed: Usd) -> Option<Decimal> {
+    let (metered, billed) = (metered.as_decimal(), billed.as_decimal());
+    if metered < Decimal::ONE && billed < Decimal::ONE {
+        return None;
+    }
+    let percent = if billed.is_zero() {
+        Decimal::ONE_HUNDRED
+    } else {
+        (metered - billed)
+            .abs()
+            .checked_mul(Decimal::ONE_HUNDRED)?
+            .checked_div(billed)?
+    };
+    (percent > Decimal::from(DRIFT_PERCENT)).then(|| percent.round_dp(2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +143,18 @@ mod tests {
         assert_eq!(micros_of(Usd::new("0.1065".parse().unwrap())), 106_500);
         assert_eq!(micros_of(Usd::new("0.0000001".parse().unwrap())), 1);
         assert_eq!(usd_of_micros(106_500), Usd::new("0.1065".parse().unwrap()));
+    }
+
+    #[test]
+    fn drift_is_more_than_ten_percent_of_the_bill_either_way() {
+        let usd = |cents| Usd::from_cents(cents);
+        assert_eq!(metered_drift(usd(110_00), usd(100_00)), None);
+        assert_eq!(metered_drift(usd(90_00), usd(100_00)), None);
+        let percent = |text: &str| Some(text.parse::<Decimal>().unwrap());
+        assert_eq!(metered_drift(usd(110_01), usd(100_00)), percent("10.01"));
+        assert_eq!(metered_drift(usd(150_00), usd(100_00)), percent("50"));
+        assert_eq!(metered_drift(usd(60_00), usd(100_00)), percent("40"));
+        assert_eq!(metered_drift(usd(5_00), usd(0)), Some(Decimal::ONE_HUNDRED));
+        assert_eq!(metered_drift(usd(0_40), usd(0_90)), None, "pennies");
     }
 }

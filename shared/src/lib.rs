@@ -21,8 +21,8 @@ pub mod telemetry;
 pub use app::App;
 pub use aws::{budgets, enforce, iam, ledger, log_objects, notify, secret, sns_signature};
 pub use flows::{
-    admin, alarms, alert_delivery, commit, group_spend, handover, metering, outbox, reconcile,
-    rollover,
+    admin, alarms, alert_delivery, commit, group_spend, handover, metered_drift, metering, outbox,
+    reconcile, rollover,
 };
 pub use seatcap_core::{
     access, alert, announce, audit, decide, deny, findings, identity, intent, invocation,

@@ -575,3 +575,104 @@ async fn a_shared_role_deny_that_no_longer_names_the_person_is_written_again() {
         .unwrap();
     assert!(findings(&again).is_empty(), "{again:?}");
 }
+
+/// An ended month's metered figure against Budgets' (DescribeBudgetPerformanceHistory:
+/// moto has none, so Budgets is mocked here; the ledger and IAM are moto's): from the third
+/// day of the next month, the first reconcile reports each principal more than 10 % apart,
+/// once, and later runs neither report it again nor ask Budgets again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_months_metered_and_billed_figures_more_than_ten_percent_apart_are_reported_once()
+ {
+    use aws_sdk_budgets::operation::describe_budget_performance_history::DescribeBudgetPerformanceHistoryOutput;
+    use aws_sdk_budgets::operation::describe_budgets::DescribeBudgetsOutput;
+    use aws_sdk_budgets::types::{BudgetPerformanceHistory, BudgetedAndActualAmounts, Spend};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    let account = Account::new().await;
+    let mid_november = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();
+    let app = app_at(&account, mid_november, &[]);
+    let alice = managed(&account, &app, "alice", "500.00", "0.00").await;
+    let bob = managed(&account, &app, "bob", "500.00", "0.00").await;
+    // November, metered: Alice $100 (4 Opus calls), Bob $50.
+    let opus = "global.anthropic.claude-opus-4-5-20251101-v1:0";
+    let records: Vec<String> = [(&alice, 4), (&bob, 2)]
+        .iter()
+        .flat_map(|(who, n)| {
+            (0..*n).map(move |i| {
+                let mut r = seatcap_tests::invocation_record(
+                    who.as_str(),
+                    &format!("{who}-{i}"),
+                    opus,
+                    1_000_000,
+                );
+                r["timestamp"] = json!("2026-11-20T10:00:00Z");
+                r.to_string()
+            })
+        })
+        .collect();
+    app.meter_records(&records).await.unwrap();
+
+    // Budgets' bill for November: Alice $104 (4 % apart: fine), Bob $80 (37.5 %: drift).
+    let billed = |name: &'static str, amount: &'static str| {
+        mock!(aws_sdk_budgets::Client::describe_budget_performance_history)
+            .match_requests(move |r| r.budget_name() == Some(name))
+            .then_output(move || {
+                let spend = Spend::builder().amount(amount).unit("USD").build().unwrap();
+                DescribeBudgetPerformanceHistoryOutput::builder()
+                    .budget_performance_history(
+                        BudgetPerformanceHistory::builder()
+                            .budgeted_and_actual_amounts_list(
+                                BudgetedAndActualAmounts::builder()
+                                    .actual_amount(spend)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            })
+    };
+    let (alices, bobs) = (billed("seatcap-alice", "104.0"), billed("seatcap-bob", "80.0"));
+    let none = mock!(aws_sdk_budgets::Client::describe_budgets)
+        .then_output(|| DescribeBudgetsOutput::builder().build());
+    let at = |now: DateTime<Utc>| {
+        let mut app = app_at(&account, now, &[]);
+        app.budgets = seatcap::budgets::Budgets::new(mock_client!(
+            aws_sdk_budgets,
+            RuleMode::MatchAny,
+            [&alices, &bobs, &none]
+        ));
+        app
+    };
+
+    // The 2nd of December: too early (Budgets' figure is still settling).
+    let early = reconcile(&at(Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap())).await;
+    assert!(early.metered_budget_drift.is_empty());
+    assert_eq!(alices.num_calls() + bobs.num_calls(), 0);
+
+    // Two runs at once (a scheduled one and an operator's): the drift is reported once.
+    let third = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
+    let (one, two) = (at(third), at(third));
+    let (one, two) = tokio::join!(reconcile(&one), reconcile(&two));
+    let due = if one.metered_budget_drift.is_empty() { two } else { one };
+    assert_eq!(due.metered_budget_drift.len(), 1, "{due:?}");
+    let drift = &due.metered_budget_drift[0];
+    assert_eq!(
+        (
+            drift.principal.clone(),
+            drift.period.as_str(),
+            drift.metered_usd.as_str(),
+            drift.budgets_usd.as_str(),
+            drift.difference_percent.as_str()
+        ),
+        (bob.clone(), "2026-11", "50.00", "80.00", "37.50")
+    );
+    assert_eq!(due.counts.get("metered_budget_drift"), Some(&1));
+    let event = audited(&account, &bob, EventKind::MeteredBudgetDrift).await;
+    assert_eq!(event.detail["budgets_usd"], "80.00");
+
+    // Later runs: checked already; Budgets is not asked again.
+    let asked = (alices.num_calls(), bobs.num_calls());
+    let later = reconcile(&at(Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).unwrap())).await;
+    assert!(later.metered_budget_drift.is_empty());
+    assert_eq!((alices.num_calls(), bobs.num_calls()), asked);
+}

@@ -125,6 +125,45 @@ impl Budgets {
         }
     }
 
+    /// What Budgets says was actually spent on `name` in the period from `start` to `end`
+    /// (an ended month, for reconcile's comparison with the metered figure); `None` when it
+    /// has no figure for it (or the budget is gone).
+    pub async fn actual_in(
+        &self,
+        account_id: &str,
+        name: &str,
+        start: chrono::DateTime<chrono::Utc>,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Usd>, BudgetsError> {
+        let time =
+            |t: chrono::DateTime<chrono::Utc>| aws_smithy_types::DateTime::from_secs(t.timestamp());
+        let result = self
+            .client
+            .describe_budget_performance_history()
+            .account_id(account_id)
+            .budget_name(name)
+            .time_period(
+                aws_sdk_budgets::types::TimePeriod::builder()
+                    .start(time(start))
+                    .end(time(end))
+                    .build(),
+            )
+            .send()
+            .await;
+        let history = match result {
+            Ok(out) => out.budget_performance_history,
+            Err(e) if e.code() == Some("NotFoundException") => return Ok(None),
+            Err(e) => return Err(error("DescribeBudgetPerformanceHistory", name, &e)),
+        };
+        let amounts = history
+            .iter()
+            .flat_map(|h| h.budgeted_and_actual_amounts_list())
+            .filter_map(|a| a.actual_amount())
+            .filter(|spend| spend.unit() == "USD")
+            .filter_map(|spend| Usd::parse_budgets_amount(spend.amount()).ok());
+        Ok(amounts.reduce(|a, b| a + b))
+    }
+
     /// Every budget of the account, all pages.
     pub async fn describe_all(&self, account_id: &str) -> Result<Vec<BudgetInfo>, BudgetsError> {
         let mut pages = self

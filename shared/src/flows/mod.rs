@@ -8,6 +8,7 @@ pub mod alert_delivery;
 pub mod commit;
 pub mod group_spend;
 pub mod handover;
+pub mod metered_drift;
 pub mod metering;
 pub mod outbox;
 pub mod reconcile;

@@ -75,6 +75,10 @@ pub struct ReconcileReport {
     pub counts: BTreeMap<&'static str, usize>,
     pub principals: Vec<PrincipalReport>,
     pub unowned_budgets: Vec<String>,
+    /// An ended month whose metered and billed figures differ by more than 10 %, per
+    /// principal (checked once per month, from its third day).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metered_budget_drift: Vec<crate::metered_drift::MeteredDrift>,
     pub failed: Vec<(String, String)>,
     /// The follow-up invocation's event, when this one ran out of time.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,6 +146,14 @@ impl App {
             dry_run,
             ..ReconcileReport::default()
         };
+        if first_run {
+            report.metered_budget_drift = self.check_metered_drift(now).await?;
+            if !report.metered_budget_drift.is_empty() {
+                report
+                    .counts
+                    .insert("metered_budget_drift", report.metered_budget_drift.len());
+            }
+        }
         let attachments = self.iam.all_attachments().await?;
         let mut budgets = BudgetsSeen::default();
         // Acted on in this run: IAM was read before, so a second look would misread them.

@@ -329,6 +329,12 @@ impl Ledger {
         Ok(counters)
     }
 
+    /// Whether `claim` has been made (a consistent read).
+    pub async fn claimed(&self, claim: &crate::audit::Claim) -> Result<bool, LedgerError> {
+        let found = self.batch_get(vec![key(claim.key(), SEEN_SK)]).await?;
+        Ok(!found.is_empty())
+    }
+
     /// `arn`'s metered micro-dollars in `period` (0 when nothing was metered).
     pub async fn metered(&self, arn: &PrincipalArn, period: &str) -> Result<i64, LedgerError> {
         let read = self
