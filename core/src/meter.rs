@@ -155,6 +155,6 @@ mod tests {
         assert_eq!(metered_drift(usd(150_00), usd(100_00)), percent("50"));
         assert_eq!(metered_drift(usd(60_00), usd(100_00)), percent("40"));
         assert_eq!(metered_drift(usd(5_00), usd(0)), Some(Decimal::ONE_HUNDRED));
-        assert_eq!(metered_drift(usd(0_40), usd(0_90)), None, "pennies");
+        assert_eq!(metered_drift(usd(40), usd(90)), None, "pennies");
     }
 }
