@@ -159,7 +159,7 @@ enum Command {
     /// A month's metered spend (estimated from the invocation logs), by person, model or
     /// team, as a table with bars.
     Usage {
-        /// `YYYY-MM`; this month when absent.
+        /// A month, `YYYY-MM`, or a day, `YYYY-MM-DD`; this month when absent.
         #[arg(long)]
         period: Option<String>,
         #[arg(long, default_value = "person", value_parser = ["person", "model", "team"])]

@@ -209,20 +209,23 @@ pub struct HistoryRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsageRequest {
-    /// `YYYY-MM`; this month when absent.
+    /// A month, `YYYY-MM`, or a day, `YYYY-MM-DD`; this month when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
     #[serde(default)]
     pub by: crate::usage::UsageBy,
 }
 
-/// A `usage` period: a month, `YYYY-MM`.
-pub fn parse_month(text: &str) -> Result<String, Refusal> {
+/// A `usage` period: a month, `YYYY-MM`, or a day, `YYYY-MM-DD`.
+pub fn parse_usage_period(text: &str) -> Result<String, Refusal> {
+    use crate::alert::PeriodUnit::{Daily, Monthly};
     match period::unit_of(text) {
-        Some(crate::alert::PeriodUnit::Monthly) => Ok(text.to_owned()),
+        Some(Monthly | Daily) => Ok(text.to_owned()),
         _ => Err(Refusal {
             code: "invalid_period",
-            message: format!("period must be a month, YYYY-MM (got {text:?})"),
+            message: format!(
+                "period must be a month, YYYY-MM, or a day, YYYY-MM-DD (got {text:?})"
+            ),
         }),
     }
 }

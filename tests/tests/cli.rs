@@ -9,7 +9,7 @@ use seatcap_tests::{
     Account, Function, binary, invocation_record, logs_batch, moto, serve_invoke_api, sns_event,
     todays_budget_alert,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct Finance {
     account: Account,
@@ -238,6 +238,28 @@ async fn usage_shows_the_months_metered_spend_by_person_model_and_team() {
     let by_team = stdout(&f.seatcap(&["usage", "--by", "team"]).await);
     for expected in ["data", "$55.00", "(no team)", "$25.00", "(no cap)", "$5.00"] {
         assert!(by_team.contains(expected), "{expected}: {by_team}");
+    }
+
+    // A month and its days: two calls either side of midnight of an earlier month.
+    let mut late = invocation_record(alice.as_str(), "n1", opus, 1_000_000);
+    late["timestamp"] = serde_json::json!("2026-11-10T23:59:59Z");
+    let mut early = invocation_record(alice.as_str(), "n2", haiku, 1_000_000);
+    early["timestamp"] = serde_json::json!("2026-11-11T00:00:01Z");
+    metering
+        .invoke(&logs_batch(&[late, early]))
+        .await
+        .expect_response();
+    let total = |answer: &Output| {
+        let answer: Value = serde_json::from_slice(&answer.stdout).unwrap();
+        (answer["total_usd"].clone(), answer["total_calls"].clone())
+    };
+    for (period, usd, calls) in [
+        ("2026-11", "30.00", 2),
+        ("2026-11-10", "25.00", 1),
+        ("2026-11-11", "5.00", 1),
+    ] {
+        let answer = f.seatcap(&["--json", "usage", "--period", period]).await;
+        assert_eq!(total(&answer), (json!(usd), json!(calls)), "{period}");
     }
 
     let last_year = f.seatcap(&["--json", "usage", "--period", "2025-12"]).await;

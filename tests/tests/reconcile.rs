@@ -582,7 +582,7 @@ async fn a_shared_role_deny_that_no_longer_names_the_person_is_written_again() {
 /// once, and later runs neither report it again nor ask Budgets again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_months_metered_and_billed_figures_more_than_ten_percent_apart_are_reported_once()
- {
+{
     use aws_sdk_budgets::operation::describe_budget_performance_history::DescribeBudgetPerformanceHistoryOutput;
     use aws_sdk_budgets::operation::describe_budgets::DescribeBudgetsOutput;
     use aws_sdk_budgets::types::{BudgetPerformanceHistory, BudgetedAndActualAmounts, Spend};
@@ -631,7 +631,10 @@ async fn an_ended_months_metered_and_billed_figures_more_than_ten_percent_apart_
                     .build()
             })
     };
-    let (alices, bobs) = (billed("seatcap-alice", "104.0"), billed("seatcap-bob", "80.0"));
+    let (alices, bobs) = (
+        billed("seatcap-alice", "104.0"),
+        billed("seatcap-bob", "80.0"),
+    );
     let none = mock!(aws_sdk_budgets::Client::describe_budgets)
         .then_output(|| DescribeBudgetsOutput::builder().build());
     let at = |now: DateTime<Utc>| {
@@ -653,7 +656,11 @@ async fn an_ended_months_metered_and_billed_figures_more_than_ten_percent_apart_
     let third = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
     let (one, two) = (at(third), at(third));
     let (one, two) = tokio::join!(reconcile(&one), reconcile(&two));
-    let due = if one.metered_budget_drift.is_empty() { two } else { one };
+    let due = if one.metered_budget_drift.is_empty() {
+        two
+    } else {
+        one
+    };
     assert_eq!(due.metered_budget_drift.len(), 1, "{due:?}");
     let drift = &due.metered_budget_drift[0];
     assert_eq!(

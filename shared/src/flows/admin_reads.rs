@@ -116,7 +116,7 @@ impl App {
     /// "total_calls", "metered": true}`: the month's counters (one paginated query of the
     /// status index), and for the team view the states they belong to (one batch read).
     pub(super) async fn usage(&self, r: UsageRequest) -> Result<Answer, AdminError> {
-        let period = match r.period.as_deref().map(parse_month) {
+        let period = match r.period.as_deref().map(parse_usage_period) {
             None => crate::period::month_key(self.now()),
             Some(Ok(period)) => period,
             Some(Err(refusal)) => return Ok(Err(refusal)),

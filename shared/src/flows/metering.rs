@@ -105,7 +105,9 @@ pub struct MeteredSpend {
     /// the ledger is it (`managed: false`: counted and visible, charged to no one else).
     pub arn: String,
     pub managed: bool,
+    /// The month, and the day within it, the calls were made.
     pub period: String,
+    pub day: String,
     pub added_usd: String,
     pub metered_usd: String,
     pub calls: usize,
@@ -169,6 +171,11 @@ pub fn records_of(event: &LogsEvent) -> Result<Vec<String>, MeteringError> {
         return Ok(Vec::new());
     }
     Ok(batch.log_events.into_iter().map(|e| e.message).collect())
+}
+
+/// The month (`YYYY-MM`) of a day (`YYYY-MM-DD`).
+fn month_of(day: &str) -> &str {
+    day.get(..7).unwrap_or(day)
 }
 
 /// The principals an identity may be, most specific first: a user is itself; a session on
@@ -319,7 +326,7 @@ impl App {
             records: records.len(),
             ..MeteringReport::default()
         };
-        // identity → period → calls (request id, micro-dollars).
+        // identity → day (`YYYY-MM-DD`) → calls.
         let mut calls: BTreeMap<String, BTreeMap<String, Vec<MeteredCall>>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         // Unknown models: (model, period, the first identity seen calling it).
@@ -356,7 +363,7 @@ impl App {
             calls
                 .entry(invocation.identity_arn.clone())
                 .or_default()
-                .entry(crate::period::month_key(invocation.at))
+                .entry(invocation.at.date_naive().to_string())
                 .or_default()
                 .push(MeteredCall {
                     claim: invocation.request_id,
@@ -387,10 +394,13 @@ impl App {
             .cloned()
             .chain(group_arns)
             .collect();
-        let periods: BTreeSet<&String> = calls.values().flat_map(|p| p.keys()).collect();
+        let periods: BTreeSet<&str> = calls
+            .values()
+            .flat_map(|days| days.keys().map(|day| month_of(day)))
+            .collect();
         let counters: Vec<(String, String)> = all
             .iter()
-            .flat_map(|arn| periods.iter().map(move |p| (arn.clone(), (*p).clone())))
+            .flat_map(|arn| periods.iter().map(move |p| (arn.clone(), (*p).to_owned())))
             .collect();
         let all: Vec<String> = all.into_iter().collect();
         let read = self.ledger.read_meters(&all, &counters).await?;
@@ -421,23 +431,27 @@ impl App {
         }
 
         let current = crate::period::month_key(now);
-        for ((arn, managed, period), batch) in charges {
-            let counted = self
-                .ledger
-                .count_metered(&arn, &period, &batch, now)
-                .await?;
+        // Added by this batch so far, per (arn, month): a batch spanning midnight charges a
+        // principal one day after the other.
+        let mut added: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for ((arn, managed, day), batch) in charges {
+            let counted = self.ledger.count_metered(&arn, &day, &batch, now).await?;
             report.counted += counted.calls;
             report.duplicates += counted.duplicates;
+            let period = month_of(&day).to_owned();
+            let so_far = added.entry((arn.clone(), period.clone())).or_default();
+            *so_far = so_far.saturating_add(counted.micros);
             let before = read
                 .metered
                 .get(&(arn.clone(), period.clone()))
                 .copied()
                 .unwrap_or(0);
-            let metered = usd_of_micros(before.saturating_add(counted.micros));
+            let metered = usd_of_micros(before.saturating_add(*so_far));
             report.spend.push(MeteredSpend {
                 arn: arn.clone(),
                 managed,
                 period: period.clone(),
+                day: day.clone(),
                 added_usd: usd_of_micros(counted.micros).to_plain_string(),
                 metered_usd: metered.to_plain_string(),
                 calls: counted.calls,

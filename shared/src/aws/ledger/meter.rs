@@ -1,5 +1,5 @@
-//! Metered spend in the ledger: one counter per principal (or unmanaged identity) and month,
-//! `P#<arn>` / `METER#<period>`, added to with DynamoDB `ADD` in the same transaction as a
+//! Metered spend in the ledger: counters per principal (or unmanaged identity), month and
+//! day, `P#<arn>` / `METER#<period>` (`2026-12`, `2026-12-02`), added to with DynamoDB `ADD` in the same transaction as a
 //! claim per Bedrock request id (`INV#<request id>`), so a redelivered batch, or a request
 //! id seen in two batches, counts once. The counter keeps its money per model too
 //! (`model_micro_usd#<model id>`), and sits in the status index under `meter#<period>`, so
@@ -19,8 +19,11 @@ use crate::principal::PrincipalArn;
 use crate::state::{PrincipalState, Status};
 use crate::usage::Counter;
 
-/// One transaction holds at most 100 items: the counter and 99 claims.
-const CLAIMS_PER_TRANSACTION: usize = 99;
+/// One transaction holds at most 100 items: the month's and the day's counters and 98
+/// claims.
+const CLAIMS_PER_TRANSACTION: usize = 98;
+/// The transaction's items before the claims.
+const COUNTERS: usize = 2;
 /// A counter's money for one model: this prefix and the model id.
 const MODEL_PREFIX: &str = "model_micro_usd#";
 /// Model ids are short; a longer one (not Bedrock's) is kept to this many characters.
@@ -107,13 +110,14 @@ impl Ledger {
         Ok(read)
     }
 
-    /// Adds `calls` (request id, micro-dollars) to `arn`'s counter for `period`, each request
-    /// id once ever: one transaction per 99 calls, the `ADD` and the claims together. A
-    /// claim that exists already drops its call (a duplicate) and the rest is sent again.
+    /// Adds `calls`, all made on `day` (`YYYY-MM-DD`), to `arn`'s counters for that day and
+    /// its month, each claim once ever: one transaction per 98 calls, both `ADD`s and the
+    /// claims together. A claim that exists already drops its call (a duplicate) and the
+    /// rest is sent again.
     pub async fn count_metered(
         &self,
         arn: &str,
-        period: &str,
+        day: &str,
         calls: &[MeteredCall],
         now: DateTime<Utc>,
     ) -> Result<Counted, LedgerError> {
@@ -123,7 +127,7 @@ impl Ledger {
             let mut attempt = 0;
             while !pending.is_empty() {
                 attempt += 1;
-                match self.add_once(arn, period, &pending, now).await? {
+                match self.add_once(arn, day, &pending, now).await? {
                     Added::Done => {
                         counted.micros += pending.iter().map(|c| c.micros).sum::<i64>();
                         counted.calls += pending.len();
@@ -155,13 +159,15 @@ impl Ledger {
         Ok(counted)
     }
 
-    async fn add_once(
+    /// One counter's `ADD`: money, calls and money per model, and its place in the status
+    /// index (`meter#<period>`).
+    fn counter_update(
         &self,
         arn: &str,
         period: &str,
         calls: &[&MeteredCall],
         now: DateTime<Utc>,
-    ) -> Result<Added, LedgerError> {
+    ) -> Result<TransactWriteItem, LedgerError> {
         let micros: i64 = calls.iter().map(|c| c.micros).sum();
         let mut by_model: BTreeMap<String, i64> = BTreeMap::new();
         for call in calls {
@@ -193,8 +199,22 @@ impl Ledger {
             ))
             .build()
             .map_err(dynamo_error("TransactWriteItems"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    async fn add_once(
+        &self,
+        arn: &str,
+        day: &str,
+        calls: &[&MeteredCall],
+        now: DateTime<Utc>,
+    ) -> Result<Added, LedgerError> {
+        let month = day.get(..7).unwrap_or(day);
+        let mut items = vec![
+            self.counter_update(arn, month, calls, now)?,
+            self.counter_update(arn, day, calls, now)?,
+        ];
         let expires_at = (now + self.claim_ttl).timestamp();
-        let mut items = vec![TransactWriteItem::builder().update(update).build()];
         for call in calls {
             let claim = to_item(&ClaimItem {
                 pk: format!("INV#{}", call.claim),
@@ -224,13 +244,13 @@ impl Ledger {
             .iter()
             .map(|r| r.code())
             .collect();
-        // Item 0 is the counter; item i + 1 is call i's claim.
+        // Items 0 and 1 are the counters; item i + 2 is call i's claim.
         let seen: Vec<usize> = codes
             .iter()
             .enumerate()
-            .skip(1)
+            .skip(COUNTERS)
             .filter(|(_, code)| **code == Some("ConditionalCheckFailed"))
-            .map(|(i, _)| i - 1)
+            .map(|(i, _)| i - COUNTERS)
             .collect();
         if !seen.is_empty() {
             return Ok(Added::Seen(seen));
