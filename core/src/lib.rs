@@ -7,7 +7,7 @@
 //! [`findings`] is what reconcile finds, [`identity`] who is asking the admin, [`rearm`] the Budgets notifications a change
 //! within a period needs, [`deny`] the per-person deny lists of shared roles,
 //! [`access`] whether a policy still allows Bedrock, [`announce`] and [`notice`] what people
-//! are told, [`audit`] the audit trail's vocabulary, [`sns`] what makes an SNS delivery authentic, [`invocation`], [`log_object`], [`price`] and [`meter`] what metering reads and counts, [`usage`] finance's sums of it, and [`money`], [`period`], [`principal`]
+//! are told, [`audit`] the audit trail's vocabulary, [`sns`] what makes an SNS delivery authentic, [`invocation`], [`log_object`], [`price`] (and [`price_list`], its daily refresh) and [`meter`] what metering reads and counts, [`usage`] finance's sums of it, and [`money`], [`period`], [`principal`]
 //! the values everything is made of.
 
 pub mod access;
@@ -26,6 +26,7 @@ pub mod money;
 pub mod notice;
 pub mod period;
 pub mod price;
+pub mod price_list;
 pub mod principal;
 pub mod rearm;
 pub mod request;

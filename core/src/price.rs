@@ -95,6 +95,29 @@ impl PriceTable {
         &self.rows
     }
 
+    /// A table of `rows`; `None` for no rows (a table must price everything).
+    pub fn from_rows(rows: Vec<Row>) -> Option<PriceTable> {
+        (!rows.is_empty()).then_some(PriceTable { rows })
+    }
+
+    /// The table in the shipped file's format, which [`PriceTable::parse`] reads back.
+    pub fn to_csv(&self) -> String {
+        let mut text = String::from("family,input,output,regional_multiplier,source,date\n");
+        for row in &self.rows {
+            let source = row.source.replace([',', '\n', '\r'], " ");
+            text.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                row.family.replace(',', " "),
+                row.input.normalize(),
+                row.output.normalize(),
+                row.regional_multiplier.normalize(),
+                source,
+                row.date.replace(',', " "),
+            ));
+        }
+        text
+    }
+
     /// The row for `model_id`: the longest family its name starts with (so
     /// `claude-opus-4-5-...` is not taken for `claude-opus-4`).
     pub fn row_for(&self, model_id: &str) -> Option<&Row> {

@@ -22,9 +22,10 @@ pub use app::App;
 pub use aws::{budgets, enforce, iam, ledger, log_objects, notify, secret, sns_signature};
 pub use flows::{
     admin, alarms, alert_delivery, commit, group_spend, handover, metered_drift, metering, outbox,
-    reconcile, rollover,
+    pricing_sync, reconcile, rollover,
 };
 pub use seatcap_core::{
     access, alert, announce, audit, decide, deny, findings, identity, intent, invocation,
-    log_object, meter, money, notice, period, price, principal, rearm, request, sns, state, usage,
+    log_object, meter, money, notice, period, price, price_list, principal, rearm, request, sns,
+    state, usage,
 };

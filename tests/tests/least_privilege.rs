@@ -9,6 +9,9 @@
 //! operation where IAM has an action of its own for several operations; [`moto_names`]
 //! adds those names, as AWS's service authorization reference maps them, and only in this
 //! test: the template holds IAM's names.
+//!
+//! pricing-sync is not here: moto has no Price List API to call under its role. Its one
+//! ledger write is a `PutItem`, which its template statement grants (parliament checks it).
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -149,7 +149,13 @@ pub struct MeteringMemory {
     /// Unknown models reported, by period: the ledger's claim says so once and for all;
     /// this only spares the process asking again.
     unknown_reported: Mutex<BTreeSet<(String, String)>>,
+    /// The price table (shipped, with pricing-sync's rows over it) and when it was read.
+    prices: Mutex<Option<(chrono::DateTime<chrono::Utc>, Arc<PriceTable>)>>,
 }
+
+/// How long a read of pricing-sync's rows is used: a day's sync reaches metering within
+/// the hour.
+const PRICES_FRESH_FOR: chrono::Duration = chrono::Duration::hours(1);
 
 /// How many malformed reasons a report lists.
 const REASONS_LISTED: usize = 3;
@@ -263,6 +269,40 @@ impl App {
         Ok(report)
     }
 
+    /// The table calls are priced with: the shipped one, with the rows of pricing-sync's
+    /// latest run (the AWS Price List API) over it; read at most hourly. Until a sync has
+    /// run, or if its record cannot be read, the shipped table prices.
+    async fn price_table(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Arc<PriceTable>, MeteringError> {
+        let cached = self.metering.prices.lock().ok().and_then(|p| {
+            p.as_ref()
+                .filter(|(at, _)| *at <= now && now.signed_duration_since(*at) < PRICES_FRESH_FOR)
+                .map(|(_, table)| table.clone())
+        });
+        if let Some(table) = cached {
+            return Ok(table);
+        }
+        let table = match self.ledger.synced_prices().await {
+            Ok(Some((rows, synced_at))) => {
+                tracing::debug!(%synced_at, families = rows.len(), "prices from pricing-sync");
+                Arc::new(crate::price_list::merged(PriceTable::shipped(), &rows))
+            }
+            Ok(None) => Arc::new(PriceTable::shipped().clone()),
+            // A record that does not read: price with the shipped table, say so loudly.
+            Err(LedgerError::Corrupt { key, message }) => {
+                warn!(%key, %message, "pricing-sync's prices unreadable: the shipped table prices");
+                Arc::new(PriceTable::shipped().clone())
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Ok(mut prices) = self.metering.prices.lock() {
+            *prices = Some((now, table.clone()));
+        }
+        Ok(table)
+    }
+
     /// A model the price table lacks is priced at its highest rate (fail closed) and
     /// reported once per model and period: an audit entry under seatcap's own subject, with
     /// a claim so that no other batch or process reports it again, and the
@@ -321,7 +361,7 @@ impl App {
     /// Meters invocation log records (one JSON record each), whatever delivered them.
     pub async fn meter_records(&self, records: &[String]) -> Result<MeteringReport, MeteringError> {
         let now = self.now();
-        let prices = PriceTable::shipped();
+        let prices = self.price_table(now).await?;
         let mut report = MeteringReport {
             records: records.len(),
             ..MeteringReport::default()

@@ -11,5 +11,6 @@ pub mod handover;
 pub mod metered_drift;
 pub mod metering;
 pub mod outbox;
+pub mod pricing_sync;
 pub mod reconcile;
 pub mod rollover;
