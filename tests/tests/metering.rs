@@ -54,6 +54,38 @@ async fn audit(account: &Account, principal: &PrincipalArn) -> Vec<(EventKind, V
         .collect()
 }
 
+/// The cut of `principal` is complete: blocked, no intent left, exactly the managed policy
+/// recorded as taken.
+async fn settled_cut(account: &Account, principal: &PrincipalArn) {
+    let state = account.ledger().load(principal).await.unwrap().unwrap();
+    assert_eq!(
+        (state.status, state.pending.is_none()),
+        (Status::Blocked, true),
+        "{state:?}"
+    );
+    assert_eq!(
+        state.detached_policy_arns,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+}
+
+/// Delivers `event` to a metering process that a proxy kills right after it relays the
+/// answer to the call matching `call` (e.g. the detach): the process never answers.
+async fn killed_right_after(account: &Account, call: &str, event: &Value) {
+    let victim = Arc::new(Mutex::new(None));
+    let upstream = account.endpoint.trim_start_matches("http://").to_owned();
+    let proxy = KillingProxy::start(upstream, call.into(), victim.clone()).await;
+    let mut env = account.env();
+    env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
+    let mut dying = Function::start(binary("metering"), &env).await;
+    *victim.lock().unwrap() = dying.pid();
+    let answer = dying.invoke_or_die(event, Duration::from_secs(3)).await;
+    assert!(
+        answer.is_none() && proxy.fired(),
+        "killed right after {call}: {answer:?}"
+    );
+}
+
 fn outcomes(report: &Value) -> Vec<String> {
     report["alerts"]
         .as_array()
@@ -342,19 +374,7 @@ async fn metering_killed_after_the_cut_is_completed_by_the_redelivered_batch() {
     set_cap(&admin_app(&account), alice.as_str(), "seatcap-alice").await;
     let runaway = batch(&opus_calls(alice.as_str(), "k", 8));
 
-    let victim = Arc::new(Mutex::new(None));
-    let upstream = account.endpoint.trim_start_matches("http://").to_owned();
-    let proxy =
-        KillingProxy::start(upstream, "Action=DetachUserPolicy".into(), victim.clone()).await;
-    let mut env = account.env();
-    env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
-    let mut dying = Function::start(binary("metering"), &env).await;
-    *victim.lock().unwrap() = dying.pid();
-    let answer = dying.invoke_or_die(&runaway, Duration::from_secs(3)).await;
-    assert!(
-        answer.is_none() && proxy.fired(),
-        "killed after the detach: {answer:?}"
-    );
+    killed_right_after(&account, "Action=DetachUserPolicy", &runaway).await;
     assert!(
         account.attached(&alice).await.is_empty(),
         "IAM cut before the death"
@@ -370,16 +390,7 @@ async fn metering_killed_after_the_cut_is_completed_by_the_redelivered_batch() {
         (json!(0), json!(8)),
         "{again}"
     );
-    let state = account.ledger().load(&alice).await.unwrap().unwrap();
-    assert_eq!(
-        (state.status, state.pending.is_none()),
-        (Status::Blocked, true),
-        "{state:?}"
-    );
-    assert_eq!(
-        state.detached_policy_arns,
-        vec![account.bedrock_policy_arn.clone()]
-    );
+    settled_cut(&account, &alice).await;
     let kinds: Vec<EventKind> = audit(&account, &alice)
         .await
         .into_iter()
@@ -647,16 +658,7 @@ async fn members_racing_batches_and_a_death_after_the_groups_cut_converge() {
 
     // The batch that takes the group over its cap; the process dies after the detach.
     let runaway = batch(&opus_calls(dan.as_str(), "k", 5));
-    let victim = Arc::new(Mutex::new(None));
-    let upstream = account.endpoint.trim_start_matches("http://").to_owned();
-    let proxy =
-        KillingProxy::start(upstream, "Action=DetachGroupPolicy".into(), victim.clone()).await;
-    let mut env = account.env();
-    env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
-    let mut dying = Function::start(binary("metering"), &env).await;
-    *victim.lock().unwrap() = dying.pid();
-    let answer = dying.invoke_or_die(&runaway, Duration::from_secs(3)).await;
-    assert!(answer.is_none() && proxy.fired(), "killed: {answer:?}");
+    killed_right_after(&account, "Action=DetachGroupPolicy", &runaway).await;
     assert!(account.attached(&platform).await.is_empty(), "cut in IAM");
 
     // The group's share was counted before the death, Dan's own (charged after) was not:
@@ -667,16 +669,7 @@ async fn members_racing_batches_and_a_death_after_the_groups_cut_converge() {
         (&json!(5), &json!(5)),
         "{again}"
     );
-    let state = account.ledger().load(&platform).await.unwrap().unwrap();
-    assert_eq!(
-        (state.status, state.pending.is_none()),
-        (Status::Blocked, true),
-        "{again}"
-    );
-    assert_eq!(
-        state.detached_policy_arns,
-        vec![account.bedrock_policy_arn.clone()]
-    );
+    settled_cut(&account, &platform).await;
     assert_eq!(
         account.ledger().metered(&platform, &period).await.unwrap(),
         225_000_000

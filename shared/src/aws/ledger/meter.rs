@@ -269,6 +269,38 @@ impl Ledger {
         }
     }
 
+    /// Every item of the status index's `status` partition whose key starts with `prefix`,
+    /// all pages.
+    async fn status_partition(
+        &self,
+        status: &str,
+        prefix: Option<&str>,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, LedgerError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::STATUS_INDEX)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(status.to_owned()));
+        query = match prefix {
+            Some(prefix) => query
+                .key_condition_expression("#status = :status AND begins_with(pk, :prefix)")
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned())),
+            None => query.key_condition_expression("#status = :status"),
+        };
+        let pages = query
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        pages
+            .into_iter()
+            .map(|item| item.map_err(dynamo_error("Query")))
+            .collect()
+    }
+
     /// The group principals of one account the ledger holds, whatever their status: two
     /// queries of the status index (its sort key is the principal's key), not a scan.
     pub async fn group_principals(
@@ -279,23 +311,10 @@ impl Ledger {
         let prefix = identity_pk(&format!("arn:{partition}:iam::{account}:group/"));
         let mut groups = Vec::new();
         for status in [Status::Active, Status::Blocked] {
-            let pages = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(super::STATUS_INDEX)
-                .key_condition_expression("#status = :status AND begins_with(pk, :prefix)")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
-                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
-                .projection_expression("pk")
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Vec<_>>()
-                .await;
-            for item in pages {
-                let item = item.map_err(dynamo_error("Query"))?;
+            for item in self
+                .status_partition(status.as_str(), Some(&prefix))
+                .await?
+            {
                 if let Some(AttributeValue::S(pk)) = item.get("pk")
                     && let Some(Ok(group)) = pk.strip_prefix("P#").map(str::parse)
                 {
@@ -306,30 +325,17 @@ impl Ledger {
         Ok(groups)
     }
 
-    /// Every counter of `period` (`YYYY-MM`): principals and unmanaged identities, groups
-    /// included. Counters last written by a version before the status index held them are
-    /// not found until their next call.
+    /// Every counter of `period` (`YYYY-MM` or `YYYY-MM-DD`): principals and unmanaged
+    /// identities, groups included. Counters last written by a version before the status
+    /// index held them are not found until their next call.
     pub async fn counters_of(&self, period: &str) -> Result<Vec<Counter>, LedgerError> {
-        let pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(super::STATUS_INDEX)
-            .key_condition_expression("#status = :status")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", AttributeValue::S(meter_status(period)))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
+        let items = self.status_partition(&meter_status(period), None).await?;
         let number = |value: Option<&AttributeValue>| match value {
             Some(AttributeValue::N(n)) => n.parse::<i64>().unwrap_or(0),
             _ => 0,
         };
         let mut counters = Vec::new();
-        for item in pages {
-            let item = item.map_err(dynamo_error("Query"))?;
+        for item in items {
             let Some(AttributeValue::S(pk)) = item.get("pk") else {
                 continue;
             };
