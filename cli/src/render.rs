@@ -173,7 +173,7 @@ pub fn usage(answer: &Value) -> String {
             [
                 key,
                 format!("${}", text(&r["usd"])),
-                r.get("calls").map_or(String::new(), text),
+                r.get("calls").map_or("-".to_owned(), text),
                 "█".repeat(usize::try_from(width).unwrap_or(0)),
             ]
         })

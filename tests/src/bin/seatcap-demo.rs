@@ -134,6 +134,9 @@ async fn main() {
 
     runaway_loop(&account, &env, &finance, &slack).await;
 
+    step("This month's metered spend, as finance sees it", "");
+    seatcap(&finance, &["usage", "--by", "model"]).await;
+
     step("Audit trail", "");
     seatcap(&finance, &["history", "alice"]).await;
     println!("\nDone. Everything above ran against the local emulator; nothing reached AWS.");
