@@ -62,6 +62,26 @@ pub fn newly_reached(
     })
 }
 
+/// A metered figure as spend that decisions may use: whole cents, rounded down, so that
+/// it is never above what was metered.
+pub fn metered_spend(micros: i64) -> Usd {
+    Usd::new(
+        usd_of_micros(micros)
+            .as_decimal()
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero),
+    )
+}
+
+/// The higher of Budgets' figure for the current period and the metered one (metering
+/// sees calls a day before Budgets does): the spend every decision uses.
+pub fn highest_spend(budgets: Option<Usd>, metered_micros: i64) -> Option<Usd> {
+    if metered_micros <= 0 {
+        return budgets;
+    }
+    let metered = metered_spend(metered_micros);
+    Some(budgets.map_or(metered, |b| b.max(metered)))
+}
+
 /// How far apart an ended period's metered figure and Budgets' (the bill) may be before
 /// reconcile reports it: a wrong or missing price shows as a steady difference.
 pub const DRIFT_PERCENT: i64 = 10;
@@ -156,5 +176,14 @@ mod tests {
         assert_eq!(metered_drift(usd(60_00), usd(100_00)), percent("40"));
         assert_eq!(metered_drift(usd(5_00), usd(0)), Some(Decimal::ONE_HUNDRED));
         assert_eq!(metered_drift(usd(40), usd(90)), None, "pennies");
+    }
+
+    #[test]
+    fn the_higher_of_budgets_and_metered_spend_decides() {
+        let usd = |cents| Some(Usd::from_cents(cents));
+        assert_eq!(highest_spend(usd(150_00), 0), usd(150_00));
+        assert_eq!(highest_spend(None, 250_009_999), usd(250_00));
+        assert_eq!(highest_spend(usd(150_00), 250_000_000), usd(250_00));
+        assert_eq!(highest_spend(usd(300_00), 250_000_000), usd(300_00));
     }
 }

@@ -685,3 +685,62 @@ async fn members_racing_batches_and_a_death_after_the_groups_cut_converge() {
         "{restored}"
     );
 }
+
+/// The higher of the metered figure and Budgets' decides: calls still in flight at the cut
+/// are metered after it ($250 against the $225 the cut recorded), so raising the cap to
+/// $240 restores no one, and neither does reconcile; $260 does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raised_cap_restores_only_above_the_metered_spend() {
+    let account = Account::new().await;
+    let alice = account
+        .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+        .await;
+    let app = admin_app(&account);
+    set_cap(&app, alice.as_str(), "seatcap-alice").await;
+    let metering = Function::start(binary("metering"), &account.env()).await;
+    let cut = metering
+        .invoke(&batch(&opus_calls(alice.as_str(), "run", 9)))
+        .await
+        .expect_response();
+    assert!(outcomes(&cut).contains(&"enforce".to_owned()), "{cut}");
+    let late = metering
+        .invoke(&batch(&opus_calls(alice.as_str(), "in-flight", 1)))
+        .await
+        .expect_response();
+    assert_eq!(late["spend"][0]["metered_usd"], "250.00", "{late}");
+
+    let raise = |cap: &str| {
+        json!({"action": "set_cap", "principal": alice.as_str(), "budget": "seatcap-alice",
+            "cap_usd": cap, "actor": "finance", "reason": "raise"})
+    };
+    let to_240 = app.handle_admin(raise("240.00")).await.unwrap();
+    assert_eq!(
+        (
+            &to_240["status"],
+            &to_240["restored"],
+            &to_240["last_actual_usd"]
+        ),
+        (&json!("blocked"), &json!(false), &json!("250.00")),
+        "{to_240}"
+    );
+    let report = app
+        .reconcile(
+            seatcap::reconcile::ReconcileEvent::default(),
+            seatcap::handover::Pace::unlimited(),
+        )
+        .await
+        .unwrap();
+    let restored_by_reconcile = report
+        .principals
+        .iter()
+        .any(|p| p.principal == alice && p.outcome == "done");
+    assert!(!restored_by_reconcile, "{report:?}");
+    assert!(account.attached(&alice).await.is_empty());
+
+    let to_260 = app.handle_admin(raise("260.00")).await.unwrap();
+    assert_eq!(to_260["restored"], true, "{to_260}");
+    assert_eq!(
+        account.attached(&alice).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+}

@@ -163,6 +163,7 @@ impl App {
                     .await?
                 {
                     Ok(spend) => {
+                        let spend = self.with_metered(&principal, spend).await?;
                         let target = CapTarget {
                             principal,
                             budget,

@@ -145,6 +145,18 @@ impl App {
         }))))
     }
 
+    /// The spend a cap change decides with: the higher of Budgets' figure and this
+    /// month's metered one (one read).
+    pub(super) async fn with_metered(
+        &self,
+        principal: &crate::principal::PrincipalArn,
+        budgets: Option<crate::money::Usd>,
+    ) -> Result<Option<crate::money::Usd>, AdminError> {
+        let period = crate::period::month_key(self.now());
+        let micros = self.ledger.metered(principal, &period).await?;
+        Ok(crate::meter::highest_spend(budgets, micros))
+    }
+
     /// Adds `metered_usd` and `metered_period` (this month) to state answers, in one read.
     async fn add_metered(&self, answers: &mut [Value]) -> Result<(), AdminError> {
         let period = crate::period::month_key(self.now());

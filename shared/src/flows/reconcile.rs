@@ -99,17 +99,34 @@ pub enum ReconcileError {
     Incomplete(Box<ReconcileReport>),
 }
 
-/// Budgets' side of the truth, per account and budget name.
+/// Budgets' side of the truth, per account and budget name, and this month's metered
+/// micro-dollars per principal.
 #[derive(Default)]
 struct BudgetsSeen {
     accounts: HashMap<String, HashMap<String, BudgetTruth>>,
+    metered: HashMap<String, i64>,
 }
 
 impl BudgetsSeen {
-    fn of(&self, state: &PrincipalState) -> Option<&BudgetTruth> {
-        self.accounts
+    /// Budgets' figure for the principal's budget, raised to the metered one when that is
+    /// higher and for the same month.
+    fn of(&self, state: &PrincipalState) -> Option<BudgetTruth> {
+        let truth = self
+            .accounts
             .get(state.principal.account_id())?
-            .get(&state.budget)
+            .get(&state.budget)?;
+        let metered = self
+            .metered
+            .get(state.principal.as_str())
+            .copied()
+            .filter(|_| {
+                crate::period::unit_of(&truth.period_key) == Some(crate::alert::PeriodUnit::Monthly)
+            })
+            .unwrap_or(0);
+        Some(BudgetTruth {
+            actual_spend: crate::meter::highest_spend(truth.actual_spend, metered),
+            period_key: truth.period_key.clone(),
+        })
     }
 }
 
@@ -155,7 +172,18 @@ impl App {
             }
         }
         let attachments = self.iam.all_attachments().await?;
-        let mut budgets = BudgetsSeen::default();
+        // This month's metered figures (one query): the higher of them and Budgets' decides.
+        let metered = self
+            .ledger
+            .counters_of(&crate::period::month_key(now))
+            .await?
+            .into_iter()
+            .map(|c| (c.arn, c.micros))
+            .collect();
+        let mut budgets = BudgetsSeen {
+            metered,
+            ..BudgetsSeen::default()
+        };
         // Acted on in this run: IAM was read before, so a second look would misread them.
         let mut touched: HashSet<PrincipalArn> = HashSet::new();
         let mut cursor = event.resume.clone().unwrap_or(Cursor {
@@ -292,7 +320,7 @@ impl App {
                             .as_deref()
                             .filter(|_| state.principal.kind() == crate::principal::PrincipalKind::AssumedRole)
                             .and_then(|arn| attachments.denies_person(&state.principal, arn)),
-                        budget,
+                        budget: budget.as_ref(),
                     },
                     now,
                 );
