@@ -661,12 +661,12 @@ async fn members_racing_batches_and_a_death_after_the_groups_cut_converge() {
     killed_right_after(&account, "Action=DetachGroupPolicy", &runaway).await;
     assert!(account.attached(&platform).await.is_empty(), "cut in IAM");
 
-    // The group's share was counted before the death, Dan's own (charged after) was not:
-    // the redelivery counts his and only his.
+    // Counting comes before acting: the group's share and Dan's own were counted before
+    // the death, so the redelivery counts nothing and completes the cut.
     let again = one.invoke(&runaway).await.expect_response();
     assert_eq!(
         (&again["counted"], &again["duplicates"]),
-        (&json!(5), &json!(5)),
+        (&json!(0), &json!(10)),
         "{again}"
     );
     settled_cut(&account, &platform).await;

@@ -137,7 +137,12 @@ async fn main() {
             expected_micros += seatcap::meter::micros_of(prices.cost(&call).usd);
         }
         records_sent += records.len();
-        let report = load.invoke(&logs_batch(&records)).await.expect_response();
+        // A thousand people's batch is a thousand transactions on an emulator that serves
+        // one request at a time: give it longer than the deployed 30 s.
+        let report = load
+            .invoke_within(&logs_batch(&records), Duration::from_secs(600))
+            .await
+            .expect_response();
         assert_eq!(report["counted"], records.len(), "{report}");
     }
     let load_wall = started.elapsed();
