@@ -86,6 +86,20 @@ async fn killed_right_after(account: &Account, call: &str, event: &Value) {
     );
 }
 
+/// Puts the IAM users `users` in the IAM group `group`.
+async fn join_group(account: &Account, group: &str, users: &[&str]) {
+    for user in users {
+        account
+            .iam
+            .add_user_to_group()
+            .group_name(group)
+            .user_name(*user)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 fn outcomes(report: &Value) -> Vec<String> {
     report["alerts"]
         .as_array()
@@ -537,16 +551,7 @@ async fn a_groups_spend_is_its_members_and_the_group_is_cut_at_its_cap() {
     let carol = account.create_principal("user", "carol", &[]).await;
     let dan = account.create_principal("user", "dan", &[]).await;
     let erin = account.create_principal("user", "erin", &[]).await;
-    for user in ["carol", "dan"] {
-        account
-            .iam
-            .add_user_to_group()
-            .group_name("platform")
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
-    }
+    join_group(&account, "platform", &["carol", "dan"]).await;
     set_cap(&app, platform.as_str(), "seatcap-platform").await;
     set_cap(&app, carol.as_str(), "seatcap-carol").await;
     let metering = Function::start(binary("metering"), &account.env()).await;
@@ -624,15 +629,8 @@ async fn members_racing_batches_and_a_death_after_the_groups_cut_converge() {
         .await;
     for user in ["carol", "dan"] {
         account.create_principal("user", user, &[]).await;
-        account
-            .iam
-            .add_user_to_group()
-            .group_name("platform")
-            .user_name(user)
-            .send()
-            .await
-            .unwrap();
     }
+    join_group(&account, "platform", &["carol", "dan"]).await;
     let (carol, dan) = (
         account.principal("user", "carol"),
         account.principal("user", "dan"),
