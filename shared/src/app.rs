@@ -13,6 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::iam::Iam;
 use crate::ledger::Ledger;
 use crate::notify::Notifier;
+use crate::web::WebClient;
 
 /// Throttling, timeouts and 5xx are retried by every client with exponential backoff and
 /// full jitter: the first retry within 200 ms, each wait up to twice the last, at most 8
@@ -80,11 +81,13 @@ impl App {
             config.claim_ttl_days,
         );
         let iam = Iam::new(aws_sdk_iam::Client::new(sdk));
+        let web = WebClient::default();
         let notifier = Notifier::new(
             aws_sdk_sns::Client::new(sdk),
             config.notify_topic_arn.clone(),
             config.slack_webhook.clone(),
             sdk.clone(),
+            web.clone(),
         );
         let budgets = Budgets::new(aws_sdk_budgets::Client::new(sdk));
         let sns = Arc::new(crate::sns_signature::SnsSignatures::new(
@@ -93,6 +96,7 @@ impl App {
                 .budget_sync
                 .as_ref()
                 .map(|s| s.alert_topic_arn.clone()),
+            web,
         ));
         App {
             caller: None,

@@ -19,7 +19,7 @@ pub mod metrics;
 pub mod telemetry;
 
 pub use app::App;
-pub use aws::{budgets, enforce, iam, ledger, log_objects, notify, secret, sns_signature};
+pub use aws::{budgets, enforce, iam, ledger, log_objects, notify, secret, sns_signature, web};
 pub use flows::{
     admin, alarms, alert_delivery, commit, group_spend, handover, metered_drift, metering, outbox,
     pricing_sync, reconcile, rollover,

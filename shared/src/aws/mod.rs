@@ -9,3 +9,4 @@ pub mod notify;
 pub mod secret;
 pub mod signed;
 pub mod sns_signature;
+pub mod web;

@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::{SlackWebhook, check_webhook_url};
 use crate::decide::Audience;
+use crate::web::WebClient;
 
 use seatcap_core::notice::truncate;
 pub use seatcap_core::notice::{Notice, NoticeKind};
@@ -62,7 +63,7 @@ pub struct DeliveryFailure {
 
 #[derive(Clone)]
 pub struct Notifier {
-    http: reqwest::Client,
+    web: WebClient,
     slack: Option<SlackWebhook>,
     /// The webhook URLs, read from their secret on the first post of a cold start and kept.
     slack_routes: Arc<OnceCell<SlackRoutes>>,
@@ -78,13 +79,10 @@ impl Notifier {
         topic_arn: String,
         slack: Option<SlackWebhook>,
         sdk: aws_config::SdkConfig,
+        web: WebClient,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .expect("a reqwest client with only a timeout set always builds");
         Notifier {
-            http,
+            web,
             slack,
             slack_routes: Arc::default(),
             sdk,
@@ -103,7 +101,7 @@ impl Notifier {
         let routes = self
             .slack_routes
             .get_or_try_init(|| async {
-                let value = crate::secret::read(&self.sdk, &self.http, source).await?;
+                let value = crate::secret::read(&self.sdk, self.web.get()?, source).await?;
                 SlackRoutes::parse(&value).map_err(|problem| format!("{source:?}: {problem}"))
             })
             .await?;
@@ -149,7 +147,9 @@ impl Notifier {
             return Ok(());
         };
         let response = self
-            .http
+            .web
+            .get()
+            .map_err(|e| failure(e, later))?
             .post(url)
             .json(&notice.to_slack())
             .send()

@@ -17,6 +17,7 @@ use rustls_pki_types::{
 use tracing::warn;
 
 use crate::sns::{Digest, Inauthentic, Signed, check_certificate_url, digest_of};
+use crate::web::WebClient;
 
 /// How deliveries are checked (`SEATCAP_SNS_SIGNATURE`, `SEATCAP_SNS_CERT_PEM`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,13 +51,13 @@ pub struct SnsSignatures {
     verification: Verification,
     /// Only the alert topic's messages are alerts (`SEATCAP_ALERT_TOPIC_ARN`).
     topic: Option<String>,
-    http: reqwest::Client,
+    web: WebClient,
     /// Certificates by URL, fetched once per cold start.
     certificates: Mutex<HashMap<String, Arc<Vec<u8>>>>,
 }
 
 impl SnsSignatures {
-    pub fn new(verification: Verification, topic: Option<String>) -> SnsSignatures {
+    pub fn new(verification: Verification, topic: Option<String>, web: WebClient) -> SnsSignatures {
         if verification == Verification::Off {
             warn!(
                 "SEATCAP_SNS_SIGNATURE=off: alerts are not checked to be SNS's; never deploy this"
@@ -65,7 +66,7 @@ impl SnsSignatures {
         SnsSignatures {
             verification,
             topic,
-            http: reqwest::Client::new(),
+            web,
             certificates: Mutex::new(HashMap::new()),
         }
     }
@@ -126,7 +127,9 @@ impl SnsSignatures {
         }
         let failed = |e: String| Inauthentic::Certificate(format!("{url}: {e}"));
         let response = self
-            .http
+            .web
+            .get()
+            .map_err(failed)?
             .get(url)
             .send()
             .await
