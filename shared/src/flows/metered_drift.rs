@@ -15,7 +15,7 @@ use tracing::warn;
 
 use crate::app::App;
 use crate::audit::{AuditEvent, Claim, EventKind};
-use crate::ledger::{Commit, CommitError, LedgerError, Subject};
+use crate::ledger::{Commit, Subject};
 use crate::meter::{metered_drift, usd_of_micros};
 use crate::period::{month_key, start_of_month_after};
 use crate::principal::PrincipalArn;
@@ -93,7 +93,8 @@ impl App {
                 events: vec![(Subject::Principal(state.principal.clone()), event)],
                 ..Commit::default()
             };
-            if record(self.ledger.commit(reported, now).await, &period)? {
+            let what = format!("the metered drift of {period}");
+            if self.ledger.record_once(reported, now, &what).await? {
                 warn!(principal = %drift.principal, %period, metered = %drift.metered_usd, budgets = %drift.budgets_usd, percent = %drift.difference_percent, "metered and billed spend differ");
                 drifts.push(drift);
             }
@@ -102,22 +103,8 @@ impl App {
             claims: vec![done],
             ..Commit::default()
         };
-        record(self.ledger.commit(checked, now).await, &period)?;
+        let what = format!("the check of {period}");
+        self.ledger.record_once(checked, now, &what).await?;
         Ok(drifts)
-    }
-}
-
-/// A claimed write's outcome: `true` written, `false` claimed before (by another run).
-fn record(result: Result<(), CommitError>, period: &str) -> Result<bool, ReconcileError> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(CommitError::Claimed) => Ok(false),
-        Err(CommitError::Ledger(e)) => Err(e.into()),
-        Err(e @ (CommitError::Conflict | CommitError::OwnerTaken)) => {
-            Err(ReconcileError::Ledger(LedgerError::Dynamo {
-                operation: "TransactWriteItems",
-                message: format!("recording the metered drift of {period}: {e:?}"),
-            }))
-        }
     }
 }

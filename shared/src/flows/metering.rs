@@ -29,7 +29,7 @@ use crate::audit::{AuditEvent, Claim, EventKind};
 use crate::group_spend::{GroupMemberships, MembershipError};
 use crate::invocation::{Invocation, parse_record};
 use crate::ledger::LedgerError;
-use crate::ledger::{Commit, CommitError, MeteredCall, Subject};
+use crate::ledger::{Commit, MeteredCall, Subject};
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
 use crate::log_objects::{LogObjectError, LogObjects};
 use crate::meter::{micros_of, newly_reached, usd_of_micros};
@@ -341,20 +341,13 @@ impl App {
             events: vec![(Subject::System, event)],
             ..Commit::default()
         };
-        match self.ledger.commit(commit, now).await {
-            Ok(()) => {
-                warn!(%model, %period, first_caller = %identity, "model not in the price table: metered at the table's highest rate");
-                metrics::count("UnknownModelPrices", 1);
-            }
-            Err(CommitError::Claimed) => {}
-            Err(CommitError::Ledger(e)) => return Err(e.into()),
-            Err(e @ (CommitError::Conflict | CommitError::OwnerTaken)) => {
-                return Err(LedgerError::Dynamo {
-                    operation: "TransactWriteItems",
-                    message: format!("reporting an unknown model: {e:?}"),
-                }
-                .into());
-            }
+        if self
+            .ledger
+            .record_once(commit, now, "an unknown model's first price")
+            .await?
+        {
+            warn!(%model, %period, first_caller = %identity, "model not in the price table: metered at the table's highest rate");
+            metrics::count("UnknownModelPrices", 1);
         }
         if let Ok(mut reported) = self.metering.unknown_reported.lock() {
             reported.insert(key);

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 mod cancellation;
 mod meter;
+mod once;
 mod prices;
 
 pub use meter::{Counted, MeterRead, MeteredCall};
