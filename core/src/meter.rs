@@ -17,31 +17,28 @@ pub fn usd_of_micros(micros: i64) -> Usd {
     Usd::new(Decimal::new(micros, 6))
 }
 
-/// Integer micro-dollars (rounded up: a partial micro-dollar is still spend).
+/// Integer micro-dollars (rounded up: a partial micro-dollar is still spend; an amount
+/// beyond what i64 micro-dollars hold is the most they hold, never a panic).
 pub fn micros_of(usd: Usd) -> i64 {
-    let micros = usd.as_decimal() * Decimal::from(1_000_000);
-    micros.ceil().try_into().unwrap_or(i64::MAX)
+    usd.as_decimal()
+        .checked_mul(Decimal::from(1_000_000))
+        .and_then(|micros| micros.ceil().try_into().ok())
+        .unwrap_or(i64::MAX)
 }
 
-/// The alert for the highest rung that `metered` (this month's metered spend) reaches and
-/// the spend the state already knows for the month does not: `None` when no rung is newly
-/// reached, or the state is already blocked.
+/// The alert for the highest rung that `metered_micros` (this month's metered spend)
+/// reaches and the spend the state already knows for the month does not: `None` when no
+/// rung is newly reached, or the state is already blocked.
 pub fn newly_reached(
     state: &PrincipalState,
     ladder: &Ladder,
-    metered: Usd,
+    metered_micros: i64,
     now: DateTime<Utc>,
 ) -> Option<BudgetAlert> {
     if state.status == crate::state::Status::Blocked {
         return None;
     }
-    // Whole cents, rounded down: the figure recorded with the alert is the one compared
-    // next time, so it must never be above what was metered.
-    let metered = Usd::new(
-        metered
-            .as_decimal()
-            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero),
-    );
+    let metered = metered_spend(metered_micros);
     let known = state.spend_now(now).map(|(spend, _)| spend);
     let threshold = ladder
         .steps()
@@ -62,8 +59,9 @@ pub fn newly_reached(
     })
 }
 
-/// A metered figure as spend that decisions may use: whole cents, rounded down, so that
-/// it is never above what was metered.
+/// A metered figure as spend that decisions may use: whole cents, rounded down, so that it
+/// is never above what was metered (the figure recorded with a metered alert is the one
+/// compared next time).
 pub fn metered_spend(micros: i64) -> Usd {
     Usd::new(
         usd_of_micros(micros)
@@ -125,21 +123,18 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap();
         let ladder = Ladder::default();
         let state = alice(now);
-        assert_eq!(
-            newly_reached(&state, &ladder, usd_of_micros(99_990_000), now),
-            None
-        );
-        let fifty = newly_reached(&state, &ladder, usd_of_micros(100_000_000), now).unwrap();
+        assert_eq!(newly_reached(&state, &ladder, 99_990_000, now), None);
+        let fifty = newly_reached(&state, &ladder, 100_000_000, now).unwrap();
         assert_eq!(fifty.threshold, Usd::from_cents(100_00));
         assert_eq!(fifty.natural_key(), "seatcap-alice#2026-12#ACTUAL#100.00");
         // A fraction of a cent short of the cap is short of it.
-        let short = newly_reached(&state, &ladder, usd_of_micros(199_999_999), now).unwrap();
+        let short = newly_reached(&state, &ladder, 199_999_999, now).unwrap();
         assert_eq!(
             (short.threshold, short.amount),
             (Usd::from_cents(160_00), Usd::from_cents(199_99))
         );
         // Straight past 80 % to the cap in one batch: the cap's alert.
-        let cap = newly_reached(&state, &ladder, usd_of_micros(201_500_000), now).unwrap();
+        let cap = newly_reached(&state, &ladder, 201_500_000, now).unwrap();
         assert_eq!(
             (cap.threshold, cap.amount),
             (Usd::from_cents(200_00), usd_of_micros(201_500_000))
@@ -147,21 +142,20 @@ mod tests {
         // A rung the month's known spend (an alert, metering) reached already is not again.
         let mut warned = state.clone();
         warned.record_spend("2026-12".into(), Usd::from_cents(170_00));
-        assert_eq!(
-            newly_reached(&warned, &ladder, usd_of_micros(180_000_000), now),
-            None
-        );
-        assert!(newly_reached(&warned, &ladder, usd_of_micros(200_000_000), now).is_some());
+        assert_eq!(newly_reached(&warned, &ladder, 180_000_000, now), None);
+        assert!(newly_reached(&warned, &ladder, 200_000_000, now).is_some());
         // Last month's figure says nothing about this one.
         let mut november = state.clone();
         november.record_spend("2026-11".into(), Usd::from_cents(190_00));
-        assert!(newly_reached(&november, &ladder, usd_of_micros(170_000_000), now).is_some());
+        assert!(newly_reached(&november, &ladder, 170_000_000, now).is_some());
     }
 
     #[test]
     fn micro_dollars_round_up_and_back() {
         assert_eq!(micros_of(Usd::new("0.1065".parse().unwrap())), 106_500);
         assert_eq!(micros_of(Usd::new("0.0000001".parse().unwrap())), 1);
+        // Far beyond any cap: the most i64 micro-dollars hold, not an overflow panic.
+        assert_eq!(micros_of(Usd::new(Decimal::MAX)), i64::MAX);
         assert_eq!(usd_of_micros(106_500), Usd::new("0.1065".parse().unwrap()));
     }
 

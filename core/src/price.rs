@@ -144,8 +144,6 @@ impl PriceTable {
         } else {
             Decimal::ONE
         };
-        let input = row.input * multiplier;
-        let output = row.output * multiplier;
         let Tokens {
             input: plain,
             output: out,
@@ -153,13 +151,25 @@ impl PriceTable {
             cache_write_5m,
             cache_write_1h,
         } = invocation.tokens;
-        let tokens = |n: u64| Decimal::from(n);
-        let per_million = tokens(plain) * input
-            + tokens(out) * output
-            + tokens(cache_read) * input * Decimal::new(1, 1)
-            + tokens(cache_write_5m) * input * Decimal::new(125, 2)
-            + tokens(cache_write_1h) * input * Decimal::TWO;
-        let mut usd = per_million / Decimal::from(1_000_000);
+        let (input, output) = (row.input, row.output);
+        // Checked: token counts are the log record's, unbounded. A sum beyond what a
+        // Decimal holds is charged as the most it holds: fail closed, never a panic.
+        let per_million = [
+            (plain, input, Decimal::ONE),
+            (out, output, Decimal::ONE),
+            (cache_read, input, Decimal::new(1, 1)),
+            (cache_write_5m, input, Decimal::new(125, 2)),
+            (cache_write_1h, input, Decimal::TWO),
+        ]
+        .into_iter()
+        .try_fold(Decimal::ZERO, |sum, (tokens, rate, factor)| {
+            Decimal::from(tokens)
+                .checked_mul(rate)?
+                .checked_mul(factor)?
+                .checked_mul(multiplier)?
+                .checked_add(sum)
+        });
+        let mut usd = per_million.unwrap_or(Decimal::MAX) / Decimal::from(1_000_000);
         if invocation.batch {
             usd /= Decimal::TWO;
         }
@@ -212,6 +222,29 @@ mod tests {
 
     fn usd(text: &str) -> Usd {
         Usd::new(text.parse().unwrap())
+    }
+
+    #[test]
+    fn absurd_token_counts_at_absurd_prices_cost_the_most_not_a_panic() {
+        let rich = Row {
+            family: "claude-opus-4".into(),
+            input: Decimal::from(999_999_000),
+            output: Decimal::from(999_999_000),
+            regional_multiplier: Decimal::new(11, 1),
+            source: "test".into(),
+            date: "2026-12-02".into(),
+        };
+        let table = PriceTable::from_rows(vec![rich]).unwrap();
+        let all = Tokens {
+            input: u64::MAX,
+            output: u64::MAX,
+            cache_read: u64::MAX,
+            cache_write_5m: u64::MAX,
+            cache_write_1h: u64::MAX,
+        };
+        let cost = table.cost(&call("us.anthropic.claude-opus-4-20250514-v1:0", all));
+        assert_eq!(cost.usd, Usd::new(Decimal::MAX / Decimal::from(1_000_000)));
+        assert_eq!(crate::meter::micros_of(cost.usd), i64::MAX);
     }
 
     #[test]

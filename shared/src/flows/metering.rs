@@ -494,7 +494,8 @@ impl App {
                 .get(&(arn.clone(), period.clone()))
                 .copied()
                 .unwrap_or(0);
-            let metered = usd_of_micros(before.saturating_add(*so_far));
+            let metered_micros = before.saturating_add(*so_far);
+            let metered = usd_of_micros(metered_micros);
             report.spend.push(MeteredSpend {
                 arn: arn.clone(),
                 managed,
@@ -512,7 +513,7 @@ impl App {
             // A redelivery counts nothing new but still acts: if its first delivery died
             // mid-cut, the engine completes the cut from its intent; if not, the claims
             // make the alert a duplicate.
-            let Some(alert) = newly_reached(state, &self.config.ladder, metered, now) else {
+            let Some(alert) = newly_reached(state, &self.config.ladder, metered_micros, now) else {
                 continue;
             };
             let principal: PrincipalArn = state.principal.clone();
