@@ -59,7 +59,7 @@ pub struct Function {
     child: Child,
 }
 
-/// The path of a function binary built by `cargo build --bins` in this workspace.
+/// The path of a function binary built by `cargo build --workspace --bins --tests`.
 pub fn binary(name: &str) -> PathBuf {
     binary_in("debug", name)
 }
@@ -77,7 +77,7 @@ pub fn binary_in(profile: &str, name: &str) -> PathBuf {
     };
     assert!(
         path.exists(),
-        "{} is missing: build the functions first (cargo build{flag} --bins)",
+        "{} is missing: build the functions first (cargo build{flag} --workspace --bins)",
         path.display()
     );
     path
