@@ -29,7 +29,10 @@ pub fn init() {
 
 /// The filter `spec` says; `info` for anything it cannot read. Lambda's `FATAL` is `error`.
 fn filter(spec: &str) -> Targets {
-    let spec = spec.trim().to_lowercase().replace("fatal", "error");
+    let spec = match spec.trim().to_lowercase() {
+        fatal if fatal == "fatal" => "error".to_owned(),
+        spec => spec,
+    };
     let info = || Targets::new().with_default(tracing::Level::INFO);
     if spec.is_empty() {
         return info();
