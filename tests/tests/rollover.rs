@@ -235,6 +235,14 @@ async fn a_run_cut_short_continues_where_it_stopped_and_acts_once() {
             .await
             .unwrap();
         assert!(report.blocked <= 2, "one page per run");
+        if let Some(next) = &report.handed_over {
+            // One Query reads every blocked state; the run stops after its page and
+            // hands over from the last principal it did, not from the end of the read.
+            assert_eq!(
+                next.resume_after.as_ref().map(ToString::to_string),
+                report.restored.last().cloned()
+            );
+        }
         restored.extend(report.restored);
         event = report.handed_over;
         runs += 1;

@@ -106,7 +106,7 @@ impl App {
     }
 
     /// Restores, page by page of the blocked index, every cap block whose period ended by
-    /// `event.time`, until done or past `pace`'s deadline.
+    /// `event.time`, until done or past `pace`'s deadline (checked between pages).
     pub async fn roll_over(
         &self,
         event: RolloverEvent,
@@ -122,22 +122,33 @@ impl App {
             ..RolloverReport::default()
         };
         let mut after = event.resume_after.clone();
-        loop {
-            let (page, last) = self
+        // One Query serves several pages: the deadline is checked after each page, and a
+        // hand-over resumes after the last principal done, wherever it sits in the read.
+        'reads: loop {
+            let (read, last) = self
                 .ledger
-                .list_page(Status::Blocked, pace.page_size, after.as_ref())
+                .list_page(Status::Blocked, pace.fetch_size, after.as_ref())
                 .await?;
-            report.blocked += page.len();
-            self.roll_over_page(page, at, &mut report).await;
-            match last {
-                None => break,
-                Some(last) if pace.deadline_passed() => {
+            let mut pages = read.into_iter().peekable();
+            while pages.peek().is_some() {
+                let page: Vec<PrincipalState> = pages
+                    .by_ref()
+                    .take(pace.page_size.max(1) as usize)
+                    .collect();
+                let done = page.last().map(|s| s.principal.clone());
+                report.blocked += page.len();
+                self.roll_over_page(page, at, &mut report).await;
+                let more = pages.peek().is_some() || last.is_some();
+                if more && pace.deadline_passed() {
                     report.handed_over = Some(RolloverEvent {
                         time: at,
-                        resume_after: Some(last),
+                        resume_after: done,
                     });
-                    break;
+                    break 'reads;
                 }
+            }
+            match last {
+                None => break,
                 Some(last) => after = Some(last),
             }
         }
