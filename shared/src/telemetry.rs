@@ -29,9 +29,11 @@ pub fn init() {
 
 /// The filter `spec` says; `info` for anything it cannot read. Lambda's `FATAL` is `error`.
 fn filter(spec: &str) -> Targets {
-    let spec = match spec.trim().to_lowercase() {
-        fatal if fatal == "fatal" => "error".to_owned(),
-        spec => spec,
+    let spec = spec.trim().to_lowercase();
+    let spec = if spec == "fatal" {
+        "error".to_owned()
+    } else {
+        spec
     };
     let info = || Targets::new().with_default(tracing::Level::INFO);
     if spec.is_empty() {

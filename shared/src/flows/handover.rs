@@ -21,7 +21,7 @@ const PAGE_SIZE: i32 = 100;
 
 /// Principals read per Query by a run that walks its pages in memory (the rollover): one
 /// DynamoDB response (up to 1 MB) holds this many states, so one call serves ten pages.
-const FETCH_SIZE: i32 = 1000;
+pub const FETCH_SIZE: i32 = 1000;
 
 /// Principals changed at once: IAM's rate limits are per account and unpublished.
 pub const CONCURRENCY: usize = 8;
@@ -31,8 +31,6 @@ pub const CONCURRENCY: usize = 8;
 #[derive(Clone, Copy, Debug)]
 pub struct Pace {
     pub page_size: i32,
-    /// Principals read per Query, for runs that split a read into pages themselves.
-    pub fetch_size: i32,
     deadline: Option<Instant>,
 }
 
@@ -41,7 +39,6 @@ impl Pace {
     pub fn unlimited() -> Pace {
         Pace {
             page_size: PAGE_SIZE,
-            fetch_size: FETCH_SIZE,
             deadline: None,
         }
     }
@@ -55,7 +52,6 @@ impl Pace {
             .unwrap_or_default();
         Pace {
             page_size: PAGE_SIZE,
-            fetch_size: FETCH_SIZE,
             deadline: Some(Instant::now() + left - RESERVE.min(left / 4)),
         }
     }
@@ -65,7 +61,6 @@ impl Pace {
     pub fn one_page_of(page_size: i32) -> Pace {
         Pace {
             page_size,
-            fetch_size: FETCH_SIZE,
             deadline: Some(Instant::now()),
         }
     }

@@ -13,7 +13,7 @@ use tracing::{error, info};
 
 use crate::admin::AdminError;
 use crate::app::App;
-use crate::handover::{HandoverError, Pace};
+use crate::handover::{FETCH_SIZE, HandoverError, Pace};
 use crate::ledger::LedgerError;
 use crate::metrics;
 use crate::period::period_end;
@@ -127,7 +127,7 @@ impl App {
         'reads: loop {
             let (read, last) = self
                 .ledger
-                .list_page(Status::Blocked, pace.fetch_size, after.as_ref())
+                .list_page(Status::Blocked, FETCH_SIZE, after.as_ref())
                 .await?;
             let mut pages = read.into_iter().peekable();
             while pages.peek().is_some() {
