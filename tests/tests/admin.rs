@@ -336,11 +336,13 @@ async fn history_is_newest_first_paginated_and_says_who_why_before_and_after() {
     let account = Account::new().await;
     let app = app(&account, &[]);
     let alice = blocked_alice(&account, &app).await;
+    let blocked = account.ledger().load(&alice).await.unwrap().unwrap();
     ok(
         &app,
         with(&alice, "restore", json!({"reason": "approved by CFO"})),
     )
     .await;
+    let restored = account.ledger().load(&alice).await.unwrap().unwrap();
 
     let first = ok(
         &app,
@@ -354,6 +356,11 @@ async fn history_is_newest_first_paginated_and_says_who_why_before_and_after() {
     assert_eq!(events[0]["reason"], "approved by CFO");
     assert_eq!(events[0]["detail"]["before"]["status"], "blocked");
     assert_eq!(events[0]["detail"]["after"]["status"], "active");
+    // Exactly the state replaced and the state committed (the restore's write-ahead intent
+    // in between is neither).
+    let at = serde_json::from_value(events[0]["at"].clone()).unwrap();
+    assert_eq!(events[0]["detail"]["before"], blocked.view(at));
+    assert_eq!(events[0]["detail"]["after"], restored.view(at));
     assert_eq!(events[1]["kind"], "enforced");
 
     let rest = ok(&app, json!({"action": "history", "principal": alice.as_str(), "limit": 2, "next_token": first["next_token"]})).await;

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use seatcap::App;
-use seatcap::ledger::{EventKind, Subject};
+use seatcap::audit::AuditEvent;
+use seatcap::intent::{Intent, PlannedStep, Taken};
+use seatcap::ledger::{Commit, EventKind, Subject};
 use seatcap::principal::PrincipalArn;
 use seatcap::state::{PrincipalState, Status};
 use seatcap_tests::{
@@ -76,6 +78,18 @@ async fn events(account: &Account, principal: &PrincipalArn) -> Vec<EventKind> {
         .into_iter()
         .map(|e| e.kind)
         .collect()
+}
+
+/// The newest event of `kind` filed under `principal`.
+async fn last_event(account: &Account, principal: &PrincipalArn, kind: EventKind) -> AuditEvent {
+    account
+        .ledger()
+        .history(&Subject::Principal(principal.clone()), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} event for {principal}"))
 }
 
 async fn enrol(app: &App, principal: &PrincipalArn, budget: &str) {
@@ -247,8 +261,9 @@ async fn an_admin_block_or_restore_killed_after_iam_is_completed_by_the_next_req
         both,
         "IAM gave it back before the death"
     );
+    let holding = state(&account, &bob).await;
     assert_eq!(
-        state(&account, &bob).await.status,
+        holding.status,
         Status::Blocked,
         "the ledger does not know yet"
     );
@@ -265,6 +280,109 @@ async fn an_admin_block_or_restore_killed_after_iam_is_completed_by_the_next_req
     );
     assert!(after.detached_policy_arns.is_empty());
     assert_eq!(account.attached(&bob).await, both);
+    // The intent carried no views of the state: the completing writer's audit shows the
+    // state it replaced (the holding state without the intent) and the state it committed.
+    let restored = last_event(&account, &bob, EventKind::Restored).await;
+    let before = PrincipalState {
+        pending: None,
+        version: holding.version - 1,
+        ..holding
+    };
+    assert_eq!(restored.detail["before"], before.view(restored.at));
+    assert_eq!(restored.detail["after"], after.view(restored.at));
+}
+
+/// An intent written by the previous version carries its audit's views of the state, and
+/// its holding state a later `updated_at` than the state it replaced. One left stranded
+/// (its writer died) by an upgrade is completed with the views it carries, not ones
+/// rebuilt from the holding state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_of_the_previous_version_is_completed_with_its_own_audit_views() {
+    let account = Account::new().await;
+    let app = now_app(&account);
+    let bob = account
+        .create_principal("user", "bob", &[&account.bedrock_policy_arn])
+        .await;
+    enrol(&app, &bob, "seatcap-bob").await;
+    let answer = app.handle_admin(request("block", &bob)).await.unwrap();
+    assert_eq!(answer["status"], "blocked", "{answer}");
+    let blocked = state(&account, &bob).await;
+    assert!(account.attached(&bob).await.is_empty());
+
+    // The previous version's restore, as it wrote its intent before dying.
+    let started = Utc::now() - chrono::Duration::minutes(20);
+    let Ok(seatcap::request::Change::To { next, .. }) =
+        seatcap::request::restore(&blocked, started)
+    else {
+        panic!("a blocked principal is restored");
+    };
+    let then = PrincipalState {
+        version: blocked.version + 1,
+        ..*next
+    };
+    let old_views = json!({
+        "before": blocked.view(started),
+        "after": then.view(started),
+        "detached_policy_arns": [],
+        "added_deny_policy_arn": null,
+        "reattached_policy_arns": [account.bedrock_policy_arn],
+        "removed_deny_policy_arn": null,
+    });
+    let intent = Intent {
+        id: "previous-version".into(),
+        by: "finance".into(),
+        step: PlannedStep::GiveBack(Taken::of(&blocked)),
+        started_at: started,
+        held_until: started + chrono::Duration::minutes(1),
+        then: Box::new(then),
+        events: vec![AuditEvent::new(
+            started,
+            EventKind::Restored,
+            "finance",
+            old_views.clone(),
+        )],
+        claims: Vec::new(),
+        notices: Vec::new(),
+    };
+    let holding = PrincipalState {
+        pending: Some(Box::new(intent)),
+        version: blocked.version + 1,
+        updated_at: started,
+        ..blocked.clone()
+    };
+    account
+        .ledger()
+        .commit(
+            Commit {
+                state: Some((holding, Some(blocked.version))),
+                ..Commit::default()
+            },
+            started,
+        )
+        .await
+        .unwrap();
+
+    // This version's next request completes it first; the restore then has nothing to do.
+    let answer = app.handle_admin(request("restore", &bob)).await.unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    let after = state(&account, &bob).await;
+    assert_eq!(
+        (after.status, after.pending.is_none()),
+        (Status::Active, true),
+        "{after:?}"
+    );
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    let restored = last_event(&account, &bob, EventKind::Restored).await;
+    assert_eq!(restored.detail["before"], old_views["before"]);
+    assert_eq!(restored.detail["after"], after.view(started));
+    assert!(
+        events(&account, &bob)
+            .await
+            .contains(&EventKind::IntentCompleted)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -706,11 +706,7 @@ fn change_of(
     contact: &str,
     now: DateTime<Utc>,
 ) -> crate::commit::Change<EventKind> {
-    let detail = json!({
-        "before": before.map(|s| view(s, now)),
-        "after": view(&next, now),
-    });
-    let audit = AuditEvent::new(now, kind, actor, detail).because(reason);
+    let audit = AuditEvent::state_change(now, kind, actor).because(reason);
     let none = Taken::default();
     let access = match &iam {
         IamStep::Nothing => Access::Unchanged,

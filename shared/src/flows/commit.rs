@@ -43,8 +43,8 @@ pub struct Change<R> {
     /// The state after the change; its version, and what a cut takes, are the engine's.
     pub next: PrincipalState,
     pub step: IamStep,
-    /// Filed under the principal. The engine adds what the step took or gave back and, if
-    /// the detail has an `after`, the state as committed.
+    /// Filed under the principal. The engine adds what the step took or gave back and, for
+    /// an [`AuditEvent::state_change`], the state before and the state as committed.
     pub audit: AuditEvent,
     /// Must not exist yet: a claim that does makes the outcome [`Outcome::Claimed`].
     pub claims: Vec<Claim>,
@@ -319,7 +319,8 @@ impl App {
         self.arm(Some(&before), &mut next, now);
         next.version = before.version + 1;
         next.pending = None;
-        fill_audit(&mut audit, Some(&step), &next, now);
+        // The views of the state are filled at the confirmation (see `confirmation`).
+        record_step(&mut audit, Some(&step));
         let intent = Intent {
             id: uuid::Uuid::new_v4().simple().to_string(),
             by: actor.to_owned(),
@@ -331,10 +332,11 @@ impl App {
             claims,
             notices,
         };
+        // Only the intent and the version change, so the state it replaced is the holding
+        // state without them: the confirmation shows it in the audit from that.
         let mut holding = before.clone();
         holding.pending = Some(Box::new(intent.clone()));
         holding.version = before.version + 1;
-        holding.updated_at = now;
         (before, holding, intent, report)
     }
 
@@ -376,7 +378,8 @@ impl App {
             self.arm(before.as_ref(), &mut next, now);
             next.version = expected.map_or(0, |v| v + 1);
             next.pending = None;
-            fill_audit(&mut audit, None, &next, now);
+            record_step(&mut audit, None);
+            record_views(&mut audit, before.as_ref(), &next);
             let commit = Commit {
                 claims,
                 state: Some((next.clone(), expected)),
@@ -609,6 +612,11 @@ fn confirmation(
     }
     state.version = holding.version + 1;
     state.pending = None;
+    let before = PrincipalState {
+        pending: None,
+        version: holding.version.saturating_sub(1),
+        ..holding.clone()
+    };
     let subject = Subject::Principal(holding.principal.clone());
     let commit = Commit {
         claims: intent.claims.clone(),
@@ -616,7 +624,11 @@ fn confirmation(
         events: intent
             .events
             .iter()
-            .map(|e| (subject.clone(), e.clone()))
+            .map(|event| {
+                let mut event = event.clone();
+                record_views(&mut event, Some(&before), &state);
+                (subject.clone(), event)
+            })
             .collect(),
         ..Commit::default()
     };
@@ -669,13 +681,8 @@ fn describe(step: &IamStep) -> String {
     }
 }
 
-/// The audit says what IAM did, and the state after it as committed.
-fn fill_audit(
-    audit: &mut AuditEvent,
-    step: Option<&PlannedStep>,
-    next: &PrincipalState,
-    now: DateTime<Utc>,
-) {
+/// The audit says what IAM did.
+fn record_step(audit: &mut AuditEvent, step: Option<&PlannedStep>) {
     let Value::Object(detail) = &mut audit.detail else {
         return;
     };
@@ -698,8 +705,22 @@ fn fill_audit(
         "removed_deny_policy_arn".into(),
         json!(given_back.deny_policy_arn),
     );
+}
+
+/// An [`AuditEvent::state_change`] shows the state before the change and the state as
+/// committed, as they stood at the event's time. A `before` already there is kept: an
+/// intent written by an earlier version carries its views, and the holding state it left
+/// is not exactly the state it replaced.
+fn record_views(audit: &mut AuditEvent, before: Option<&PrincipalState>, after: &PrincipalState) {
+    let at = audit.at;
+    let Value::Object(detail) = &mut audit.detail else {
+        return;
+    };
+    if detail.get("before").is_some_and(Value::is_null) {
+        detail.insert("before".into(), json!(before.map(|s| s.view(at))));
+    }
     if detail.contains_key("after") {
-        detail.insert("after".into(), next.view(now));
+        detail.insert("after".into(), after.view(at));
     }
 }
 
