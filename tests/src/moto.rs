@@ -483,6 +483,14 @@ impl Account {
     pub fn ledger(&self) -> seatcap::ledger::Ledger {
         seatcap::ledger::Ledger::new(self.dynamodb.clone(), &self.table, 400)
     }
+
+    /// The audit filed under `principal`, newest first (a test's whole history).
+    pub async fn history(&self, principal: &PrincipalArn) -> Vec<seatcap::audit::AuditEvent> {
+        self.ledger()
+            .history(&seatcap::ledger::Subject::Principal(principal.clone()), 100)
+            .await
+            .expect("read the audit")
+    }
 }
 
 async fn sdk_config(endpoint: &str, key: &str, secret: &str, token: Option<&str>) -> SdkConfig {

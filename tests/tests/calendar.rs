@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use seatcap::App;
 use seatcap::alert_delivery::AlertReport;
 use seatcap::handover::Pace;
-use seatcap::ledger::{EventKind, Subject};
+use seatcap::ledger::EventKind;
 use seatcap::principal::PrincipalArn;
 use seatcap::rollover::RolloverEvent;
 use seatcap::state::{PrincipalState, Status};
@@ -84,10 +84,8 @@ impl Calendar {
 
     async fn events(&self, principal: &PrincipalArn) -> Vec<(EventKind, Value)> {
         self.account
-            .ledger()
-            .history(&Subject::Principal(principal.clone()), 100)
+            .history(principal)
             .await
-            .unwrap()
             .into_iter()
             .map(|e| (e.kind, e.detail))
             .collect()

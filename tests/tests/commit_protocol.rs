@@ -358,7 +358,7 @@ fn urlencode(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rollovers_and_a_block_at_once_leave_ledger_and_iam_agreeing() {
     use seatcap::handover::Pace;
-    use seatcap::ledger::{EventKind, Subject};
+    use seatcap::ledger::EventKind;
     use seatcap::rollover::RolloverEvent;
 
     let account = Account::new().await;
@@ -407,10 +407,8 @@ async fn two_rollovers_and_a_block_at_once_leave_ledger_and_iam_agreeing() {
         let state = state(&account, principal).await;
         assert!(state.pending.is_none(), "{state:?}");
         let restores = account
-            .ledger()
-            .history(&Subject::Principal(principal.clone()), 50)
+            .history(principal)
             .await
-            .unwrap()
             .into_iter()
             .filter(|e| e.kind == EventKind::Restored)
             .count();

@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use seatcap::App;
 use seatcap::audit::AuditEvent;
 use seatcap::intent::{Intent, PlannedStep, Taken};
-use seatcap::ledger::{Commit, EventKind, Subject};
+use seatcap::ledger::{Commit, EventKind};
 use seatcap::principal::PrincipalArn;
 use seatcap::state::{PrincipalState, Status};
 use seatcap_tests::{
@@ -69,12 +69,21 @@ async fn state(account: &Account, principal: &PrincipalArn) -> PrincipalState {
     account.ledger().load(principal).await.unwrap().unwrap()
 }
 
+/// The principal's state once every change has settled: `status`, nothing under way.
+async fn settled(account: &Account, principal: &PrincipalArn, status: Status) -> PrincipalState {
+    let state = state(account, principal).await;
+    assert_eq!(
+        (state.status, state.pending.is_none()),
+        (status, true),
+        "{state:?}"
+    );
+    state
+}
+
 async fn events(account: &Account, principal: &PrincipalArn) -> Vec<EventKind> {
     account
-        .ledger()
-        .history(&Subject::Principal(principal.clone()), 50)
+        .history(principal)
         .await
-        .unwrap()
         .into_iter()
         .map(|e| e.kind)
         .collect()
@@ -83,10 +92,8 @@ async fn events(account: &Account, principal: &PrincipalArn) -> Vec<EventKind> {
 /// The newest event of `kind` filed under `principal`.
 async fn last_event(account: &Account, principal: &PrincipalArn, kind: EventKind) -> AuditEvent {
     account
-        .ledger()
-        .history(&Subject::Principal(principal.clone()), 50)
+        .history(principal)
         .await
-        .unwrap()
         .into_iter()
         .find(|e| e.kind == kind)
         .unwrap_or_else(|| panic!("no {kind:?} event for {principal}"))
@@ -148,10 +155,8 @@ async fn an_alert_killed_after_the_detach_is_completed_by_its_redelivery() {
 
     // SNS delivers again, to a new process.
     let alerts = Function::start(binary("budget-alert"), &env).await;
-    let answer = alerts.invoke(&event).await.expect_response();
-    let after = state(&account, &alice).await;
-    assert_eq!(after.status, Status::Blocked, "{answer}");
-    assert!(after.pending.is_none());
+    alerts.invoke(&event).await.expect_response();
+    let after = settled(&account, &alice, Status::Blocked).await;
     assert_eq!(
         after.detached_policy_arns,
         vec![account.bedrock_policy_arn.clone()]
@@ -272,12 +277,7 @@ async fn an_admin_block_or_restore_killed_after_iam_is_completed_by_the_next_req
         .await
         .expect_response();
     assert_eq!(answer["ok"], true, "{answer}");
-    let after = state(&account, &bob).await;
-    assert_eq!(
-        (after.status, after.pending.is_none()),
-        (Status::Active, true),
-        "{after:?}"
-    );
+    let after = settled(&account, &bob, Status::Active).await;
     assert!(after.detached_policy_arns.is_empty());
     assert_eq!(account.attached(&bob).await, both);
     // The intent carried no views of the state: the completing writer's audit shows the
@@ -365,12 +365,7 @@ async fn an_intent_of_the_previous_version_is_completed_with_its_own_audit_views
     // This version's next request completes it first; the restore then has nothing to do.
     let answer = app.handle_admin(request("restore", &bob)).await.unwrap();
     assert_eq!(answer["ok"], true, "{answer}");
-    let after = state(&account, &bob).await;
-    assert_eq!(
-        (after.status, after.pending.is_none()),
-        (Status::Active, true),
-        "{after:?}"
-    );
+    let after = settled(&account, &bob, Status::Active).await;
     assert_eq!(
         account.attached(&bob).await,
         vec![account.bedrock_policy_arn.clone()]
@@ -420,14 +415,9 @@ async fn a_rollover_killed_after_a_restore_is_completed_by_the_next_run() {
     .await;
 
     let rollover = Function::start(binary("period-rollover"), &account.env()).await;
-    let report = rollover.invoke(&event).await.expect_response();
+    rollover.invoke(&event).await.expect_response();
     for principal in &blocked {
-        let after = state(&account, principal).await;
-        assert_eq!(
-            (after.status, after.pending.is_none()),
-            (Status::Active, true),
-            "{report}: {after:?}"
-        );
+        settled(&account, principal, Status::Active).await;
         assert_eq!(
             account.attached(principal).await,
             vec![account.bedrock_policy_arn.clone()]
@@ -517,11 +507,7 @@ async fn a_shared_role_block_killed_after_the_shard_write_is_completed_by_the_ne
         ["carol"],
         "completed, then restored: {status}"
     );
-    let after = state(&account, &bob).await;
-    assert_eq!(
-        (after.status, after.pending.is_none()),
-        (Status::Active, true)
-    );
+    settled(&account, &bob, Status::Active).await;
     assert!(
         events(&account, &bob)
             .await

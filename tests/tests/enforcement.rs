@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use seatcap::App;
 use seatcap::alert_delivery::AlertReport;
-use seatcap::ledger::{Commit, EventKind, Subject};
+use seatcap::ledger::{Commit, EventKind};
 use seatcap::principal::PrincipalArn;
 use seatcap::state::{Override, Status};
 use seatcap_tests::{Account, SlackReceiver, budget_alert};
@@ -155,11 +155,7 @@ async fn duplicates_enforce_once_and_notify_once() {
     assert_eq!(attributes["principal"], alice.as_str());
     assert_eq!(attributes["kind"], "cut_off");
     assert_eq!(attributes["severity"], "critical");
-    let history = account
-        .ledger()
-        .history(&Subject::Principal(alice.clone()), 50)
-        .await
-        .unwrap();
+    let history = account.history(&alice).await;
     assert_eq!(
         history
             .iter()
@@ -402,11 +398,7 @@ async fn a_slack_outage_does_not_stop_enforcement_and_is_audited() {
         account.attached(&alice).await.is_empty(),
         "enforced despite Slack"
     );
-    let history = account
-        .ledger()
-        .history(&Subject::Principal(alice.clone()), 10)
-        .await
-        .unwrap();
+    let history = account.history(&alice).await;
     let failure = history
         .iter()
         .find(|e| e.kind == EventKind::NotificationFailed)

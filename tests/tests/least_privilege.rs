@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use seatcap::ledger::{Commit, EventKind, Subject};
+use seatcap::ledger::{Commit, EventKind};
 use seatcap::principal::PrincipalArn;
 use seatcap::state::Status;
 use seatcap_tests::moto::MotoServer;
@@ -135,10 +135,8 @@ impl Deployed {
 
     async fn kinds(&self, principal: &PrincipalArn) -> Vec<EventKind> {
         self.account
-            .ledger()
-            .history(&Subject::Principal(principal.clone()), 50)
+            .history(principal)
             .await
-            .unwrap()
             .into_iter()
             .map(|e| e.kind)
             .collect()

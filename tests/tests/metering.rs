@@ -45,10 +45,8 @@ async fn set_cap(app: &App, principal: &str, budget: &str) {
 
 async fn audit(account: &Account, principal: &PrincipalArn) -> Vec<(EventKind, Value)> {
     account
-        .ledger()
-        .history(&Subject::Principal(principal.clone()), 50)
+        .history(principal)
         .await
-        .unwrap()
         .into_iter()
         .map(|e| (e.kind, e.detail))
         .collect()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seatcap::App;
-use seatcap::ledger::{EventKind, Subject};
+use seatcap::ledger::EventKind;
 use seatcap::outbox::FlushReport;
 use seatcap::principal::PrincipalArn;
 use seatcap_tests::{Account, Function, SlackReceiver, binary, budget_alert};
@@ -64,10 +64,8 @@ fn report(delivered: usize, pending: usize, failed: usize) -> FlushReport {
 
 async fn failures(account: &Account, principal: &PrincipalArn) -> Vec<serde_json::Value> {
     account
-        .ledger()
-        .history(&Subject::Principal(principal.clone()), 50)
+        .history(principal)
         .await
-        .unwrap()
         .into_iter()
         .filter(|e| e.kind == EventKind::NotificationFailed)
         .map(|e| e.detail)

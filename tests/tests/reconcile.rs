@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use seatcap::App;
 use seatcap::handover::Pace;
-use seatcap::ledger::{AuditEvent, EventKind, Subject};
+use seatcap::ledger::{AuditEvent, EventKind};
 use seatcap::principal::PrincipalArn;
 use seatcap::reconcile::{ReconcileEvent, ReconcileReport};
 use seatcap::state::Status;
@@ -50,11 +50,7 @@ async fn reconcile(app: &App) -> ReconcileReport {
 /// The one audit event of `kind` in the principal's history (the clock is fixed, so events
 /// of one test share their time and their order within it is not theirs to keep).
 async fn audited(account: &Account, principal: &PrincipalArn, kind: EventKind) -> AuditEvent {
-    let history = account
-        .ledger()
-        .history(&Subject::Principal(principal.clone()), 50)
-        .await
-        .unwrap();
+    let history = account.history(principal).await;
     let mut of_kind = history.into_iter().filter(|e| e.kind == kind);
     let event = of_kind
         .next()
@@ -349,11 +345,7 @@ async fn a_run_cut_short_hands_over_and_the_next_continues_without_acting_twice(
     }
     for principal in &over {
         assert!(account.attached(principal).await.is_empty());
-        let history = account
-            .ledger()
-            .history(&Subject::Principal(principal.clone()), 10)
-            .await
-            .unwrap();
+        let history = account.history(principal).await;
         let enforced = history
             .iter()
             .filter(|e| e.kind == EventKind::Enforced)

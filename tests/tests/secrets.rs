@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use seatcap::ledger::{EventKind, Subject};
+use seatcap::ledger::EventKind;
 use seatcap_tests::{Account, Function, SlackReceiver, binary, sns_event, todays_budget_alert};
 use serde_json::json;
 
@@ -147,11 +147,7 @@ async fn a_secret_that_holds_no_url_is_a_delivery_failure_that_never_shows_its_v
         account.attached(&alice).await.is_empty(),
         "enforced all the same"
     );
-    let history = account
-        .ledger()
-        .history(&Subject::Principal(alice.clone()), 10)
-        .await
-        .unwrap();
+    let history = account.history(&alice).await;
     let failure = history
         .iter()
         .find(|e| e.kind == EventKind::NotificationFailed)
