@@ -11,6 +11,9 @@ use aws_sdk_lambda::types::InvocationType;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::ledger::LedgerError;
+use crate::principal::PrincipalArn;
+use crate::state::{PrincipalState, Status};
 
 /// Time kept in hand to finish the page in progress and invoke the follow-up. A page is at
 /// most [`PAGE_SIZE`] principals, [`CONCURRENCY`] at a time, each a few AWS calls.
@@ -19,8 +22,8 @@ const RESERVE: Duration = Duration::from_secs(60);
 /// Principals per page of the status index: the unit of work between deadline checks.
 const PAGE_SIZE: i32 = 100;
 
-/// Principals read per Query by a run that walks its pages in memory (the rollover): one
-/// DynamoDB response (up to 1 MB) holds this many states, so one call serves ten pages.
+/// Principals read per Query: one DynamoDB response (up to 1 MB) holds this many states,
+/// so one call serves ten pages.
 pub const FETCH_SIZE: i32 = 1000;
 
 /// Principals changed at once: IAM's rate limits are per account and unpublished.
@@ -77,7 +80,53 @@ pub struct HandoverError {
     pub message: String,
 }
 
+/// How a walk over one status of the index ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Walk {
+    /// Every principal with the status was handed to the work.
+    Done,
+    /// The deadline passed with principals left: the next run resumes after `after`, the
+    /// last principal done.
+    Stopped { after: Option<PrincipalArn> },
+}
+
 impl App {
+    /// Hands the principals with `status` after `after` (in the index's order) to `work`, a
+    /// page of `pace.page_size` at a time, until all are done, or the deadline has passed
+    /// after a page and some are left. Reads [`FETCH_SIZE`] per Query, so a stop can fall
+    /// in the middle of a read: it resumes after the last principal done, not the last read.
+    pub async fn walk_status<E: From<LedgerError>>(
+        &self,
+        status: Status,
+        mut after: Option<PrincipalArn>,
+        pace: Pace,
+        mut work: impl AsyncFnMut(Vec<PrincipalState>) -> Result<(), E>,
+    ) -> Result<Walk, E> {
+        loop {
+            let (read, last) = self
+                .ledger
+                .list_page(status, FETCH_SIZE, after.as_ref())
+                .await?;
+            let mut pages = read.into_iter().peekable();
+            while pages.peek().is_some() {
+                let page: Vec<PrincipalState> = pages
+                    .by_ref()
+                    .take(pace.page_size.max(1) as usize)
+                    .collect();
+                after = page.last().map(|s| s.principal.clone());
+                work(page).await?;
+                let more = pages.peek().is_some() || last.is_some();
+                if more && pace.deadline_passed() {
+                    return Ok(Walk::Stopped { after });
+                }
+            }
+            match last {
+                None => return Ok(Walk::Done),
+                Some(last) => after = Some(last),
+            }
+        }
+    }
+
     /// Invokes `function` (this function's ARN) asynchronously with `event`, the cursor of
     /// the work left. Lambda retries an asynchronous invoke that fails to run.
     pub async fn hand_over(

@@ -22,7 +22,7 @@ use crate::budgets::BudgetsError;
 use crate::config::Mode;
 use crate::enforce::{Method, Taken};
 use crate::findings::{Action, BudgetTruth, Finding, Truths, assess};
-use crate::handover::{CONCURRENCY, HandoverError, Pace};
+use crate::handover::{CONCURRENCY, HandoverError, Pace, Walk};
 use crate::iam::{Attachments, IamError};
 use crate::ledger::{EventKind, LedgerError};
 use crate::metrics;
@@ -190,58 +190,63 @@ impl App {
             status: Status::Active,
             after: None,
         });
+        let resume_at = |cursor| {
+            Some(ReconcileEvent {
+                dry_run: event.dry_run,
+                resume: Some(cursor),
+            })
+        };
         loop {
-            let (page, last) = self
-                .ledger
-                .list_page(cursor.status, pace.page_size, cursor.after.as_ref())
+            let walk = self
+                .walk_status(cursor.status, cursor.after.clone(), pace, async |page| {
+                    for state in &page {
+                        let account = state.principal.account_id();
+                        if !budgets.accounts.contains_key(account) {
+                            let seen = self
+                                .sweep_budgets(account, now, first_run, &mut report)
+                                .await?;
+                            budgets.accounts.insert(account.to_owned(), seen);
+                        }
+                    }
+                    let page: Vec<PrincipalState> = page
+                        .into_iter()
+                        .filter(|s| !touched.contains(&s.principal))
+                        .collect();
+                    report.checked += page.len();
+                    let outcomes = self
+                        .reconcile_page(&page, &attachments, &budgets, now, dry_run)
+                        .await;
+                    for (principal_report, failure) in outcomes {
+                        for finding in &principal_report.findings {
+                            *report.counts.entry(finding.name()).or_default() += 1;
+                        }
+                        if principal_report.action != Action::None {
+                            touched.insert(principal_report.principal.clone());
+                        }
+                        if let Some(failure) = failure {
+                            report
+                                .failed
+                                .push((principal_report.principal.to_string(), failure));
+                        }
+                        report.principals.push(principal_report);
+                    }
+                    Ok::<_, ReconcileError>(())
+                })
                 .await?;
-            for state in &page {
-                let account = state.principal.account_id();
-                if !budgets.accounts.contains_key(account) {
-                    let seen = self
-                        .sweep_budgets(account, now, first_run, &mut report)
-                        .await?;
-                    budgets.accounts.insert(account.to_owned(), seen);
+            cursor = match (walk, cursor.status) {
+                (Walk::Stopped { after }, status) => {
+                    report.handed_over = resume_at(Cursor { status, after });
+                    break;
                 }
-            }
-            let page: Vec<PrincipalState> = page
-                .into_iter()
-                .filter(|s| !touched.contains(&s.principal))
-                .collect();
-            report.checked += page.len();
-            let outcomes = self
-                .reconcile_page(&page, &attachments, &budgets, now, dry_run)
-                .await;
-            for (principal_report, failure) in outcomes {
-                for finding in &principal_report.findings {
-                    *report.counts.entry(finding.name()).or_default() += 1;
-                }
-                if principal_report.action != Action::None {
-                    touched.insert(principal_report.principal.clone());
-                }
-                if let Some(failure) = failure {
-                    report
-                        .failed
-                        .push((principal_report.principal.to_string(), failure));
-                }
-                report.principals.push(principal_report);
-            }
-            cursor = match (last, cursor.status) {
-                (Some(after), status) => Cursor {
-                    status,
-                    after: Some(after),
-                },
-                (None, Status::Active) => Cursor {
+                (Walk::Done, Status::Active) => Cursor {
                     status: Status::Blocked,
                     after: None,
                 },
-                (None, Status::Blocked) => break,
+                (Walk::Done, Status::Blocked) => break,
             };
+            // Between the two statuses, as between pages.
             if pace.deadline_passed() {
-                report.handed_over = Some(ReconcileEvent {
-                    dry_run: event.dry_run,
-                    resume: Some(cursor),
-                });
+                report.handed_over = resume_at(cursor);
                 break;
             }
         }

@@ -13,7 +13,7 @@ use tracing::{error, info};
 
 use crate::admin::AdminError;
 use crate::app::App;
-use crate::handover::{FETCH_SIZE, HandoverError, Pace};
+use crate::handover::{HandoverError, Pace, Walk};
 use crate::ledger::LedgerError;
 use crate::metrics;
 use crate::period::period_end;
@@ -121,36 +121,23 @@ impl App {
             at: Some(at),
             ..RolloverReport::default()
         };
-        let mut after = event.resume_after.clone();
-        // One Query serves several pages: the deadline is checked after each page, and a
-        // hand-over resumes after the last principal done, wherever it sits in the read.
-        'reads: loop {
-            let (read, last) = self
-                .ledger
-                .list_page(Status::Blocked, FETCH_SIZE, after.as_ref())
-                .await?;
-            let mut pages = read.into_iter().peekable();
-            while pages.peek().is_some() {
-                let page: Vec<PrincipalState> = pages
-                    .by_ref()
-                    .take(pace.page_size.max(1) as usize)
-                    .collect();
-                let done = page.last().map(|s| s.principal.clone());
-                report.blocked += page.len();
-                self.roll_over_page(page, at, &mut report).await;
-                let more = pages.peek().is_some() || last.is_some();
-                if more && pace.deadline_passed() {
-                    report.handed_over = Some(RolloverEvent {
-                        time: at,
-                        resume_after: done,
-                    });
-                    break 'reads;
-                }
-            }
-            match last {
-                None => break,
-                Some(last) => after = Some(last),
-            }
+        let walk = self
+            .walk_status(
+                Status::Blocked,
+                event.resume_after.clone(),
+                pace,
+                async |page| {
+                    report.blocked += page.len();
+                    self.roll_over_page(page, at, &mut report).await;
+                    Ok::<_, RolloverError>(())
+                },
+            )
+            .await?;
+        if let Walk::Stopped { after } = walk {
+            report.handed_over = Some(RolloverEvent {
+                time: at,
+                resume_after: after,
+            });
         }
         report.restored.sort();
         metrics::count("RolloverRestores", report.restored.len());
