@@ -3,17 +3,22 @@
 //! read and write the world; everything they decide, they decide here.
 //!
 //! [`alert`] parses Budgets alerts, [`decide`] says what to do about one, [`state`] is a
-//! principal's record and [`intent`] the write-ahead record of a change under way,
-//! [`findings`] is what reconcile finds, [`identity`] who is asking the admin, [`rearm`] the Budgets notifications a change
-//! within a period needs, [`deny`] the per-person deny lists of shared roles,
-//! [`access`] whether a policy still allows Bedrock, [`announce`] and [`notice`] what people
-//! are told, [`audit`] the audit trail's vocabulary, [`sns`] what makes an SNS delivery authentic, [`invocation`], [`log_object`], [`price`] (and [`price_list`], its daily refresh) and [`meter`] what metering reads and counts, [`usage`] finance's sums of it, and [`money`], [`period`], [`principal`]
-//! the values everything is made of.
+//! principal's record and [`intent`] the write-ahead record of a change under way.
+//! [`request`] is finance's admin requests and their validation, [`change`] what each does
+//! to a principal, [`identity`] who is asking. [`findings`] is what reconcile finds,
+//! [`rearm`] the Budgets notifications a change within a period needs, [`deny`] the
+//! per-person deny lists of shared roles, [`access`] whether a policy still allows Bedrock.
+//! [`announce`] and [`notice`] are what people are told, [`audit`] the audit trail's
+//! vocabulary, [`sns`] what makes an SNS delivery authentic. [`invocation`],
+//! [`log_object`], [`price`] (and [`price_list`], its daily refresh) and [`meter`] are what
+//! metering reads and counts, [`usage`] finance's sums of it. [`money`], [`period`] and
+//! [`principal`] are the values everything is made of.
 
 pub mod access;
 pub mod alert;
 pub mod announce;
 pub mod audit;
+pub mod change;
 pub mod decide;
 pub mod deny;
 pub mod findings;

@@ -25,7 +25,7 @@ pub use flows::{
     pricing_sync, reconcile, rollover,
 };
 pub use seatcap_core::{
-    access, alert, announce, audit, decide, deny, findings, identity, intent, invocation,
+    access, alert, announce, audit, change, decide, deny, findings, identity, intent, invocation,
     log_object, meter, money, notice, period, price, price_list, principal, rearm, request, sns,
     state, usage,
 };

@@ -311,8 +311,7 @@ async fn an_intent_of_the_previous_version_is_completed_with_its_own_audit_views
 
     // The previous version's restore, as it wrote its intent before dying.
     let started = Utc::now() - chrono::Duration::minutes(20);
-    let Ok(seatcap::request::Change::To { next, .. }) =
-        seatcap::request::restore(&blocked, started)
+    let Ok(seatcap::change::Change::To { next, .. }) = seatcap::change::restore(&blocked, started)
     else {
         panic!("a blocked principal is restored");
     };

@@ -10,6 +10,7 @@ use tracing::info;
 use crate::announce::{Access, Committed, announcement};
 use crate::app::App;
 use crate::budgets::BudgetsError;
+use crate::change::*;
 use crate::commit::{Decided, EngineError, Outcome};
 use crate::decide::Audience;
 use crate::enforce::{EnforceError, Taken};

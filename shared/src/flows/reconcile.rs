@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::admin::{AdminError, IamStep};
 use crate::app::App;
 use crate::budgets::BudgetsError;
+use crate::change::{Change, mark_restored};
 use crate::config::Mode;
 use crate::enforce::{Method, Taken};
 use crate::findings::{Action, BudgetTruth, Finding, Truths, assess};
@@ -28,7 +29,6 @@ use crate::ledger::{EventKind, LedgerError};
 use crate::metrics;
 use crate::period::period_key;
 use crate::principal::PrincipalArn;
-use crate::request::{Change, mark_restored};
 use crate::state::{BlockCause, PrincipalState, Status};
 
 pub(crate) const ACTOR: &str = crate::audit::Actor::Reconcile.name();

@@ -13,12 +13,12 @@ use tracing::{error, info};
 
 use crate::admin::AdminError;
 use crate::app::App;
+use crate::change::{Change, restore};
 use crate::handover::{HandoverError, Pace, Walk};
 use crate::ledger::LedgerError;
 use crate::metrics;
 use crate::period::period_end;
 use crate::principal::PrincipalArn;
-use crate::request::{Change, restore};
 use crate::state::{BlockCause, PrincipalState, Status};
 
 pub(crate) const ACTOR: &str = crate::audit::Actor::Rollover.name();
