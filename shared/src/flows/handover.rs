@@ -87,7 +87,7 @@ pub enum Walk {
     Done,
     /// The deadline passed with principals left: the next run resumes after `after`, the
     /// last principal done.
-    Stopped { after: Option<PrincipalArn> },
+    Stopped { after: PrincipalArn },
 }
 
 impl App {
@@ -113,11 +113,14 @@ impl App {
                     .by_ref()
                     .take(pace.page_size.max(1) as usize)
                     .collect();
-                after = page.last().map(|s| s.principal.clone());
+                let done = page.last().map(|s| s.principal.clone());
                 work(page).await?;
                 let more = pages.peek().is_some() || last.is_some();
-                if more && pace.deadline_passed() {
-                    return Ok(Walk::Stopped { after });
+                if let Some(done) = done
+                    && more
+                    && pace.deadline_passed()
+                {
+                    return Ok(Walk::Stopped { after: done });
                 }
             }
             match last {

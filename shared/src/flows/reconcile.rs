@@ -235,7 +235,10 @@ impl App {
                 .await?;
             cursor = match (walk, cursor.status) {
                 (Walk::Stopped { after }, status) => {
-                    report.handed_over = resume_at(Cursor { status, after });
+                    report.handed_over = resume_at(Cursor {
+                        status,
+                        after: Some(after),
+                    });
                     break;
                 }
                 (Walk::Done, Status::Active) => Cursor {

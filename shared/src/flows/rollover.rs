@@ -136,7 +136,7 @@ impl App {
         if let Walk::Stopped { after } = walk {
             report.handed_over = Some(RolloverEvent {
                 time: at,
-                resume_after: after,
+                resume_after: Some(after),
             });
         }
         report.restored.sort();
