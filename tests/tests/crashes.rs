@@ -433,6 +433,67 @@ async fn a_rollover_killed_after_a_restore_is_completed_by_the_next_run() {
     );
 }
 
+/// reconcile catches a lost alert and dies right after IAM detached the policy; the next
+/// scheduled run completes the cut from the intent, and a restore gives back exactly it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_killed_after_a_cut_is_completed_by_the_next_run() {
+    let account = Account::new().await;
+    let bob = account
+        .create_principal(
+            "user",
+            "bob",
+            &[&account.bedrock_policy_arn, &account.other_policy_arn],
+        )
+        .await;
+    account
+        .put_budget("seatcap-bob", "200", "20", Some("bob"))
+        .await;
+    enrol(&now_app(&account), &bob, "seatcap-bob").await;
+    // The 100 % alert never came: Budgets already shows bob over his cap.
+    account
+        .put_budget("seatcap-bob", "200", "230", Some("bob"))
+        .await;
+
+    let event = json!({});
+    killed_after(
+        &account,
+        "reconcile",
+        &account.env(),
+        "Action=DetachUserPolicy",
+        &event,
+    )
+    .await;
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.other_policy_arn.clone()]
+    );
+    assert!(state(&account, &bob).await.pending.is_some());
+
+    let reconcile = Function::start(binary("reconcile"), &account.env()).await;
+    reconcile.invoke(&event).await.expect_response();
+    let after = settled(&account, &bob, Status::Blocked).await;
+    assert_eq!(
+        after.detached_policy_arns,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert!(
+        events(&account, &bob)
+            .await
+            .contains(&EventKind::IntentCompleted)
+    );
+    let answer = now_app(&account)
+        .handle_admin(request("restore", &bob))
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], true, "{answer}");
+    let mut both = vec![
+        account.bedrock_policy_arn.clone(),
+        account.other_policy_arn.clone(),
+    ];
+    both.sort();
+    assert_eq!(account.attached(&bob).await, both);
+}
+
 /// A person on a shared role: the admin dies right after IAM took the new shard document
 /// that denies them, before the role's list or the person's state was written. The lease
 /// and the intent are both held until the dead process's deadline; the next request waits

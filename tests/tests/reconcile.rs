@@ -354,6 +354,57 @@ async fn a_run_cut_short_hands_over_and_the_next_continues_without_acting_twice(
     }
 }
 
+/// Two reconciles at once (the schedule's and an operator's) over people whose 100 % alert
+/// was lost: they race at each person's intent, so each is cut once, the ledger records
+/// exactly what IAM lacks, and a restore gives back exactly that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reconciles_at_once_cut_each_lost_alert_once() {
+    let account = Account::new().await;
+    let app = app_at(&account, november(), &[]);
+    let mut over = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        over.push(managed(&account, &app, name, "200", "20").await);
+        let budget = format!("seatcap-{name}");
+        account
+            .put_budget(&budget, "200", "231.40", Some(name))
+            .await;
+    }
+
+    let (one, two) = (
+        app_at(&account, november(), &[]),
+        app_at(&account, november(), &[]),
+    );
+    let (first, second) = tokio::join!(reconcile(&one), reconcile(&two));
+    assert!(
+        first.failed.is_empty() && second.failed.is_empty(),
+        "{first:?} {second:?}"
+    );
+    for principal in &over {
+        assert!(account.attached(principal).await.is_empty());
+        let state = account.ledger().load(principal).await.unwrap().unwrap();
+        assert_eq!(
+            (state.status, state.pending.is_none()),
+            (Status::Blocked, true),
+            "{state:?}"
+        );
+        assert_eq!(
+            state.detached_policy_arns,
+            vec![account.bedrock_policy_arn.clone()]
+        );
+        audited(&account, principal, EventKind::Enforced).await;
+        let answer = app
+            .handle_admin(json!({"action": "restore", "principal": principal.as_str(),
+                "actor": "finance", "reason": "approved"}))
+            .await
+            .unwrap();
+        assert_eq!(answer["ok"], true, "{answer}");
+        assert_eq!(
+            account.attached(principal).await,
+            vec![account.bedrock_policy_arn.clone()]
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_iam_slows_reconcile_down_but_it_completes() {
     let account = Account::new().await;
