@@ -484,6 +484,26 @@ impl Account {
         seatcap::ledger::Ledger::new(self.dynamodb.clone(), &self.table, 400)
     }
 
+    /// Asserts the cut of `principal` is complete: blocked, no intent left, exactly the
+    /// managed Bedrock policy recorded as taken.
+    pub async fn assert_cut(&self, principal: &PrincipalArn) {
+        let state = self
+            .ledger()
+            .load(principal)
+            .await
+            .expect("read the state")
+            .expect("in the ledger");
+        assert_eq!(
+            (state.status, state.pending.is_none()),
+            (seatcap::state::Status::Blocked, true),
+            "{state:?}"
+        );
+        assert_eq!(
+            state.detached_policy_arns,
+            vec![self.bedrock_policy_arn.clone()]
+        );
+    }
+
     /// The audit filed under `principal`, newest first (a test's whole history).
     pub async fn history(&self, principal: &PrincipalArn) -> Vec<seatcap::audit::AuditEvent> {
         self.ledger()

@@ -156,11 +156,7 @@ async fn an_alert_killed_after_the_detach_is_completed_by_its_redelivery() {
     // SNS delivers again, to a new process.
     let alerts = Function::start(binary("budget-alert"), &env).await;
     alerts.invoke(&event).await.expect_response();
-    let after = settled(&account, &alice, Status::Blocked).await;
-    assert_eq!(
-        after.detached_policy_arns,
-        vec![account.bedrock_policy_arn.clone()]
-    );
+    account.assert_cut(&alice).await;
     assert!(
         events(&account, &alice)
             .await
@@ -471,11 +467,7 @@ async fn a_reconcile_killed_after_a_cut_is_completed_by_the_next_run() {
 
     let reconcile = Function::start(binary("reconcile"), &account.env()).await;
     reconcile.invoke(&event).await.expect_response();
-    let after = settled(&account, &bob, Status::Blocked).await;
-    assert_eq!(
-        after.detached_policy_arns,
-        vec![account.bedrock_policy_arn.clone()]
-    );
+    account.assert_cut(&bob).await;
     assert!(
         events(&account, &bob)
             .await

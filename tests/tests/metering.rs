@@ -52,21 +52,6 @@ async fn audit(account: &Account, principal: &PrincipalArn) -> Vec<(EventKind, V
         .collect()
 }
 
-/// The cut of `principal` is complete: blocked, no intent left, exactly the managed policy
-/// recorded as taken.
-async fn settled_cut(account: &Account, principal: &PrincipalArn) {
-    let state = account.ledger().load(principal).await.unwrap().unwrap();
-    assert_eq!(
-        (state.status, state.pending.is_none()),
-        (Status::Blocked, true),
-        "{state:?}"
-    );
-    assert_eq!(
-        state.detached_policy_arns,
-        vec![account.bedrock_policy_arn.clone()]
-    );
-}
-
 /// Delivers `event` to a metering process that a proxy kills right after it relays the
 /// answer to the call matching `call` (e.g. the detach): the process never answers.
 async fn killed_right_after(account: &Account, call: &str, event: &Value) {
@@ -402,7 +387,7 @@ async fn metering_killed_after_the_cut_is_completed_by_the_redelivered_batch() {
         (json!(0), json!(8)),
         "{again}"
     );
-    settled_cut(&account, &alice).await;
+    account.assert_cut(&alice).await;
     let kinds: Vec<EventKind> = audit(&account, &alice)
         .await
         .into_iter()
@@ -665,7 +650,7 @@ async fn members_racing_batches_and_a_death_after_the_groups_cut_converge() {
         (&json!(0), &json!(10)),
         "{again}"
     );
-    settled_cut(&account, &platform).await;
+    account.assert_cut(&platform).await;
     assert_eq!(
         account.ledger().metered(&platform, &period).await.unwrap(),
         225_000_000

@@ -381,16 +381,7 @@ async fn two_reconciles_at_once_cut_each_lost_alert_once() {
     );
     for principal in &over {
         assert!(account.attached(principal).await.is_empty());
-        let state = account.ledger().load(principal).await.unwrap().unwrap();
-        assert_eq!(
-            (state.status, state.pending.is_none()),
-            (Status::Blocked, true),
-            "{state:?}"
-        );
-        assert_eq!(
-            state.detached_policy_arns,
-            vec![account.bedrock_policy_arn.clone()]
-        );
+        account.assert_cut(principal).await;
         audited(&account, principal, EventKind::Enforced).await;
         let answer = app
             .handle_admin(json!({"action": "restore", "principal": principal.as_str(),
