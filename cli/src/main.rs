@@ -167,6 +167,9 @@ enum Command {
     },
     /// Retry the notifications waiting in the outbox now.
     FlushNotifications,
+    /// Check what the deployment needs (each IAM Identity Center role seatcap has people on
+    /// carries seatcap's shards) and print the fix for what is missing.
+    Doctor,
     /// Subscribe an email address to a person's own messages, or to finance's or security's.
     SubscribeEmail {
         email: String,
@@ -428,6 +431,10 @@ impl Session<'_> {
                     .invoke(&Request::FlushNotifications(NoFields {}))
                     .await?;
                 self.print(&answer, render::flush)
+            }
+            Command::Doctor => {
+                let answer = self.invoke(&Request::Doctor(NoFields {})).await?;
+                self.print(&answer, render::doctor)
             }
         }
     }

@@ -197,6 +197,41 @@ pub fn flush(answer: &Value) -> String {
     )
 }
 
+/// The answer of `doctor`: each check, and the commands that fix a failing one.
+pub fn doctor(answer: &Value) -> String {
+    let mut out = String::new();
+    let checks = answer["checks"].as_array().cloned().unwrap_or_default();
+    for check in &checks {
+        let mark = if check["ok"] == true { "ok  " } else { "FAIL" };
+        out.push_str(&format!(
+            "{mark} {}: role {} (permission set {}, {} people)\n",
+            check["check"].as_str().unwrap_or("?"),
+            check["role"].as_str().unwrap_or("?"),
+            check["permission_set"].as_str().unwrap_or("?"),
+            check["people"],
+        ));
+        if let Some(missing) = check["missing"].as_array().filter(|m| !m.is_empty()) {
+            let names: Vec<&str> = missing.iter().filter_map(Value::as_str).collect();
+            out.push_str(&format!(
+                "     the permission set does not reference: {}\n     fix (in the Identity Center account, SSO_INSTANCE_ARN set):\n",
+                names.join(", ")
+            ));
+            for command in check["fix"].as_array().into_iter().flatten() {
+                out.push_str(&format!("       {}\n", command.as_str().unwrap_or("?")));
+            }
+        }
+    }
+    if checks.is_empty() {
+        out.push_str("nothing to check: nobody on an IAM Identity Center role has a cap\n");
+    }
+    out.push_str(if answer["healthy"] == true {
+        "healthy\n"
+    } else {
+        "NOT healthy: fix the above\n"
+    });
+    out
+}
+
 /// The answer of `subscribe_email`.
 pub fn subscription(answer: &Value) -> String {
     format!(

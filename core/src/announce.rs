@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::access::RemainingAccess;
 use crate::audit::{Actor, EventKind};
 use crate::decide::Audience;
+use crate::identity_center::NotEnforceable;
 use crate::intent::Taken;
 use crate::notice::{Notice, NoticeKind};
 use crate::state::{EffectiveCap, PrincipalState, Status};
@@ -100,6 +101,18 @@ pub fn incomplete(remaining: &[RemainingAccess]) -> Draft {
              SEATCAP_ENFORCEMENT=deny, whose explicit deny wins over any allow.",
             places.join("; ")
         ),
+    )
+}
+
+/// A cut recorded but not in force: the person's Identity Center role does not carry the
+/// shard that lists them. Security and finance hear it with the fix.
+pub fn not_enforceable(not_enforceable: &NotEnforceable) -> Draft {
+    (
+        NoticeKind::NotEnforceable,
+        Audience::Security,
+        "Cap reached, but Bedrock access could NOT be cut: the permission set does not reference seatcap's policy"
+            .to_owned(),
+        not_enforceable.explain(),
     )
 }
 

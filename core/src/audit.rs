@@ -78,6 +78,11 @@ pub enum EventKind {
     EnforcementFailed,
     /// Access was cut as configured, but another policy still allows Bedrock.
     EnforcementIncomplete,
+    /// A cut is recorded but IAM does not enforce it: the person's Identity Center role does
+    /// not carry the shard that lists them (the permission set does not reference it).
+    NotEnforceable,
+    /// A cut recorded as not enforceable is now in force: the role carries the shard.
+    EnforcementCompleted,
     /// A downgrade rung took the premium-model policies.
     Downgraded,
     /// A change whose writer did not finish (timed out, killed) was completed from its

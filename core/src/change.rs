@@ -248,6 +248,7 @@ pub fn mark_restored(state: &mut PrincipalState, now: DateTime<Utc>) {
     state.blocked_period = None;
     state.detached_policy_arns.clear();
     state.deny_policy_arn = None;
+    state.not_enforceable = None;
     state.forget_ended_spend(now);
 }
 

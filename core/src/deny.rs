@@ -159,9 +159,15 @@ pub fn written_version(document: &Value) -> Option<u64> {
         .ok()
 }
 
-/// The sessions a shard's document denies, as `<role id>:<session>`.
+/// The sessions a shard's document denies, as `<role id>:<session>` (a plain role's shard
+/// matches them exactly, an Identity Center shard by `StringLike`; see [`sso_document`]).
 pub fn denied_user_ids(document: &Value) -> Vec<String> {
-    match &document["Statement"][0]["Condition"]["StringEquals"]["aws:userid"] {
+    let condition = &document["Statement"][0]["Condition"];
+    let ids = match &condition["StringEquals"]["aws:userid"] {
+        Value::Null => &condition["StringLike"]["aws:userid"],
+        ids => ids,
+    };
+    match ids {
         Value::Array(ids) => ids
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))

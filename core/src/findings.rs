@@ -59,6 +59,14 @@ pub enum Finding {
     /// The shard is attached, but its document does not deny the person (the role was
     /// recreated with a new unique id, or the document was rewritten behind seatcap's back).
     DenyMissesPersonWhileBlocked { policy: String },
+    /// Blocked on an IAM Identity Center role that does not carry the shard listing the
+    /// person: the permission set does not reference it, so the deny is not in force.
+    NotEnforceable { policy: String, role: String },
+    /// A block recorded as not enforceable whose shard the role now carries.
+    InForceNow { policy: String },
+    /// A block on an Identity Center role recorded, by the previous version, in a per-role
+    /// shard (which IAM never let it attach to such a role).
+    OldShardOnIdentityCenterRole { policy: String },
     /// Active, but none of the managed policies is attached: seatcap has nothing to cut, and
     /// does not guess whether access went missing or comes from elsewhere.
     NoManagedPolicyWhileActive,
@@ -81,6 +89,9 @@ impl Finding {
             Finding::ReattachedWhileBlocked { .. } => "reattached_while_blocked",
             Finding::DenyRemovedWhileBlocked { .. } => "deny_removed_while_blocked",
             Finding::DenyMissesPersonWhileBlocked { .. } => "deny_misses_person_while_blocked",
+            Finding::NotEnforceable { .. } => "not_enforceable",
+            Finding::InForceNow { .. } => "in_force_now",
+            Finding::OldShardOnIdentityCenterRole { .. } => "old_shard_on_identity_center_role",
             Finding::NoManagedPolicyWhileActive => "no_managed_policy_while_active",
             Finding::BudgetGone { .. } => "budget_gone",
             Finding::PrincipalGone => "principal_gone",
@@ -109,12 +120,73 @@ pub enum Action {
     DetachAgain {
         policies: Vec<String>,
     },
-    /// Attach seatcap's deny policy again.
+    /// Attach seatcap's deny policy again (an Identity Center principal's: write its shard
+    /// again, and read whether the role carries it).
     DenyAgain {
+        policy: String,
+    },
+    /// An Identity Center principal's shard is on the role now: take it again, which finds
+    /// the deny in force, and tell people they are cut off.
+    CompleteCut {
         policy: String,
     },
     /// Only remove expired overrides (every other action removes them too).
     EndOverrides,
+}
+
+/// A block of a principal on an IAM Identity Center role, whose shard seatcap cannot attach
+/// (IAM refuses every write to the role; the permission set's references attach it):
+/// a shard the role does not carry is `not_enforceable`, told once and then only reported
+/// until the reference exists, when the cut is completed; a deny the previous version
+/// recorded in a per-role shard (which IAM never let it attach) moves to the shards.
+fn identity_center(
+    truths: &Truths<'_>,
+    role: &str,
+    findings: &mut Vec<Finding>,
+    action: &mut Action,
+) {
+    let state = truths.state;
+    let Some(policy) = &state.deny_policy_arn else {
+        return;
+    };
+    if crate::identity_center::shard_number(policy).is_none() {
+        let partition = state.principal.as_str().split(':').nth(1).unwrap_or("aws");
+        let shards =
+            crate::identity_center::shard_policy_arn(partition, state.principal.account_id(), 0);
+        findings.push(Finding::OldShardOnIdentityCenterRole {
+            policy: policy.clone(),
+        });
+        if *action == Action::None {
+            *action = Action::DenyAgain { policy: shards };
+        }
+        return;
+    }
+    match (truths.deny_attached, &state.not_enforceable) {
+        (Some(false), recorded) => {
+            findings.push(Finding::NotEnforceable {
+                policy: policy.clone(),
+                role: role.to_owned(),
+            });
+            // Written and told once; until the permission set references the shard, a
+            // take again would change nothing.
+            if recorded.is_none() && *action == Action::None {
+                *action = Action::DenyAgain {
+                    policy: policy.clone(),
+                };
+            }
+        }
+        (Some(true), Some(_)) => {
+            findings.push(Finding::InForceNow {
+                policy: policy.clone(),
+            });
+            if *action == Action::None {
+                *action = Action::CompleteCut {
+                    policy: policy.clone(),
+                };
+            }
+        }
+        _ => {}
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,7 +260,10 @@ pub fn assess(truths: &Truths<'_>, now: DateTime<Utc>) -> Assessment {
                 });
                 action = Action::DetachAgain { policies: back };
             }
-            if let (Some(false), Some(policy)) = (truths.deny_attached, &state.deny_policy_arn)
+            if let Some(role) = state.principal.identity_center_role() {
+                identity_center(truths, role, &mut findings, &mut action);
+            } else if let (Some(false), Some(policy)) =
+                (truths.deny_attached, &state.deny_policy_arn)
                 && action == Action::None
             {
                 findings.push(Finding::DenyRemovedWhileBlocked {

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEvent, Claim};
+use crate::identity_center::NotEnforceable;
 use crate::notice::Notice;
 use crate::state::PrincipalState;
 
@@ -56,6 +57,44 @@ impl Taken {
         }
         if self.deny_policy_arn.is_some() {
             state.deny_policy_arn.clone_from(&self.deny_policy_arn);
+        }
+    }
+}
+
+/// What an IAM step did: what is taken after it and, for a deny IAM does not apply (an
+/// Identity Center role that does not carry the shard listing the person), why that deny
+/// is not in force. A give-back leaves nothing unenforced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Done {
+    pub taken: Taken,
+    pub not_enforceable: Option<NotEnforceable>,
+}
+
+impl Done {
+    pub fn taken(taken: Taken) -> Done {
+        Done {
+            taken,
+            not_enforceable: None,
+        }
+    }
+
+    /// Records a take's result in `state`: what is taken (kept with what the state already
+    /// says), and whether it is in force.
+    pub fn record_in(&self, state: &mut PrincipalState) {
+        self.taken.record_in(state);
+        let since = state
+            .not_enforceable
+            .as_ref()
+            .filter(|was| {
+                self.not_enforceable
+                    .as_ref()
+                    .is_some_and(|now| now.policy_arn == was.policy_arn)
+            })
+            .map(|was| was.since);
+        state.not_enforceable.clone_from(&self.not_enforceable);
+        if let (Some(now), Some(since)) = (&mut state.not_enforceable, since) {
+            // Not in force since the first time it was found so, not since this check.
+            now.since = since;
         }
     }
 }

@@ -7,7 +7,8 @@
 //! [`request`] is finance's admin requests and their validation, [`change`] what each does
 //! to a principal, [`identity`] who is asking. [`findings`] is what reconcile finds,
 //! [`rearm`] the Budgets notifications a change within a period needs, [`deny`] the
-//! per-person deny lists of shared roles, [`access`] whether a policy still allows Bedrock.
+//! per-person deny lists of shared roles (and [`identity_center`] those of the roles IAM
+//! Identity Center makes, which IAM refuses to change), [`access`] whether a policy still allows Bedrock.
 //! [`announce`] and [`notice`] are what people are told, [`audit`] the audit trail's
 //! vocabulary, [`sns`] what makes an SNS delivery authentic. [`invocation`],
 //! [`log_object`], [`price`] (and [`price_list`], its daily refresh) and [`meter`] are what
@@ -23,6 +24,7 @@ pub mod decide;
 pub mod deny;
 pub mod findings;
 pub mod identity;
+pub mod identity_center;
 pub mod intent;
 pub mod invocation;
 pub mod log_object;

@@ -27,6 +27,9 @@ pub enum NoticeKind {
     EnforcementFailed,
     /// Access was cut as configured, but another policy still allows Bedrock.
     EnforcementIncomplete,
+    /// The cap is reached and the person is on an IAM Identity Center role whose
+    /// permission set does not reference seatcap's shard: the deny is written, not in force.
+    NotEnforceable,
     /// Premium models taken at a downgrade rung; cheaper ones still work.
     Downgraded,
     /// The same in dry-run mode: nothing changed.
@@ -49,6 +52,7 @@ impl NoticeKind {
             NoticeKind::OverrideExpired => "override_expired",
             NoticeKind::EnforcementFailed => "enforcement_failed",
             NoticeKind::EnforcementIncomplete => "enforcement_incomplete",
+            NoticeKind::NotEnforceable => "not_enforceable",
             NoticeKind::Downgraded => "downgraded",
             NoticeKind::WouldDowngrade => "would_downgrade",
         }
@@ -70,7 +74,8 @@ impl NoticeKind {
             | NoticeKind::ProtectedOverCap
             | NoticeKind::Drift
             | NoticeKind::EnforcementFailed
-            | NoticeKind::EnforcementIncomplete => "critical",
+            | NoticeKind::EnforcementIncomplete
+            | NoticeKind::NotEnforceable => "critical",
         }
     }
 }
@@ -140,6 +145,7 @@ impl Notice {
             | NoticeKind::Drift
             | NoticeKind::EnforcementFailed
             | NoticeKind::EnforcementIncomplete => Some(format!("seatcap history {who}")),
+            NoticeKind::NotEnforceable => Some("seatcap doctor".to_owned()),
             NoticeKind::Restored | NoticeKind::CapChanged => None,
         }
     }

@@ -77,6 +77,23 @@ impl PrincipalArn {
         })
     }
 
+    /// The IAM Identity Center role this principal is (a role) or is a session of (a
+    /// person), if it is one: IAM refuses every write to such a role, so its cut is a deny
+    /// in the account's Identity Center shards ([`crate::identity_center`]).
+    pub fn identity_center_role(&self) -> Option<&str> {
+        match self.kind {
+            PrincipalKind::AssumedRole => self
+                .role_name()
+                .filter(|role| crate::identity_center::is_protected_role(role)),
+            PrincipalKind::Role => {
+                let resource = self.arn.splitn(6, ':').nth(5).unwrap_or_default();
+                let path_and_name = resource.trim_start_matches("role/");
+                crate::identity_center::is_protected_role(path_and_name).then(|| self.name())
+            }
+            PrincipalKind::User | PrincipalKind::Group => None,
+        }
+    }
+
     pub fn account_id(&self) -> &str {
         // Validated at parse time: arn:<partition>:iam::<account>:...
         self.arn.split(':').nth(4).unwrap_or_default()

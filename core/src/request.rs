@@ -31,6 +31,8 @@ pub enum Request {
     Usage(UsageRequest),
     FlushNotifications(NoFields),
     SubscribeEmail(SubscribeEmail),
+    /// What a deployment needs and lacks, each with its fix.
+    Doctor(NoFields),
 }
 
 pub const ACTIONS: &[&str] = &[
@@ -49,6 +51,7 @@ pub const ACTIONS: &[&str] = &[
     "usage",
     "flush_notifications",
     "subscribe_email",
+    "doctor",
 ];
 
 /// The actions that change something and say who does it (`actor`): through the Function

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::identity_center::NotEnforceable;
 use crate::intent::Intent;
 use crate::money::Usd;
 use crate::principal::PrincipalArn;
@@ -94,6 +95,12 @@ pub struct PrincipalState {
     /// a person on a shared role, the role's shard that lists them. Restore removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deny_policy_arn: Option<String>,
+    /// A cut the ledger records that IAM does not enforce yet: a person on an IAM Identity
+    /// Center role whose permission set does not reference seatcap's shard (see
+    /// [`crate::identity_center`]). Cleared when reconcile finds the shard on the role, or
+    /// by a restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_enforceable: Option<NotEnforceable>,
     #[serde(default)]
     pub protected: bool,
     #[serde(default)]
@@ -135,6 +142,8 @@ struct StateView<'a> {
     detached_policy_arns: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     deny_policy_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_enforceable: Option<&'a NotEnforceable>,
     protected: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     block_cause: Option<BlockCause>,
@@ -203,6 +212,7 @@ impl PrincipalState {
             blocked_period: None,
             detached_policy_arns: Vec::new(),
             deny_policy_arn: None,
+            not_enforceable: None,
             protected: false,
             overrides: Vec::new(),
             override_requests: Vec::new(),
@@ -282,6 +292,7 @@ impl PrincipalState {
             effective_cap_usd: self.effective_cap(now).to_json(),
             detached_policy_arns: &self.detached_policy_arns,
             deny_policy_arn: self.deny_policy_arn.as_deref(),
+            not_enforceable: self.not_enforceable.as_ref(),
             protected: self.protected,
             block_cause: self.block_cause,
             blocked_period: self.blocked_period.as_deref(),

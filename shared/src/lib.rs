@@ -25,7 +25,7 @@ pub use flows::{
     pricing_sync, reconcile, rollover,
 };
 pub use seatcap_core::{
-    access, alert, announce, audit, change, decide, deny, findings, identity, intent, invocation,
-    log_object, meter, money, notice, period, price, price_list, principal, rearm, request, sns,
-    state, usage,
+    access, alert, announce, audit, change, decide, deny, findings, identity, identity_center,
+    intent, invocation, log_object, meter, money, notice, period, price, price_list, principal,
+    rearm, request, sns, state, usage,
 };

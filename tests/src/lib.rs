@@ -11,7 +11,7 @@ pub mod template;
 
 pub use function_url::{Signer, serve_function_url};
 pub use moto::{Account, moto};
-pub use proxy::{HoldingProxy, KillingProxy};
+pub use proxy::{HoldingProxy, KillingProxy, ProtectedRoles};
 pub use runtime::{Function, Invocation, binary, binary_in, serve_invoke_api};
 pub use slack::SlackReceiver;
 

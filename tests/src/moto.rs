@@ -18,6 +18,7 @@ use aws_sdk_dynamodb::types::{
 use aws_smithy_types::error::display::DisplayErrorContext;
 use seatcap::principal::PrincipalArn;
 
+use crate::proxy::ProtectedRoles;
 use crate::template::LedgerTable;
 
 pub const REGION: &str = "us-east-1";
@@ -30,7 +31,12 @@ pub fn workspace_root() -> PathBuf {
 }
 
 pub struct MotoServer {
+    /// The emulator itself: the tests' own clients (playing the account's administrators
+    /// and IAM Identity Center) call it here.
     pub endpoint: String,
+    /// The emulator behind [`ProtectedRoles`]: what seatcap's functions are pointed at, so
+    /// that IAM refuses them what AWS would.
+    pub front: ProtectedRoles,
     // Held open for the life of the process: the server exits when this pipe closes.
     _child: Child,
 }
@@ -91,6 +97,7 @@ impl MotoServer {
         }
         Ok(Ok(MotoServer {
             endpoint: format!("http://127.0.0.1:{port}"),
+            front: ProtectedRoles::start(format!("127.0.0.1:{port}")),
             _child: child,
         }))
     }
@@ -109,8 +116,10 @@ const TRUST_ANYONE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Al
 /// two managed policies: one seatcap manages (Bedrock) and one it must never touch.
 pub struct Account {
     pub id: String,
-    /// The moto server the account lives on.
+    /// Where seatcap reaches the account: the moto server it lives on, behind IAM's
+    /// refusals of writes to protected roles ([`ProtectedRoles`]).
     pub endpoint: String,
+    pub protected_roles: ProtectedRoles,
     pub sdk: SdkConfig,
     pub access_key_id: String,
     pub secret_access_key: String,
@@ -166,7 +175,8 @@ impl Account {
 
         Account {
             id,
-            endpoint: moto.endpoint.clone(),
+            endpoint: moto.front.url.clone(),
+            protected_roles: moto.front.clone(),
             sdk,
             access_key_id: creds.access_key_id,
             secret_access_key: creds.secret_access_key,
@@ -178,6 +188,144 @@ impl Account {
             iam,
             dynamodb,
         }
+    }
+
+    /// A role IAM Identity Center made for permission set `set` in this account: at its path
+    /// and named as it names them (with a fresh id, so no two tests share one), and the
+    /// account's Identity Center shards as the template creates them. `references`: the
+    /// shards (from 0) the permission set references, which Identity Center attaches to the
+    /// role when it provisions the set; the test plays Identity Center, so it attaches them
+    /// directly, past the refusals seatcap meets ([`ProtectedRoles`]).
+    pub async fn identity_center_role(&self, set: &str, references: &[usize]) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let role = format!("AWSReservedSSO_{set}_{}", &id[..16]);
+        self.identity_center_role_named(&role, references).await;
+        role
+    }
+
+    /// [`Self::identity_center_role`] under a name of the test's choosing.
+    pub async fn identity_center_role_named(&self, role: &str, references: &[usize]) {
+        self.iam
+            .create_role()
+            .role_name(role)
+            .path(format!("/aws-reserved/sso.amazonaws.com/{REGION}/"))
+            .assume_role_policy_document(TRUST_ANYONE)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateRole {role}: {}", DisplayErrorContext(&e)));
+        self.create_sso_shards(seatcap::deny::DEFAULT_SHARDS_PER_ROLE)
+            .await;
+        self.reference_sso_shards(role, references).await;
+    }
+
+    /// The account's Identity Center shards as the template's stack creates them (once).
+    pub async fn create_sso_shards(&self, shards: usize) {
+        for (name, path, document) in crate::template::sso_shards(shards) {
+            let made = self
+                .iam
+                .create_policy()
+                .policy_name(&name)
+                .path(&path)
+                .policy_document(document.to_string())
+                .send()
+                .await;
+            if let Err(e) = made {
+                let e = e.into_service_error();
+                assert!(
+                    e.is_entity_already_exists_exception(),
+                    "CreatePolicy {name}: {e}"
+                );
+            }
+        }
+    }
+
+    /// What Identity Center does once a permission set references `shards` and is
+    /// provisioned: attaches them to its role.
+    pub async fn reference_sso_shards(&self, role: &str, shards: &[usize]) {
+        for n in shards {
+            self.iam
+                .attach_role_policy()
+                .role_name(role)
+                .policy_arn(seatcap::identity_center::shard_policy_arn(
+                    "aws", &self.id, *n,
+                ))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("AttachRolePolicy {role}: {}", DisplayErrorContext(&e)));
+        }
+    }
+
+    /// A person signed in through IAM Identity Center on `role`: the ARN their sessions
+    /// carry (the session name is the user name).
+    pub fn sso_person(&self, role: &str, user: &str) -> PrincipalArn {
+        format!("arn:aws:sts::{}:assumed-role/{role}/{user}", self.id)
+            .parse()
+            .expect("a valid Identity Center person")
+    }
+
+    /// The default document of seatcap's policy `arn` and how many versions it has.
+    pub async fn policy_document(&self, arn: &str) -> (serde_json::Value, usize) {
+        let policy = self
+            .iam
+            .get_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetPolicy {arn}: {}", DisplayErrorContext(&e)));
+        let version = policy
+            .policy
+            .and_then(|p| p.default_version_id)
+            .expect("a default version");
+        let document = self
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+            .unwrap()
+            .policy_version
+            .and_then(|v| v.document)
+            .expect("a document");
+        let versions = self
+            .iam
+            .list_policy_versions()
+            .policy_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .versions
+            .unwrap_or_default()
+            .len();
+        (
+            seatcap::access::decode_document(&document).expect("a policy document"),
+            versions,
+        )
+    }
+
+    /// Everyone the account's Identity Center shards deny (`aws:userid` patterns).
+    pub async fn sso_denied(&self) -> std::collections::BTreeSet<String> {
+        let mut denied = std::collections::BTreeSet::new();
+        for n in 0..seatcap::deny::DEFAULT_SHARDS_PER_ROLE {
+            let arn = seatcap::identity_center::shard_policy_arn("aws", &self.id, n);
+            let (document, _) = self.policy_document(&arn).await;
+            denied.extend(seatcap::deny::denied_user_ids(&document));
+        }
+        denied.remove(seatcap::identity_center::NOBODY);
+        denied
+    }
+
+    /// A role's unique id.
+    pub async fn role_id(&self, role: &str) -> String {
+        self.iam
+            .get_role()
+            .role_name(role)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetRole {role}: {}", DisplayErrorContext(&e)))
+            .role
+            .expect("a role")
+            .role_id
     }
 
     /// Switches on IAM authorization on this account's moto server (a server of the test's

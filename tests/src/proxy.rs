@@ -314,3 +314,152 @@ impl HoldingProxy {
         self.release.notify_one();
     }
 }
+
+/// IAM as AWS runs it, in front of the emulator: the roles IAM Identity Center makes are
+/// protected, and IAM answers every write to one (attach, detach, put or delete a role
+/// policy, boundaries, trust, tags, the role itself) with HTTP 400 `UnmodifiableEntity:
+/// Cannot perform the operation on the protected role '<name>' - this role is only
+/// modifiable by AWS` (AWS re:Post knowledge center "identity-center-aws-reserved-sso";
+/// the same answer quoted in perkbox/cloud-access-bot#11 and sassoftware/viya4-iac-aws#385).
+/// moto does not protect them, so without this no test could see a write that AWS refuses.
+/// Reads pass, and so does everything else. Identity Center's roles are known by their
+/// names (`AWSReservedSSO_...`: it names every role it makes so, at
+/// `/aws-reserved/sso.amazonaws.com/`). One request per connection.
+///
+/// It runs on a thread of its own, so a test that blocks its own runtime (waiting on a
+/// function binary) never stalls the binary's AWS calls through it.
+#[derive(Clone)]
+pub struct ProtectedRoles {
+    pub url: String,
+    refused: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// The IAM actions that change a role; IAM refuses each on a protected role.
+const ROLE_WRITES: [&str; 12] = [
+    "AttachRolePolicy",
+    "DetachRolePolicy",
+    "PutRolePolicy",
+    "DeleteRolePolicy",
+    "PutRolePermissionsBoundary",
+    "DeleteRolePermissionsBoundary",
+    "UpdateAssumeRolePolicy",
+    "UpdateRole",
+    "UpdateRoleDescription",
+    "TagRole",
+    "UntagRole",
+    "DeleteRole",
+];
+
+impl ProtectedRoles {
+    /// In front of `upstream` (`host:port`).
+    pub fn start(upstream: String) -> ProtectedRoles {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let refused = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let counts = refused.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("the proxy's runtime");
+            runtime.block_on(async move {
+                let listener = TcpListener::from_std(listener).expect("a tokio listener");
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let (upstream, counts) = (upstream.clone(), counts.clone());
+                    tokio::spawn(async move {
+                        let Some((head, body)) = read_request(&mut client).await else {
+                            return;
+                        };
+                        let response = match protected_role_write(&body) {
+                            Some(role) => {
+                                *counts
+                                    .lock()
+                                    .expect("no panics while held")
+                                    .entry(role.clone())
+                                    .or_default() += 1;
+                                unmodifiable_response(&role)
+                            }
+                            None => match forward(&upstream, &head, &body).await {
+                                Some(response) => response,
+                                None => return,
+                            },
+                        };
+                        let _ = client.write_all(&response).await;
+                        let _ = client.shutdown().await;
+                    });
+                }
+            });
+        });
+        ProtectedRoles { url, refused }
+    }
+
+    /// How many writes to `role` were refused.
+    pub fn refused(&self, role: &str) -> usize {
+        self.refused
+            .lock()
+            .expect("no panics while held")
+            .get(role)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// The protected role an IAM query-protocol request would change, if it is one.
+fn protected_role_write(body: &[u8]) -> Option<String> {
+    let body = String::from_utf8_lossy(body);
+    let field = |name: &str| {
+        body.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == name).then(|| percent_decode(value))
+        })
+    };
+    let action = field("Action")?;
+    let role = field("RoleName")?;
+    (ROLE_WRITES.contains(&action.as_str()) && role.starts_with("AWSReservedSSO_")).then_some(role)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => out.push(b),
+                    Err(_) => out.extend_from_slice(&bytes[i..i + 3]),
+                }
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// IAM's answer to a write to a protected role (query protocol).
+fn unmodifiable_response(role: &str) -> Vec<u8> {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\
+        <Error><Type>Sender</Type><Code>UnmodifiableEntity</Code>\
+        <Message>Cannot perform the operation on the protected role '{role}' - this role is only modifiable by AWS</Message></Error>\
+        <RequestId>7a62c49f-unmodifiable</RequestId></ErrorResponse>"
+    );
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}

@@ -137,3 +137,29 @@ pub fn function_grants(logical_id: &str) -> Vec<Grant> {
     }
     grants
 }
+
+/// The IAM Identity Center deny shards the template creates when `DenyShardsPerRole` is
+/// `shards`: (policy name, path, document), as the stack would make them.
+pub fn sso_shards(shards: usize) -> Vec<(String, String, serde_json::Value)> {
+    let path = workspace_root().join("template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let template: Value = serde_norway::from_str(&text).expect("template.yaml is YAML");
+    (1..=shards)
+        .map(|n| {
+            let resource = &template["Resources"][format!("SsoDenyShard{n}").as_str()];
+            assert_eq!(
+                resource["Type"].as_str(),
+                Some("AWS::IAM::ManagedPolicy"),
+                "template.yaml declares SsoDenyShard{n}"
+            );
+            let props = &resource["Properties"];
+            let document: serde_json::Value =
+                serde_json::to_value(&props["PolicyDocument"]).expect("a JSON document");
+            (
+                string(&props["ManagedPolicyName"]),
+                string(&props["Path"]),
+                document,
+            )
+        })
+        .collect()
+}

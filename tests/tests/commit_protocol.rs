@@ -14,16 +14,25 @@ use seatcap::state::{PrincipalState, Status};
 use seatcap_tests::{Account, HoldingProxy, budget_alert};
 use serde_json::{Value, json};
 
-const ROLE: &str = "AWSReservedSSO_ClaudeDev_0123456789abcdef";
+/// A plain shared role (one of the account's own), and a role IAM Identity Center made,
+/// which IAM refuses to change (the account's refusals are in front of moto).
+const ROLE: &str = "ClaudeCodeBedrockUsers";
+const SSO_ROLE: &str = "AWSReservedSSO_ClaudeDev_0123456789abcdef";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Detach,
     Deny,
     SharedRole,
+    IdentityCenter,
 }
 
-const MODES: [Mode; 3] = [Mode::Detach, Mode::Deny, Mode::SharedRole];
+const MODES: [Mode; 4] = [
+    Mode::Detach,
+    Mode::Deny,
+    Mode::SharedRole,
+    Mode::IdentityCenter,
+];
 
 fn app_in(account: &Account, mode: Mode) -> App {
     let extra: &[(&str, &str)] = match mode {
@@ -46,6 +55,7 @@ async fn enrolled(account: &Account, app: &App, mode: Mode, name: &str) -> Princ
         Mode::SharedRole => format!("arn:aws:sts::{}:assumed-role/{ROLE}/{name}", account.id)
             .parse()
             .unwrap(),
+        Mode::IdentityCenter => account.sso_person(SSO_ROLE, name),
         _ => {
             account
                 .create_principal(
@@ -151,6 +161,23 @@ async fn cut_and_agreed(account: &Account, mode: Mode, principal: &PrincipalArn,
             );
             assert_eq!(state.deny_policy_arn.as_ref(), Some(mine[0]), "{context}");
         }
+        Mode::IdentityCenter => {
+            let me = format!("{}:{}", account.role_id(SSO_ROLE).await, principal.name());
+            assert!(account.sso_denied().await.contains(&me), "{context}");
+            let shard = state.deny_policy_arn.as_deref().unwrap_or_default();
+            let (document, versions) = account.policy_document(shard).await;
+            assert!(
+                deny::denied_user_ids(&document).contains(&me),
+                "{context}: the recorded shard lists them"
+            );
+            assert!(versions <= 5, "{context}: {versions} versions");
+            assert_eq!(state.not_enforceable, None, "{context}");
+            assert_eq!(
+                account.protected_roles.refused(SSO_ROLE),
+                0,
+                "{context}: nothing was written to the protected role"
+            );
+        }
     }
 }
 
@@ -176,6 +203,11 @@ async fn restored_exactly(account: &Account, mode: Mode, principal: &PrincipalAr
                 "{context}: still denied: {shards:?}"
             );
         }
+        Mode::IdentityCenter => {
+            let me = format!("{}:{}", account.role_id(SSO_ROLE).await, principal.name());
+            assert!(!account.sso_denied().await.contains(&me), "{context}");
+            assert_eq!(account.protected_roles.refused(SSO_ROLE), 0, "{context}");
+        }
     }
 }
 
@@ -191,6 +223,9 @@ async fn restore(app: &App, principal: &PrincipalArn) {
 async fn shared_role(account: &Account) {
     account
         .create_principal("role", ROLE, &[&account.bedrock_policy_arn])
+        .await;
+    account
+        .identity_center_role_named(SSO_ROLE, &[0, 1, 2, 3, 4])
         .await;
 }
 
@@ -320,9 +355,9 @@ async fn a_lease_holder_delayed_past_its_lease_never_overwrites_a_newer_deny_lis
         after_bob,
         "bob's newer list is still what IAM has"
     );
-    let ledger_list = account
+    let ledger_list: seatcap::ledger::RoleDenials = account
         .ledger()
-        .load_role(&account.id, ROLE)
+        .load_deny_list(&seatcap::ledger::role_pk(&account.id, ROLE))
         .await
         .unwrap()
         .unwrap();

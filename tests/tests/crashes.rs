@@ -487,20 +487,62 @@ async fn a_reconcile_killed_after_a_cut_is_completed_by_the_next_run() {
 }
 
 /// A person on a shared role: the admin dies right after IAM took the new shard document
-/// that denies them, before the role's list or the person's state was written. The lease
-/// and the intent are both held until the dead process's deadline; the next request waits
-/// that out, completes the block from the intent (writing the list again, fenced by the
-/// newer lease), then does what it was asked.
+/// that denies them, before the list or the person's state was written. The lease and the
+/// intent are both held until the dead process's deadline; the next request waits that
+/// out, completes the block from the intent (writing the list again, fenced by the newer
+/// lease), then does what it was asked. On a plain shared role, and on a role IAM Identity
+/// Center made (whose shards the permission set references: nothing is written to it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_role_block_killed_after_the_shard_write_is_completed_by_the_next_request() {
-    const ROLE: &str = "AWSReservedSSO_ClaudeDev_c0ffee";
+    shard_write_killed(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_center_block_killed_after_the_shard_write_is_completed_by_the_next_request() {
+    shard_write_killed(true).await;
+}
+
+/// How many people the ledger's list for the role names, and whether its lease is free.
+async fn ledger_list(account: &Account, role: &str, identity_center: bool) -> (usize, bool) {
+    let ledger = account.ledger();
+    if identity_center {
+        let list: seatcap::ledger::SsoDenials = ledger
+            .load_deny_list(&seatcap::ledger::sso_pk(&account.id))
+            .await
+            .unwrap()
+            .unwrap();
+        (list.list.len(), list.lease.held_by.is_none())
+    } else {
+        let list: seatcap::ledger::RoleDenials = ledger
+            .load_deny_list(&seatcap::ledger::role_pk(&account.id, role))
+            .await
+            .unwrap()
+            .unwrap();
+        (list.list.len(), list.lease.held_by.is_none())
+    }
+}
+
+async fn shard_write_killed(identity_center: bool) {
     let account = Account::new().await;
     let env = account.env();
-    account
-        .create_principal("role", ROLE, &[&account.bedrock_policy_arn])
-        .await;
+    let (role, shard) = if identity_center {
+        let role = account
+            .identity_center_role("ClaudeDev", &[0, 1, 2, 3, 4])
+            .await;
+        (
+            role,
+            seatcap::identity_center::shard_policy_arn("aws", &account.id, 0),
+        )
+    } else {
+        let role = "ClaudeCodeBedrockUsers".to_owned();
+        account
+            .create_principal("role", &role, &[&account.bedrock_policy_arn])
+            .await;
+        let shard = seatcap::deny::shard_policy_arn("aws", &account.id, &role, 0);
+        (role, shard)
+    };
     let person = |name: &str| -> PrincipalArn {
-        format!("arn:aws:sts::{}:assumed-role/{ROLE}/{name}", account.id)
+        format!("arn:aws:sts::{}:assumed-role/{role}/{name}", account.id)
             .parse()
             .unwrap()
     };
@@ -508,10 +550,9 @@ async fn a_shared_role_block_killed_after_the_shard_write_is_completed_by_the_ne
     let app = now_app(&account);
     enrol(&app, &carol, "seatcap-carol").await;
     enrol(&app, &bob, "seatcap-bob").await;
-    // Carol's block makes the role's first shard.
+    // Carol's block writes the role's first shard.
     let answer = app.handle_admin(request("block", &carol)).await.unwrap();
     assert_eq!(answer["ok"], true, "{answer}");
-    let shard = seatcap::deny::shard_policy_arn("aws", &account.id, ROLE, 0);
     let iam = seatcap::iam::Iam::new(account.iam.clone());
     let denied = || async {
         let (_, document) = iam.own_policy_document(&shard).await.unwrap().unwrap();
@@ -536,16 +577,10 @@ async fn a_shared_role_block_killed_after_the_shard_write_is_completed_by_the_ne
         ["bob", "carol"],
         "IAM took the new document"
     );
-    let list = account
-        .ledger()
-        .load_role(&account.id, ROLE)
-        .await
-        .unwrap()
-        .unwrap();
     assert_eq!(
-        list.list.len(),
+        ledger_list(&account, &role, identity_center).await.0,
         1,
-        "the ledger's list never heard of bob: {list:?}"
+        "the ledger's list never heard of bob"
     );
 
     let admin = Function::start(binary("admin"), &env).await;
@@ -565,16 +600,14 @@ async fn a_shared_role_block_killed_after_the_shard_write_is_completed_by_the_ne
             .await
             .contains(&EventKind::IntentCompleted)
     );
-    let list = account
-        .ledger()
-        .load_role(&account.id, ROLE)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(list.list.len(), 1, "{list:?}");
-    assert_eq!(list.held_by, None, "the lease was given back");
+    assert_eq!(
+        ledger_list(&account, &role, identity_center).await,
+        (1, true),
+        "carol alone, and the lease was given back"
+    );
     let carol_state = state(&account, &carol).await;
     assert_eq!(carol_state.status, Status::Blocked, "carol untouched");
+    assert_eq!(account.protected_roles.refused(&role), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

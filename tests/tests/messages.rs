@@ -80,6 +80,26 @@ async fn speak_every_kind(w: &World) {
     Box::pin(protected_dry_run_and_drift(w, &app)).await;
     Box::pin(incomplete_and_downgrades(w, &app)).await;
     Box::pin(refused(w)).await;
+    Box::pin(not_enforceable(w)).await;
+}
+
+/// Ivan is on an IAM Identity Center role whose permission set does not reference
+/// seatcap's shards: his cut is written, not in force.
+async fn not_enforceable(w: &World) {
+    let app = w.app(at(26, 13), &[]);
+    // A fixed name, so the README's example stays the same from run to run.
+    let role = "AWSReservedSSO_ClaudeDev_0123456789abcdef";
+    w.account.identity_center_role_named(role, &[]).await;
+    let ivan = w.account.sso_person(role, "ivan@example.com");
+    admin(
+        &app,
+        json!({"action": "set_cap", "principal": ivan.as_str(), "budget": "seatcap-ivan",
+            "cap_usd": "200", "actor": "finance@example.com", "reason": "new seat"}),
+    )
+    .await;
+    app.handle_delivery("i-100", &alert("ivan", "ACTUAL", "200.00", "210.00"))
+        .await
+        .unwrap();
 }
 
 async fn alice_through_the_ladder(w: &World) {
@@ -312,6 +332,7 @@ async fn the_readme_shows_every_message_kind_as_rendered() {
             "enforcement_failed",
             "enforcement_incomplete",
             "forecast",
+            "not_enforceable",
             "override_expired",
             "override_granted",
             "override_revoked",

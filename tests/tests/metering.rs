@@ -725,3 +725,40 @@ async fn a_raised_cap_restores_only_above_the_metered_spend() {
         vec![account.bedrock_policy_arn.clone()]
     );
 }
+
+/// A runaway loop of a person on an IAM Identity Center role, metered: the cut goes into
+/// the shard the permission set references, exactly that person, and nothing is written to
+/// the role (IAM would refuse it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metering_cuts_an_identity_center_person_through_the_shard_alone() {
+    let account = Account::new().await;
+    let role = account
+        .identity_center_role("ClaudeDev", &[0, 1, 2, 3, 4])
+        .await;
+    let alice = account.sso_person(&role, "alice@example.com");
+    let bob = account.sso_person(&role, "bob@example.com");
+    let app = admin_app(&account);
+    set_cap(&app, alice.as_str(), "seatcap-alice").await;
+    set_cap(&app, bob.as_str(), "seatcap-bob").await;
+    let metering = Function::start(binary("metering"), &account.env()).await;
+
+    let mut calls = opus_calls(alice.as_str(), "a", 8);
+    calls.extend(opus_calls(bob.as_str(), "b", 1));
+    let report = metering.invoke(&batch(&calls)).await.expect_response();
+    assert!(
+        outcomes(&report).contains(&"enforce".to_owned()),
+        "{report}"
+    );
+    let id = account.role_id(&role).await;
+    assert_eq!(
+        account.sso_denied().await,
+        std::collections::BTreeSet::from([format!("{id}:alice@example.com")])
+    );
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (state.status, state.not_enforceable.is_none()),
+        (seatcap::state::Status::Blocked, true),
+        "{state:?}"
+    );
+    assert_eq!(account.protected_roles.refused(&role), 0);
+}

@@ -492,7 +492,7 @@ async fn expired_overrides_end() {
 /// re-provisioned permission set gets a new unique id, and the old deny denies nobody).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_role_deny_that_no_longer_names_the_person_is_written_again() {
-    const ROLE: &str = "AWSReservedSSO_ClaudeDev_feedface";
+    const ROLE: &str = "ClaudeCodeBedrockUsers";
     let account = Account::new().await;
     let app = app_at(&account, november(), &[]);
     account

@@ -23,6 +23,15 @@ pub struct IamError {
     pub brief: String,
 }
 
+impl IamError {
+    /// IAM refused because the entity is protected (`UnmodifiableEntity`: a role IAM
+    /// Identity Center made): no retry can change that. Read from `brief`, which starts with
+    /// IAM's error code whenever IAM gave one (see `Failure`), so the error stays small.
+    pub fn is_unmodifiable(&self) -> bool {
+        self.brief.starts_with("UnmodifiableEntity:")
+    }
+}
+
 /// The IAM entity whose policies a principal's calls change: a person on a shared role
 /// acts on the role (only ever with seatcap's own deny policies).
 enum Entity {
@@ -187,10 +196,16 @@ impl Attachments {
 
     /// Whether the seatcap deny policy `policy` denies this person on their shared role,
     /// under the role's current unique id; `None` if IAM showed no such role or policy.
+    /// A role principal (on an Identity Center role, the only kind denied through a shard)
+    /// is denied as every session of the role.
     pub fn denies_person(&self, principal: &PrincipalArn, policy: &str) -> Option<bool> {
-        let role_id = self.role_ids.get(principal.role_name()?)?;
+        let (role, session) = match principal.kind() {
+            PrincipalKind::Role => (principal.name(), crate::identity_center::WHOLE_ROLE),
+            _ => (principal.role_name()?, principal.name()),
+        };
+        let role_id = self.role_ids.get(role)?;
         let document = self.own_documents.get(policy)?;
-        let me = format!("{role_id}:{}", principal.name());
+        let me = format!("{role_id}:{session}");
         Some(crate::deny::denied_user_ids(document).contains(&me))
     }
 
@@ -351,6 +366,13 @@ impl Iam {
             .await
             .map_err(|e| Failure::from(e).into_error("GetRole", role, "-"))?;
         Ok(out.role.map(|r| r.role_id).unwrap_or_default())
+    }
+
+    /// The managed policies attached to role `role` (reading a protected role's is allowed).
+    pub async fn role_attachments(&self, role: &str) -> Result<Vec<String>, IamError> {
+        self.attached_of(&Entity::Role, role)
+            .await
+            .map_err(|f| f.into_error("ListAttachedRolePolicies", role, "*"))
     }
 
     /// Makes `document` the default version of seatcap's policy `name` (creating it the

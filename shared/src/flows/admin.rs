@@ -228,6 +228,7 @@ impl App {
             Request::History(r) => self.history(r).await,
             Request::Usage(r) => self.usage(r).await,
             Request::SubscribeEmail(r) => self.subscribe_email(r).await,
+            Request::Doctor(NoFields {}) => self.doctor().await,
             Request::FlushNotifications(NoFields {}) => {
                 let report = self.flush_notifications().await?;
                 Ok(Ok(ok(json!({
@@ -761,6 +762,14 @@ fn committed_answer(committed: &crate::commit::Committed<EventKind>, now: DateTi
             };
             metrics::count(metric, 1);
             answer["detached_policy_arns"] = json!(taken.detached_policy_arns);
+            if let Some(role) = committed.state.principal.identity_center_role() {
+                // Whatever the configured mode: IAM refuses any write to such a role.
+                answer["warnings"] = json!([format!(
+                    "{role} is an IAM Identity Center role, which IAM does not let seatcap change: \
+                     denied through the account's seatcap-sso-deny-* policies, which its permission \
+                     set must reference (see `seatcap doctor`)"
+                )]);
+            }
         }
         None => {}
     }

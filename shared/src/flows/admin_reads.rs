@@ -12,6 +12,62 @@ use crate::state::Status;
 use crate::usage::{Holder, UsageBy, tally};
 
 impl App {
+    /// `{"ok": true, "healthy", "checks": [...]}`: what the deployment needs and lacks, each
+    /// check with its fix. Today: every IAM Identity Center role seatcap has people on, and
+    /// whether it carries all of the account's Identity Center shards (its permission set
+    /// references them); one pass over the status index and one IAM read per such role.
+    pub(super) async fn doctor(&self) -> Result<Answer, AdminError> {
+        // (partition, account, role) → people on it.
+        let mut roles: std::collections::BTreeMap<(String, String, String), usize> =
+            Default::default();
+        for status in [Status::Blocked, Status::Active] {
+            let mut after = None;
+            loop {
+                let (page, last) = self.ledger.list_page(status, 1000, after.as_ref()).await?;
+                for state in &page {
+                    let principal = &state.principal;
+                    if let Some(role) = principal.identity_center_role() {
+                        let partition = principal.as_str().split(':').nth(1).unwrap_or("aws");
+                        let key = (
+                            partition.to_owned(),
+                            principal.account_id().to_owned(),
+                            role.to_owned(),
+                        );
+                        *roles.entry(key).or_default() += 1;
+                    }
+                }
+                match last {
+                    Some(last) => after = Some(last),
+                    None => break,
+                }
+            }
+        }
+        let shards = self.config.deny_shards_per_role;
+        let mut checks = Vec::new();
+        for ((partition, account, role), people) in roles {
+            let attached = self.iam.role_attachments(&role).await?;
+            let missing =
+                crate::identity_center::missing_shards(&partition, &account, shards, &attached);
+            let set = crate::identity_center::permission_set_name(&role).unwrap_or(&role);
+            let fix = if missing.is_empty() {
+                Vec::new()
+            } else {
+                crate::identity_center::fix_commands(set, &missing)
+            };
+            checks.push(json!({
+                "check": "identity_center_references",
+                "role": role,
+                "permission_set": set,
+                "people": people,
+                "ok": missing.is_empty(),
+                "missing": missing,
+                "fix": fix,
+            }));
+        }
+        let healthy = checks.iter().all(|c| c["ok"] == true);
+        Ok(Ok(ok(json!({"healthy": healthy, "checks": checks}))))
+    }
+
     pub(super) async fn status(&self, principal: &str) -> Result<Answer, AdminError> {
         let principal = match parse_principal(principal) {
             Ok(p) => p,

@@ -25,7 +25,7 @@ use crate::access::RemainingAccess;
 use crate::app::App;
 use crate::config::Mode;
 use crate::enforce::EnforceError;
-use crate::intent::{IamStep, Intent, PlannedStep, Taken};
+use crate::intent::{Done, IamStep, Intent, PlannedStep, Taken};
 use crate::ledger::{AuditEvent, Claim, Commit, CommitError, EventKind, LedgerError, Subject};
 use crate::notify::{Notice, NoticeKind};
 use crate::principal::PrincipalArn;
@@ -268,7 +268,14 @@ impl App {
                 match state {
                     Ok(state) => {
                         self.sync_alarms(&holding.budget_alarms_usd, &state).await;
-                        notices.extend(intent.notices.iter().cloned());
+                        let mut said = intent.notices.clone();
+                        if let Err(e) = self
+                            .say_whether_in_force(&holding, &state, &intent.step, actor, &mut said)
+                            .await
+                        {
+                            error!(principal = %holding.principal, error = %e, "could not record that a cut is not in force");
+                        }
+                        notices.extend(said);
                         let committed = Committed {
                             report,
                             before: Some(before),
@@ -462,6 +469,8 @@ impl App {
         self.sync_alarms(&holding.budget_alarms_usd, &state).await;
         let now = self.now();
         let mut notices = intent.notices.clone();
+        self.say_whether_in_force(holding, &state, &intent.step, actor, &mut notices)
+            .await?;
         let cut = match run {
             Run::First { cut } => cut,
             Run::Completing => {
@@ -503,7 +512,7 @@ impl App {
         &self,
         holding: &PrincipalState,
         intent: &Intent,
-        done: &Taken,
+        done: &Done,
         actor: &str,
         run: Run,
     ) -> Result<PrincipalState, EngineError> {
@@ -575,6 +584,67 @@ impl App {
         }
     }
 
+    /// After a take: a deny IAM does not enforce ([`crate::identity_center::NotEnforceable`])
+    /// is audited, counted and logged when first found, and the cut-off (or drift) notices
+    /// say so instead, with the fix, to security and finance. A deny that was not in force
+    /// and now is gets its `enforcement_completed`.
+    async fn say_whether_in_force(
+        &self,
+        holding: &PrincipalState,
+        state: &PrincipalState,
+        step: &PlannedStep,
+        actor: &str,
+        notices: &mut [Notice],
+    ) -> Result<(), LedgerError> {
+        if !matches!(step, PlannedStep::Take(_)) {
+            return Ok(());
+        }
+        let now = self.now();
+        let principal = &state.principal;
+        let event = match (&holding.not_enforceable, &state.not_enforceable) {
+            (None, Some(not)) => {
+                error!(%principal, role = %not.role, policy = %not.policy_arn, "cut recorded but not in force: the permission set does not reference seatcap's shard");
+                crate::metrics::count("NotEnforceable", 1);
+                Some(AuditEvent::new(
+                    now,
+                    EventKind::NotEnforceable,
+                    actor,
+                    json!(not),
+                ))
+            }
+            (Some(was), None) => {
+                info!(%principal, role = %was.role, "the cut is in force now: the role carries the shard");
+                Some(AuditEvent::new(
+                    now,
+                    EventKind::EnforcementCompleted,
+                    actor,
+                    json!({"policy_arn": was.policy_arn, "not_enforceable_since": was.since}),
+                ))
+            }
+            _ => None,
+        };
+        if let Some(not) = &state.not_enforceable {
+            let (kind, audience, headline, next_step) = crate::announce::not_enforceable(not);
+            for notice in notices
+                .iter_mut()
+                .filter(|n| matches!(n.kind, NoticeKind::CutOff | NoticeKind::Drift))
+            {
+                notice.kind = kind;
+                notice.audience = audience;
+                notice.headline.clone_from(&headline);
+                notice.next_step.clone_from(&next_step);
+            }
+        }
+        match event {
+            Some(event) => {
+                self.ledger
+                    .append(vec![(Subject::Principal(principal.clone()), event)], now)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// The check after a cut: access left is audited, and cut-off notices say so instead.
     async fn after_cut(
         &self,
@@ -604,11 +674,16 @@ impl App {
 fn confirmation(
     holding: &PrincipalState,
     intent: &Intent,
-    done: &Taken,
+    done: &Done,
 ) -> (PrincipalState, Commit) {
     let mut state = (*intent.then).clone();
-    if let PlannedStep::Take(_) = intent.step {
-        done.record_in(&mut state);
+    match &intent.step {
+        PlannedStep::Take(_) => done.record_in(&mut state),
+        // The deny that was not in force is gone with the rest.
+        PlannedStep::GiveBack(given) if given.deny_policy_arn.is_some() => {
+            state.not_enforceable = None;
+        }
+        PlannedStep::GiveBack(_) => {}
     }
     state.version = holding.version + 1;
     state.pending = None;

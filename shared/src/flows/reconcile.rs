@@ -326,7 +326,10 @@ impl App {
                         deny_names_person: state
                             .deny_policy_arn
                             .as_deref()
-                            .filter(|_| state.principal.kind() == crate::principal::PrincipalKind::AssumedRole)
+                            .filter(|_| {
+                                state.principal.kind() == crate::principal::PrincipalKind::AssumedRole
+                                    || state.principal.identity_center_role().is_some()
+                            })
                             .and_then(|arn| attachments.denies_person(&state.principal, arn)),
                         budget: budget.as_ref(),
                     },
@@ -392,9 +395,15 @@ impl App {
             Action::DetachAgain { policies } => {
                 format!("reconcile: {policies:?} were attached again during the block")
             }
+            Action::DenyAgain { policy } if observed.principal.identity_center_role().is_some() => {
+                format!("reconcile: {policy} must deny this IAM Identity Center principal")
+            }
             Action::DenyAgain { policy } => {
                 format!("reconcile: {policy} was detached during the block")
             }
+            Action::CompleteCut { policy } => format!(
+                "reconcile: the IAM Identity Center role carries {policy} now; the cut is in force"
+            ),
             Action::EndOverrides => "reconcile: overrides past their expiry".to_owned(),
         };
         let answer = self
@@ -481,6 +490,14 @@ fn change_for(action: &Action, state: &PrincipalState, now: DateTime<Utc>) -> Ch
                 deny_policy_arn: Some(policy.clone()),
             }),
             kind: EventKind::DriftRepaired,
+        },
+        Action::CompleteCut { policy } => Change::To {
+            next: next(&|_| {}),
+            iam: IamStep::TakeAgain(Taken {
+                detached_policy_arns: Vec::new(),
+                deny_policy_arn: Some(policy.clone()),
+            }),
+            kind: EventKind::Enforced,
         },
         Action::EndOverrides => Change::To {
             next: next(&|_| {}),

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{EnforceError, Enforcement, Plan, partition};
 use crate::app::App;
 use crate::deny;
-use crate::intent::{Scope, Taken};
+use crate::intent::{Done, Scope, Taken};
 use crate::principal::PrincipalArn;
 
 pub(crate) struct DenyPolicy;
@@ -58,13 +58,13 @@ impl Enforcement for DenyPolicy {
         app: &'a App,
         principal: &'a PrincipalArn,
         taken: &'a Taken,
-    ) -> BoxFuture<'a, Result<Taken, EnforceError>> {
+    ) -> BoxFuture<'a, Result<Done, EnforceError>> {
         Box::pin(async move {
             if let Some(arn) = &taken.deny_policy_arn {
                 // Attaching twice is not an error in IAM.
                 app.iam.attach(principal, arn).await?;
             }
-            Ok(taken.clone())
+            Ok(Done::taken(taken.clone()))
         })
     }
 

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use super::{EnforceError, Enforcement, Plan};
 use crate::access::RemainingAccess;
 use crate::app::App;
-use crate::intent::{Scope, Taken};
+use crate::intent::{Done, Scope, Taken};
 use crate::principal::PrincipalArn;
 
 pub(crate) struct Detach;
@@ -49,13 +49,13 @@ impl Enforcement for Detach {
         app: &'a App,
         principal: &'a PrincipalArn,
         taken: &'a Taken,
-    ) -> BoxFuture<'a, Result<Taken, EnforceError>> {
+    ) -> BoxFuture<'a, Result<Done, EnforceError>> {
         Box::pin(async move {
             // `NoSuchEntity` (detached already, by this change's first run) is no error.
             app.iam
                 .detach_all(principal, &taken.detached_policy_arns)
                 .await?;
-            Ok(taken.clone())
+            Ok(Done::taken(taken.clone()))
         })
     }
 

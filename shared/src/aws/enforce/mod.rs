@@ -5,8 +5,12 @@
 //!   detached; giving back attaches those again.
 //! * [`deny_policy`] (`SEATCAP_ENFORCEMENT=deny`): seatcap's explicit-deny policy is
 //!   attached, which also closes access granted elsewhere; giving back detaches it.
-//! * [`shared_role`] (a person on a shared role, always): their session joins the role's
-//!   deny list; giving back takes them off it.
+//! * [`shared_role`] (a person on a plain shared role, always): their session joins the
+//!   role's deny list; giving back takes them off it.
+//! * [`identity_center`] (a person on, or a cap on, a role IAM Identity Center made,
+//!   always): IAM refuses every write to such a role, so the entry goes into the account's
+//!   Identity Center shards, which the permission set references; nothing is written to
+//!   the role.
 //!
 //! How to cut is the configuration's choice; what to give back is the record's: a
 //! [`Taken`] says what was taken, and each part of it goes back the way it was taken, even
@@ -15,6 +19,8 @@
 
 mod deny_policy;
 mod detach;
+mod identity_center;
+mod lease;
 mod shared_role;
 
 use futures::future::BoxFuture;
@@ -25,7 +31,7 @@ use crate::app::App;
 use crate::config::Enforcement as Configured;
 use crate::deny::DenyListFull;
 use crate::iam::IamError;
-use crate::intent::{PlannedStep, Scope};
+use crate::intent::{Done, PlannedStep, Scope};
 use crate::ledger::{AuditEvent, EventKind, LedgerError, Subject};
 use crate::principal::{PrincipalArn, PrincipalKind};
 
@@ -34,7 +40,16 @@ pub use crate::intent::Taken;
 #[derive(Debug, thiserror::Error)]
 pub enum EnforceError {
     #[error(transparent)]
-    Iam(#[from] IamError),
+    Iam(IamError),
+    /// IAM refused to change a protected entity (a role IAM Identity Center made): no retry
+    /// changes that, and seatcap's own paths never write to one; this names one that did.
+    #[error(
+        "IAM refused {operation} on {principal}: it is protected (only modifiable by AWS). seatcap cuts people on IAM Identity Center roles through the permission set's seatcap-sso-deny-* policies; report this path as a bug"
+    )]
+    Protected {
+        operation: &'static str,
+        principal: String,
+    },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error(transparent)]
@@ -53,6 +68,19 @@ pub enum EnforceError {
         "{policy} holds a document seatcap did not write; it is not attached. Security: inspect and delete it (seatcap creates it again)"
     )]
     NotSeatcaps { policy: String },
+}
+
+impl From<IamError> for EnforceError {
+    fn from(e: IamError) -> Self {
+        if e.is_unmodifiable() {
+            EnforceError::Protected {
+                operation: e.operation,
+                principal: e.principal,
+            }
+        } else {
+            EnforceError::Iam(e)
+        }
+    }
 }
 
 /// The cut planned before the intent is written: what it will take, and what IAM showed
@@ -76,13 +104,14 @@ pub(crate) trait Enforcement: Sync {
     ) -> BoxFuture<'a, Result<Plan, EnforceError>>;
 
     /// Takes what `taken` names (this way's part of it); returns what is now taken, which
-    /// is `taken` unless the way picks a place of its own (a shared role's shard).
+    /// is `taken` unless the way picks a place of its own (a shared role's shard), and
+    /// whether IAM enforces it.
     fn take<'a>(
         &'a self,
         app: &'a App,
         principal: &'a PrincipalArn,
         taken: &'a Taken,
-    ) -> BoxFuture<'a, Result<Taken, EnforceError>>;
+    ) -> BoxFuture<'a, Result<Done, EnforceError>>;
 
     /// Gives back what `taken` names (this way's part of it).
     fn give_back<'a>(
@@ -111,6 +140,7 @@ pub enum Method {
     Detach,
     Deny,
     SessionDeny,
+    IdentityCenter,
 }
 
 impl Method {
@@ -119,12 +149,19 @@ impl Method {
             Method::Detach => &detach::Detach,
             Method::Deny => &deny_policy::DenyPolicy,
             Method::SessionDeny => &shared_role::SharedRole,
+            Method::IdentityCenter => &identity_center::IdentityCenter,
         }
     }
 }
 
 impl App {
+    /// A role IAM Identity Center made is never written to, whatever the configured mode
+    /// (IAM refuses it): its people, or the role as a whole, are denied through the
+    /// account's Identity Center shards.
     pub fn method_for(&self, principal: &PrincipalArn) -> Method {
+        if principal.identity_center_role().is_some() {
+            return Method::IdentityCenter;
+        }
         match (principal.kind(), self.config.enforcement) {
             (PrincipalKind::AssumedRole, _) => Method::SessionDeny,
             (_, Configured::Deny) => Method::Deny,
@@ -156,24 +193,27 @@ impl App {
         &self,
         principal: &PrincipalArn,
         step: &PlannedStep,
-    ) -> Result<Taken, EnforceError> {
+    ) -> Result<Done, EnforceError> {
         match step {
             PlannedStep::Take(taken) => self.take(principal, taken).await,
             PlannedStep::GiveBack(taken) => {
                 self.give_back(principal, taken).await?;
-                Ok(taken.clone())
+                Ok(Done::taken(taken.clone()))
             }
         }
     }
 
     /// Takes exactly what `taken` names, each part its own way.
-    async fn take(&self, principal: &PrincipalArn, taken: &Taken) -> Result<Taken, EnforceError> {
-        let mut now_taken = Taken::default();
+    async fn take(&self, principal: &PrincipalArn, taken: &Taken) -> Result<Done, EnforceError> {
+        let mut now = Done::default();
         for (method, part) in parts(principal, taken) {
             let done = method.enforcement().take(self, principal, &part).await?;
-            done.merge_into(&mut now_taken);
+            done.taken.merge_into(&mut now.taken);
+            if done.not_enforceable.is_some() {
+                now.not_enforceable = done.not_enforceable;
+            }
         }
-        Ok(now_taken)
+        Ok(now)
     }
 
     /// Gives back what `taken` says was taken: the deny first, then the policies.
@@ -222,7 +262,8 @@ impl App {
 }
 
 /// The parts of `taken` and the way each was taken: detached policies by detaching, a deny
-/// policy by the principal's deny (its own, or its shared role's list).
+/// policy by the principal's deny (its own, its shared role's list, or the account's
+/// Identity Center shards), whichever the recorded policy says.
 fn parts(principal: &PrincipalArn, taken: &Taken) -> Vec<(Method, Taken)> {
     let mut parts = Vec::new();
     if !taken.detached_policy_arns.is_empty() {
@@ -235,7 +276,9 @@ fn parts(principal: &PrincipalArn, taken: &Taken) -> Vec<(Method, Taken)> {
         ));
     }
     if let Some(arn) = &taken.deny_policy_arn {
-        let method = if principal.kind() == PrincipalKind::AssumedRole {
+        let method = if crate::identity_center::shard_number(arn).is_some() {
+            Method::IdentityCenter
+        } else if principal.kind() == PrincipalKind::AssumedRole {
             Method::SessionDeny
         } else {
             Method::Deny

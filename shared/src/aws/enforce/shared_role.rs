@@ -1,32 +1,25 @@
-//! A person on a shared role (an IAM Identity Center permission set): their session joins
+//! A person on a plain shared role (a role of the account's own that many people assume,
+//! such as the federated role of the Claude Code on Bedrock guidance): their session joins
 //! the role's deny list (see [`crate::deny`]), and leaves it on restore. The list lives in
-//! the ledger; one writer at a time holds a lease on it (a conditional write) while it
-//! rewrites the role's deny policies.
-//!
-//! The lease ends with its holder's deadline, and it is fenced: each shard's document names
-//! the lease version it was written under, and a writer that finds a newer version in IAM
-//! than its own lease stops instead of writing an older list over a newer one.
-
-use std::time::Duration;
+//! the ledger and changes only under its lease ([`super::lease`]); the role carries the
+//! list's shard policies, which seatcap attaches and detaches itself. Roles that IAM
+//! Identity Center made cannot be written at all: see [`super::identity_center`].
 
 use futures::future::BoxFuture;
 use tracing::{info, warn};
 
+use super::lease::{lease, release, still_held, write_fenced};
 use super::{EnforceError, Enforcement, Plan, partition};
 use crate::app::App;
 use crate::deny::{self, RoleDenyList};
-
-use crate::intent::{Scope, Taken};
-use crate::ledger::{CommitError, RoleDenials};
+use crate::intent::{Done, Scope, Taken};
+use crate::ledger::{Lease, RoleDenials, role_pk};
 use crate::principal::PrincipalArn;
 
 pub(crate) struct SharedRole;
 
-/// Waiting for another writer's lease: about 30 s in all before giving up.
-const LEASE_WAITS: u32 = 200;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Change {
+pub(super) enum Change {
     Deny,
     Allow,
 }
@@ -57,13 +50,13 @@ impl Enforcement for SharedRole {
         app: &'a App,
         principal: &'a PrincipalArn,
         _taken: &'a Taken,
-    ) -> BoxFuture<'a, Result<Taken, EnforceError>> {
+    ) -> BoxFuture<'a, Result<Done, EnforceError>> {
         Box::pin(async move {
             let shard = change_role_denials(app, principal, Change::Deny).await?;
-            Ok(Taken {
+            Ok(Done::taken(Taken {
                 detached_policy_arns: Vec::new(),
                 deny_policy_arn: shard.map(|n| shard_arn(principal, n)),
-            })
+            }))
         })
     }
 
@@ -98,34 +91,19 @@ async fn change_role_denials(
 ) -> Result<Option<usize>, EnforceError> {
     let role = principal.role_name().unwrap_or_default();
     let account = principal.account_id();
-    let session = principal.name();
-    let held = lease_role(app, account, role).await?;
+    let fresh = || async {
+        Ok(RoleDenials {
+            account: account.to_owned(),
+            role: role.to_owned(),
+            list: RoleDenyList::new(app.iam.role_id(role).await?),
+            lease: Lease::default(),
+        })
+    };
+    let held = lease(app, &role_pk(account, role), fresh).await?;
     let mut next = held.clone();
     let outcome = apply_to_role(app, principal, &mut next, change).await;
-    // Release: the changed list if IAM was changed, the list as read otherwise.
-    let list = match &outcome {
-        Ok(_) => next.list,
-        Err(_) => held.list.clone(),
-    };
-    let released = RoleDenials {
-        list,
-        version: held.version + 1,
-        held_by: None,
-        held_until: None,
-        ..held.clone()
-    };
-    match app.ledger.put_role(&released, Some(held.version)).await {
-        Ok(()) => {}
-        Err(CommitError::Ledger(e)) => return Err(e.into()),
-        // Another writer took the lease after this one's ran out: its list is the truth.
-        Err(_) => {
-            warn!(%principal, role, "role deny list lease lost before release");
-            outcome?;
-            return Err(EnforceError::RoleBusy(role.to_owned()));
-        }
-    }
-    let shard = outcome?;
-    info!(%principal, role, session, ?change, ?shard, "role deny list changed");
+    let shard = release(app, &held, next, outcome).await?;
+    info!(%principal, role, session = principal.name(), ?change, ?shard, "role deny list changed");
     Ok(shard)
 }
 
@@ -158,18 +136,27 @@ async fn apply_to_role(
             Some(n) => (n, false),
         },
     };
-    if held.list.shard_document(shard, held.version).is_some() {
+    if held
+        .list
+        .shard_document(shard, held.lease.version)
+        .is_some()
+    {
         write_shard(app, principal, held, shard, None).await?;
         if was_empty {
             app.iam
                 .attach(principal, &shard_arn(principal, shard))
                 .await?;
         }
-    } else {
-        still_held(app, held)?;
+    } else if principal.identity_center_role().is_none() {
+        still_held(app, role, &held.lease)?;
         app.iam
             .detach(principal, &shard_arn(principal, shard))
             .await?;
+    } else {
+        // A list the previous version kept for an Identity Center role, emptied: IAM
+        // refused every attach to that role, so its shard was never on it and there is
+        // nothing to detach (IAM would refuse that too).
+        warn!(%principal, role, shard, "an Identity Center role's old per-role shard emptied; left unattached");
     }
     Ok(match change {
         Change::Deny => Some(shard),
@@ -192,7 +179,11 @@ async fn repair(
         warn!(%principal, role, old = %held.list.role_id, new = %role_id, "the role was recreated; writing its deny list again");
         held.list.role_id = role_id;
         for shard in 0..held.list.shards.len() {
-            if held.list.shard_document(shard, held.version).is_some() {
+            if held
+                .list
+                .shard_document(shard, held.lease.version)
+                .is_some()
+            {
                 write_shard(app, principal, held, shard, None).await?;
                 app.iam
                     .attach(principal, &shard_arn(principal, shard))
@@ -216,8 +207,8 @@ async fn repair(
     Ok(())
 }
 
-/// Writes shard `n`'s document from the list, unless IAM already has one written under a
-/// newer lease (the fence). `current` is IAM's document if the caller has read it.
+/// Writes shard `n`'s document from the list, fenced by the list's lease. `current` is
+/// IAM's document if the caller has read it.
 async fn write_shard(
     app: &App,
     principal: &PrincipalArn,
@@ -226,88 +217,17 @@ async fn write_shard(
     current: Option<(String, serde_json::Value)>,
 ) -> Result<(), EnforceError> {
     let role = principal.role_name().unwrap_or_default();
-    let arn = shard_arn(principal, n);
-    let Some(document) = held.list.shard_document(n, held.version) else {
+    let Some(document) = held.list.shard_document(n, held.lease.version) else {
         return Ok(());
     };
-    let current = match current {
-        Some(current) => Some(current),
-        None => app.iam.own_policy_document(&arn).await?,
-    };
-    let replacing = match current {
-        Some((version_id, written)) => {
-            let found = deny::written_version(&written).unwrap_or(0);
-            if found > held.version {
-                warn!(%principal, role, held = held.version, found, "a newer deny list is in IAM; not overwriting it");
-                return Err(EnforceError::Fenced {
-                    role: role.to_owned(),
-                    held: held.version,
-                    found,
-                });
-            }
-            Some(version_id)
-        }
-        None => None,
-    };
-    still_held(app, held)?;
-    app.iam
-        .put_own_policy(
-            &arn,
-            &deny::shard_policy_name(role, n),
-            &document,
-            replacing.as_deref(),
-        )
-        .await?;
-    Ok(())
-}
-
-/// A writer whose lease has run out stops before writing IAM.
-fn still_held(app: &App, held: &RoleDenials) -> Result<(), EnforceError> {
-    match held.held_until {
-        Some(until) if until <= app.now() => Err(EnforceError::RoleBusy(held.role.clone())),
-        _ => Ok(()),
-    }
-}
-
-/// Takes the lease on a role's deny list (creating the list the first time), waiting for
-/// another writer's lease to end. Returns the list as leased: its version is the lease's
-/// fencing token.
-async fn lease_role(app: &App, account: &str, role: &str) -> Result<RoleDenials, EnforceError> {
-    let holder = uuid::Uuid::new_v4().simple().to_string();
-    for wait in 0..LEASE_WAITS {
-        let now = app.now();
-        let current = match app.ledger.load_role(account, role).await? {
-            Some(current) => current,
-            None => RoleDenials {
-                account: account.to_owned(),
-                role: role.to_owned(),
-                list: RoleDenyList::new(app.iam.role_id(role).await?),
-                version: 0,
-                held_by: None,
-                held_until: None,
-            },
-        };
-        let busy = current.held_by.is_some() && current.held_until.is_some_and(|t| t > now);
-        if !busy {
-            let leased = RoleDenials {
-                held_by: Some(holder.clone()),
-                held_until: Some(app.hold_until()),
-                version: current.version + 1,
-                ..current.clone()
-            };
-            let expected = (current.version > 0).then_some(current.version);
-            match app.ledger.put_role(&leased, expected).await {
-                Ok(()) => return Ok(leased),
-                Err(CommitError::Ledger(e)) => return Err(e.into()),
-                Err(_) => {}
-            }
-        }
-        // A writer holds the lease for a few IAM calls: check again soon, with jitter so
-        // waiting writers do not all try at once.
-        let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
-        let pause = 40 + u64::from(wait.min(10)) * 10 + jitter;
-        tokio::time::sleep(Duration::from_millis(pause)).await;
-    }
-    warn!(account, role, "role deny list still leased after waiting");
-    Err(EnforceError::RoleBusy(role.to_owned()))
+    write_fenced(
+        app,
+        role,
+        &shard_arn(principal, n),
+        &deny::shard_policy_name(role, n),
+        &document,
+        &held.lease,
+        current,
+    )
+    .await
 }

@@ -33,6 +33,7 @@ use cancellation::{Cancelled, ItemRole, read_cancellation};
 pub use seatcap_core::audit::{AuditEvent, Claim, EventKind};
 
 use crate::deny::RoleDenyList;
+use crate::identity_center::SsoDenyList;
 use crate::notify::{Channel, Notice};
 use crate::principal::PrincipalArn;
 use crate::state::{PrincipalState, Status};
@@ -166,14 +167,11 @@ struct StateItem {
     state: PrincipalState,
 }
 
-/// A shared role's deny list (who is denied, in which shard), and the lease of the one
-/// writer that may change it and its policies at a time.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoleDenials {
-    pub account: String,
-    pub role: String,
-    #[serde(flatten)]
-    pub list: RoleDenyList,
+/// The lease one writer at a time holds on a deny list while it changes the list and the
+/// policies written from it. `version` counts every lease taken and is the fencing token
+/// each shard's document carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<String>,
@@ -181,16 +179,83 @@ pub struct RoleDenials {
     pub held_until: Option<DateTime<Utc>>,
 }
 
+/// A deny list in the ledger, under its lease: a plain shared role's ([`RoleDenials`]) or
+/// the account's Identity Center shards' ([`SsoDenials`]).
+pub trait DenyListItem: Clone + Serialize + serde::de::DeserializeOwned + Send + Sync {
+    /// The item's key (`ROLE#...`, `SSO#...`).
+    fn pk(&self) -> String;
+    /// Who the list is about, in logs and errors.
+    fn label(&self) -> String;
+    fn lease(&self) -> &Lease;
+    fn lease_mut(&mut self) -> &mut Lease;
+}
+
+/// A shared role's deny list (who is denied, in which shard), and its lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleDenials {
+    pub account: String,
+    pub role: String,
+    #[serde(flatten)]
+    pub list: RoleDenyList,
+    #[serde(flatten)]
+    pub lease: Lease,
+}
+
+impl DenyListItem for RoleDenials {
+    fn pk(&self) -> String {
+        role_pk(&self.account, &self.role)
+    }
+    fn label(&self) -> String {
+        self.role.clone()
+    }
+    fn lease(&self) -> &Lease {
+        &self.lease
+    }
+    fn lease_mut(&mut self) -> &mut Lease {
+        &mut self.lease
+    }
+}
+
+/// The account's Identity Center deny list (every person on any Identity Center role, in
+/// the shards the permission sets reference), and its lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoDenials {
+    pub account: String,
+    #[serde(flatten)]
+    pub list: SsoDenyList,
+    #[serde(flatten)]
+    pub lease: Lease,
+}
+
+impl DenyListItem for SsoDenials {
+    fn pk(&self) -> String {
+        sso_pk(&self.account)
+    }
+    fn label(&self) -> String {
+        "(Identity Center roles)".to_owned()
+    }
+    fn lease(&self) -> &Lease {
+        &self.lease
+    }
+    fn lease_mut(&mut self) -> &mut Lease {
+        &mut self.lease
+    }
+}
+
 #[derive(Serialize, Deserialize)]
-struct RoleItem {
+struct DenyItem<T> {
     pk: String,
     sk: String,
     #[serde(flatten)]
-    denials: RoleDenials,
+    denials: T,
 }
 
-fn role_pk(account: &str, role: &str) -> String {
+pub fn role_pk(account: &str, role: &str) -> String {
     format!("ROLE#{account}:{role}")
+}
+
+pub fn sso_pk(account: &str) -> String {
+    format!("SSO#{account}")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -663,27 +728,26 @@ impl Ledger {
         conditional("DeleteItem", result)
     }
 
-    /// A shared role's deny list, if seatcap has denied anyone on it.
-    pub async fn load_role(
+    /// The deny list under key `pk` (see [`DenyListItem::pk`]), if seatcap has written it.
+    pub async fn load_deny_list<T: DenyListItem>(
         &self,
-        account: &str,
-        role: &str,
-    ) -> Result<Option<RoleDenials>, LedgerError> {
-        self.get(role_pk(account, role), ROLE_SK)
+        pk: &str,
+    ) -> Result<Option<T>, LedgerError> {
+        self.get(pk.to_owned(), ROLE_SK)
             .await?
-            .map(|item| from_item::<RoleItem>(item).map(|i| i.denials))
+            .map(|item| from_item::<DenyItem<T>>(item).map(|i| i.denials))
             .transpose()
     }
 
-    /// Writes a role's deny list: a new one (`expected` = `None`), or the next version of
-    /// the one read.
-    pub async fn put_role(
+    /// Writes a deny list: a new one (`expected` = `None`), or the next version of the one
+    /// read.
+    pub async fn put_deny_list<T: DenyListItem>(
         &self,
-        denials: &RoleDenials,
+        denials: &T,
         expected: Option<u64>,
     ) -> Result<(), CommitError> {
-        let item = to_item(&RoleItem {
-            pk: role_pk(&denials.account, &denials.role),
+        let item = to_item(&DenyItem {
+            pk: denials.pk(),
             sk: ROLE_SK.into(),
             denials: denials.clone(),
         })?;
