@@ -132,6 +132,8 @@ async fn main() {
     }
     print_policies(&account, &alice).await;
 
+    identity_center(&account, &alerts, &finance, &slack).await;
+
     runaway_loop(&account, &env, &finance, &slack).await;
 
     step("This month's metered spend, as finance sees it", "");
@@ -293,4 +295,60 @@ fn print_slack(message: &Value) {
         .collect::<Vec<_>>()
         .join(" ");
     println!("  └ {context}");
+}
+
+/// Ivan signs in through IAM Identity Center: his role is one IAM refuses to change (the
+/// emulator sits behind that refusal here, as everywhere in the tests). His cut goes into
+/// the shard his permission set references; nothing is written to the role.
+async fn identity_center(
+    account: &Account,
+    alerts: &Function,
+    finance: &HashMap<String, String>,
+    slack: &SlackReceiver,
+) {
+    step(
+        "Ivan, on an IAM Identity Center permission set",
+        "IAM refuses every write to its role",
+    );
+    let role = "AWSReservedSSO_ClaudeDev_0123456789abcdef";
+    account
+        .identity_center_role_named(role, &[0, 1, 2, 3, 4])
+        .await;
+    let ivan = account.sso_person(role, "ivan@example.com");
+    println!(
+        "  the permission set references seatcap-sso-deny-1 ... -5; Identity Center attached them to {role}"
+    );
+    seatcap(
+        finance,
+        &[
+            "set-cap",
+            ivan.as_str(),
+            "200",
+            "--budget",
+            "seatcap-ivan",
+            "--reason",
+            "seat",
+        ],
+    )
+    .await;
+    let alert = todays_budget_alert("seatcap-ivan", "ACTUAL", "200.00", "200.00", "214.00");
+    let result = alerts
+        .invoke(&sns_event("demo-ivan-100", &alert))
+        .await
+        .expect_response();
+    let report = &result["reports"][0];
+    println!(
+        "  outcome: {} through {}",
+        report["outcome"].as_str().unwrap_or("?"),
+        report["deny_policy_arn"].as_str().unwrap_or("?")
+    );
+    if let Some(message) = slack.received().last() {
+        print_slack(message);
+    }
+    println!(
+        "  the shards deny: {:?}\n  writes to {role} IAM refused: {}",
+        account.sso_denied().await,
+        account.protected_roles.refused(role)
+    );
+    seatcap(finance, &["doctor"]).await;
 }
