@@ -150,9 +150,11 @@ fn identity_center(
         return;
     };
     if crate::identity_center::shard_number(policy).is_none() {
-        let partition = state.principal.as_str().split(':').nth(1).unwrap_or("aws");
-        let shards =
-            crate::identity_center::shard_policy_arn(partition, state.principal.account_id(), 0);
+        let shards = crate::identity_center::shard_policy_arn(
+            state.principal.partition(),
+            state.principal.account_id(),
+            0,
+        );
         findings.push(Finding::OldShardOnIdentityCenterRole {
             policy: policy.clone(),
         });

@@ -94,6 +94,11 @@ impl PrincipalArn {
         }
     }
 
+    /// `aws`, `aws-cn` or `aws-us-gov`, as the ARN says (validated at parse time).
+    pub fn partition(&self) -> &str {
+        self.arn.split(':').nth(1).unwrap_or("aws")
+    }
+
     pub fn account_id(&self) -> &str {
         // Validated at parse time: arn:<partition>:iam::<account>:...
         self.arn.split(':').nth(4).unwrap_or_default()

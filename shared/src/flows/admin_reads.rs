@@ -27,9 +27,8 @@ impl App {
                 for state in &page {
                     let principal = &state.principal;
                     if let Some(role) = principal.identity_center_role() {
-                        let partition = principal.as_str().split(':').nth(1).unwrap_or("aws");
                         let key = (
-                            partition.to_owned(),
+                            principal.partition().to_owned(),
                             principal.account_id().to_owned(),
                             role.to_owned(),
                         );

@@ -43,13 +43,7 @@ impl Enforcement for DenyPolicy {
             if !app.iam.ensure_own_policy(&arn, NAME, &document).await? {
                 return Err(EnforceError::NotSeatcaps { policy: arn });
             }
-            Ok(Plan {
-                taken: Taken {
-                    detached_policy_arns: Vec::new(),
-                    deny_policy_arn: Some(arn),
-                },
-                attached: None,
-            })
+            Ok(Plan::deny(arn))
         })
     }
 

@@ -41,15 +41,7 @@ impl Enforcement for IdentityCenter {
         // Which shard takes the person is decided under the lease; the record says the
         // first shard until the cut names the real one.
         let arn = shard_arn(principal, 0);
-        Box::pin(async move {
-            Ok(Plan {
-                taken: Taken {
-                    detached_policy_arns: Vec::new(),
-                    deny_policy_arn: Some(arn),
-                },
-                attached: None,
-            })
-        })
+        Box::pin(async move { Ok(Plan::deny(arn)) })
     }
 
     fn take<'a>(
@@ -157,52 +149,50 @@ async fn apply(
     role_id: Option<&str>,
 ) -> Result<Option<usize>, EnforceError> {
     let (role, session) = who(principal);
-    {
-        let (n, mut rewrite) = match role_id {
-            Some(role_id) => {
-                let renamed = held.list.set_role_id(role, role_id);
-                let listed = held.list.shard_of(role, session);
-                let entry = Denied {
-                    role: role.to_owned(),
-                    role_id: role_id.to_owned(),
-                    session: session.to_owned(),
-                };
-                let n = held.list.add(entry, app.config.deny_shards_per_role)?;
-                let mut rewrite = renamed;
-                if listed != Some(n) && !rewrite.contains(&n) {
-                    rewrite.push(n);
-                }
-                if rewrite.is_empty() {
-                    // Listed already (a cut completed again, or reconcile's check): make IAM
-                    // say what the list says if it does not.
-                    let current = app
-                        .iam
-                        .own_policy_document(&shard_arn(principal, n))
-                        .await?;
-                    let me = format!("{role_id}:{session}");
-                    let names_me = current
-                        .as_ref()
-                        .is_some_and(|(_, doc)| deny::denied_user_ids(doc).contains(&me));
-                    if names_me {
-                        return Ok(Some(n));
-                    }
-                    warn!(%principal, shard = n, "the shard's document does not deny the principal; writing it again");
-                    write_shard(app, principal, held, n, current).await?;
+    let (n, mut rewrite) = match role_id {
+        Some(role_id) => {
+            let renamed = held.list.set_role_id(role, role_id);
+            let listed = held.list.shard_of(role, session);
+            let entry = Denied {
+                role: role.to_owned(),
+                role_id: role_id.to_owned(),
+                session: session.to_owned(),
+            };
+            let n = held.list.add(entry, app.config.deny_shards_per_role)?;
+            let mut rewrite = renamed;
+            if listed != Some(n) && !rewrite.contains(&n) {
+                rewrite.push(n);
+            }
+            if rewrite.is_empty() {
+                // Listed already (a cut completed again, or reconcile's check): make IAM
+                // say what the list says if it does not.
+                let current = app
+                    .iam
+                    .own_policy_document(&shard_arn(principal, n))
+                    .await?;
+                let me = format!("{role_id}:{session}");
+                let names_me = current
+                    .as_ref()
+                    .is_some_and(|(_, doc)| deny::denied_user_ids(doc).contains(&me));
+                if names_me {
                     return Ok(Some(n));
                 }
-                (Some(n), rewrite)
+                warn!(%principal, shard = n, "the shard's document does not deny the principal; writing it again");
+                write_shard(app, principal, held, n, current).await?;
+                return Ok(Some(n));
             }
-            None => match held.list.remove(role, session) {
-                Some(n) => (None, vec![n]),
-                None => return Ok(None),
-            },
-        };
-        rewrite.sort_unstable();
-        for shard in rewrite {
-            write_shard(app, principal, held, shard, None).await?;
+            (Some(n), rewrite)
         }
-        Ok(n)
+        None => match held.list.remove(role, session) {
+            Some(n) => (None, vec![n]),
+            None => return Ok(None),
+        },
+    };
+    rewrite.sort_unstable();
+    for shard in rewrite {
+        write_shard(app, principal, held, shard, None).await?;
     }
+    Ok(n)
 }
 
 async fn write_shard(

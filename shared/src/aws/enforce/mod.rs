@@ -91,6 +91,20 @@ pub struct Plan {
     pub attached: Option<Vec<String>>,
 }
 
+impl Plan {
+    /// A cut by seatcap's deny policy `arn` (its own, or the shard a shared role's list
+    /// starts with until the cut names the real one); nothing of IAM's read.
+    fn deny(arn: String) -> Plan {
+        Plan {
+            taken: Taken {
+                detached_policy_arns: Vec::new(),
+                deny_policy_arn: Some(arn),
+            },
+            attached: None,
+        }
+    }
+}
+
 /// One way of cutting access. Each operation may run more than once for one change (a
 /// writer completing another's), so each must be idempotent.
 pub(crate) trait Enforcement: Sync {
@@ -295,5 +309,5 @@ fn parts(principal: &PrincipalArn, taken: &Taken) -> Vec<(Method, Taken)> {
 }
 
 fn partition(principal: &PrincipalArn) -> &str {
-    principal.as_str().split(':').nth(1).unwrap_or("aws")
+    principal.partition()
 }

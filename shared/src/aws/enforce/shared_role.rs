@@ -34,15 +34,7 @@ impl Enforcement for SharedRole {
         // Which shard takes the person is decided under the lease; the record says the
         // role's first shard until the cut names the real one.
         let arn = shard_arn(principal, 0);
-        Box::pin(async move {
-            Ok(Plan {
-                taken: Taken {
-                    detached_policy_arns: Vec::new(),
-                    deny_policy_arn: Some(arn),
-                },
-                attached: None,
-            })
-        })
+        Box::pin(async move { Ok(Plan::deny(arn)) })
     }
 
     fn take<'a>(
