@@ -688,3 +688,49 @@ async fn an_override_approval_killed_after_the_give_back_is_completed_by_the_nex
         "{kinds:?}"
     );
 }
+
+/// Reconcile completing an Identity Center cut that was not in force (the permission set
+/// now references the shard) dies right after reading the role's attachments, before its
+/// confirmation: the next run completes the intent, and the cut is recorded in force once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconcile_killed_while_completing_an_identity_center_cut_is_completed_by_the_next_run() {
+    let account = Account::new().await;
+    let role = account
+        .identity_center_role("ClaudeDev", &[1, 2, 3, 4])
+        .await;
+    let alice = account.sso_person(&role, "alice@example.com");
+    let app = now_app(&account);
+    enrol(&app, &alice, "seatcap-alice").await;
+    let answer = app.handle_admin(request("block", &alice)).await.unwrap();
+    assert!(answer["not_enforceable"].is_object(), "{answer}");
+    account.reference_sso_shards(&role, &[0]).await;
+
+    let event = json!({});
+    killed_after(
+        &account,
+        "reconcile",
+        &account.env(),
+        "Action=ListAttachedRolePolicies",
+        &event,
+    )
+    .await;
+    let held = state(&account, &alice).await;
+    assert!(held.pending.is_some(), "{held:?}");
+    assert!(held.not_enforceable.is_some(), "not yet confirmed");
+
+    let reconcile = Function::start(binary("reconcile"), &account.env()).await;
+    reconcile.invoke(&event).await.expect_response();
+    let done = settled(&account, &alice, Status::Blocked).await;
+    assert_eq!(done.not_enforceable, None, "{done:?}");
+    let kinds = events(&account, &alice).await;
+    assert!(kinds.contains(&EventKind::IntentCompleted), "{kinds:?}");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == EventKind::EnforcementCompleted)
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(account.protected_roles.refused(&role), 0);
+}

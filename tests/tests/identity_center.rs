@@ -520,3 +520,55 @@ async fn doctor_names_the_permission_sets_that_lack_the_references_and_the_fix()
     let answer = admin(&app, json!({"action": "doctor"})).await;
     assert_eq!(answer["healthy"], true, "{answer}");
 }
+
+/// Two reconciles at once find the same not-enforceable cut in force: it is completed once
+/// (one `enforcement_completed`, one cut-off message), and nothing is written to the role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reconciles_at_once_complete_an_identity_center_cut_once() {
+    let account = Account::new().await;
+    let app = app(&account, &[]);
+    let role = account.identity_center_role("ClaudeDev", &[]).await;
+    let people: Vec<PrincipalArn> = (0..3)
+        .map(|n| account.sso_person(&role, &format!("dev{n}@example.com")))
+        .collect();
+    for (n, p) in people.iter().enumerate() {
+        enrol(&app, p, &format!("seatcap-dev{n}")).await;
+        let blocked = admin(&app, request("block", p)).await;
+        assert!(blocked["not_enforceable"].is_object(), "{blocked}");
+    }
+    account.reference_sso_shards(&role, &EVERY_SHARD).await;
+    let told = notice_kinds(&account).await.len();
+
+    let (first, second) = tokio::join!(
+        app.reconcile(ReconcileEvent::default(), Pace::unlimited()),
+        app.reconcile(ReconcileEvent::default(), Pace::unlimited())
+    );
+    first.unwrap();
+    second.unwrap();
+    for p in &people {
+        let state = account.ledger().load(p).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                state.status,
+                state.not_enforceable.is_none(),
+                state.pending.is_none()
+            ),
+            (Status::Blocked, true, true),
+            "{state:?}"
+        );
+        let completed = account
+            .history(p)
+            .await
+            .iter()
+            .filter(|e| e.kind == EventKind::EnforcementCompleted)
+            .count();
+        assert_eq!(completed, 1, "{p}");
+    }
+    let kinds = notice_kinds(&account).await;
+    assert_eq!(
+        kinds[told..].iter().filter(|k| *k == "cut_off").count(),
+        people.len(),
+        "{kinds:?}"
+    );
+    assert_eq!(account.protected_roles.refused(&role), 0);
+}
