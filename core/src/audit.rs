@@ -96,6 +96,10 @@ pub enum EventKind {
     /// An ended month's metered figure and Budgets' differ by more than 10 % (reconcile,
     /// once per principal and month): a price is wrong or missing, or calls went unlogged.
     MeteredBudgetDrift,
+    /// Metering could not act on a principal's metered figure (IAM refused, the user is
+    /// gone, a change held): the batch's others were acted on, the invocation fails and is
+    /// delivered again.
+    MeteredCutFailed,
 }
 
 /// One append-only audit record.

@@ -231,6 +231,32 @@ pub fn enforce_if_over_cap(
     }
 }
 
+/// A cut at the cap because `spend`, known for `period` (the current one), is at or over the
+/// effective cap: decided on the state as read, so a principal blocked by the cap meanwhile,
+/// protected, exempt, or under a cap raised since is left as it is.
+pub fn block_at_cap(
+    state: &PrincipalState,
+    now: DateTime<Utc>,
+    period: &str,
+    spend: Usd,
+) -> Change {
+    let downgraded = state.block_cause == Some(BlockCause::Downgrade);
+    let over = state.effective_cap(now).is_reached_by(spend);
+    if (state.status == Status::Blocked && !downgraded) || state.protected || !over {
+        return Change::Unchanged;
+    }
+    Change::To {
+        next: Box::new(state.next(now, |s| {
+            s.status = Status::Blocked;
+            s.block_cause = Some(BlockCause::Cap);
+            s.blocked_period = Some(period.to_owned());
+            s.record_spend(period.to_owned(), spend);
+        })),
+        iam: IamStep::Cut(crate::intent::Scope::Everything),
+        kind: EventKind::Enforced,
+    }
+}
+
 /// A principal blocked (or downgraded) by its cap whose spend known for the current period
 /// is under its effective cap.
 pub fn restorable_under_cap(state: &PrincipalState, now: DateTime<Utc>) -> bool {

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use crate::alert::{AlertType, BudgetAlert, PeriodUnit};
 use crate::decide::Ladder;
 use crate::money::Usd;
-use crate::state::PrincipalState;
+use crate::state::{EffectiveCap, PrincipalState};
 
 /// Dollars from metering's integer micro-dollars.
 pub fn usd_of_micros(micros: i64) -> Usd {
@@ -26,37 +26,70 @@ pub fn micros_of(usd: Usd) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// The alert for the highest rung that `metered_micros` (this month's metered spend)
-/// reaches and the spend the state already knows for the month does not: `None` when no
-/// rung is newly reached, or the state is already blocked.
-pub fn newly_reached(
+/// What a principal's metered figure for the current month (this batch included) calls for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MeteredAction {
+    Nothing,
+    /// A rung of the ladder, on the effective cap, newly reached: the alert Budgets would
+    /// send there, acted on through the alert path (claimed by Budgets' natural key).
+    Alert(BudgetAlert),
+    /// At or over the effective cap with access on, past the spend already known, though no
+    /// rung is newly reached: an override lapsed or was revoked below the spend, or finance
+    /// restored access without raising the cap. Cut again through the engine, as reconcile
+    /// would within the hour.
+    CutAgain {
+        spend: Usd,
+    },
+}
+
+/// The alert for the highest rung of the ladder that `metered_micros` (this month's metered
+/// spend, this batch included) reaches and the spend the state already knows for the month
+/// does not, the rungs being percentages of the **effective** cap (an override raises them;
+/// an exemption has none). Else a cut again if the figure is at or over the effective cap
+/// with access on and above the known spend. A cap block takes everything; a downgrade
+/// leaves the cap rung to take the rest. `protected`: never cut (the ledger's flag or
+/// the configuration's).
+pub fn metered_action(
     state: &PrincipalState,
     ladder: &Ladder,
     metered_micros: i64,
+    protected: bool,
     now: DateTime<Utc>,
-) -> Option<BudgetAlert> {
-    if state.status == crate::state::Status::Blocked {
-        return None;
+) -> MeteredAction {
+    let downgraded = state.block_cause == Some(crate::state::BlockCause::Downgrade);
+    if state.status == crate::state::Status::Blocked && !downgraded {
+        return MeteredAction::Nothing;
     }
+    let EffectiveCap::Limited(cap) = state.effective_cap(now) else {
+        return MeteredAction::Nothing;
+    };
     let metered = metered_spend(metered_micros);
     let known = state.spend_now(now).map(|(spend, _)| spend);
     let threshold = ladder
         .steps()
         .iter()
-        .filter_map(|step| state.cap_usd.percentage(Decimal::from(step.percent)))
+        .filter_map(|step| cap.percentage(Decimal::from(step.percent)))
         .filter(|threshold| metered >= *threshold && known.is_none_or(|k| k < *threshold))
-        .max()?;
-    Some(BudgetAlert {
-        notification_date: now.date_naive(),
-        account_id: state.principal.account_id().to_owned(),
-        budget_name: state.budget.clone(),
-        budgeted: state.cap_usd,
-        alert_type: AlertType::Actual,
-        threshold,
-        amount: metered,
-        period_unit: PeriodUnit::Monthly,
-        reports_previous_day: false,
-    })
+        .max();
+    if let Some(threshold) = threshold {
+        return MeteredAction::Alert(BudgetAlert {
+            notification_date: now.date_naive(),
+            account_id: state.principal.account_id().to_owned(),
+            budget_name: state.budget.clone(),
+            // The rungs are of the effective cap, so the alert is about it: its threshold
+            // is the rung's percentage of this amount.
+            budgeted: cap,
+            alert_type: AlertType::Actual,
+            threshold,
+            amount: metered,
+            period_unit: PeriodUnit::Monthly,
+            reports_previous_day: false,
+        });
+    }
+    if metered >= cap && known.is_some_and(|k| metered > k) && !protected {
+        return MeteredAction::CutAgain { spend: metered };
+    }
+    MeteredAction::Nothing
 }
 
 /// A metered figure as spend that decisions may use: whole cents, rounded down, so that it
@@ -116,6 +149,100 @@ mod tests {
             Usd::from_cents(200_00),
             now,
         )
+    }
+
+    fn newly_reached(
+        state: &PrincipalState,
+        ladder: &Ladder,
+        micros: i64,
+        now: DateTime<Utc>,
+    ) -> Option<BudgetAlert> {
+        match metered_action(state, ladder, micros, false, now) {
+            MeteredAction::Alert(alert) => Some(alert),
+            _ => None,
+        }
+    }
+
+    fn with_override(
+        state: &PrincipalState,
+        extra: Option<i64>,
+        until: DateTime<Utc>,
+    ) -> PrincipalState {
+        let mut state = state.clone();
+        state.overrides.push(crate::state::Override {
+            id: "o1".into(),
+            extra_usd: extra.map(Usd::from_cents),
+            exempt: extra.is_none(),
+            expires_at: until,
+            granted_by: "finance".into(),
+            reason: "launch".into(),
+            approved_by: None,
+        });
+        state
+    }
+
+    #[test]
+    fn the_rungs_are_the_effective_caps_and_an_exemption_has_none() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap();
+        let ladder = Ladder::default();
+        let mut small = alice(now);
+        small.cap_usd = Usd::from_cents(20_00);
+        let later = now + chrono::Duration::days(3);
+        let raised = with_override(&small, Some(10_00), later);
+        // $24 of an effective $30: the 80 % rung, a warning; not the cap's.
+        let at_24 = newly_reached(&raised, &ladder, 24_000_000, now).unwrap();
+        assert_eq!(
+            (at_24.threshold, at_24.threshold_percent()),
+            (Usd::from_cents(24_00), Decimal::from(80))
+        );
+        let mut warned = raised.clone();
+        warned.record_spend("2026-12".into(), Usd::from_cents(24_00));
+        let at_42 = newly_reached(&warned, &ladder, 42_000_000, now).unwrap();
+        assert_eq!(at_42.threshold, Usd::from_cents(30_00), "the effective cap");
+        let exempt = with_override(&small, None, later);
+        assert_eq!(
+            metered_action(&exempt, &ladder, 999_000_000, false, now),
+            MeteredAction::Nothing
+        );
+        // The override lapsed with $24 known: no rung is new, but the cap is passed again.
+        let lapsed_at = later + chrono::Duration::hours(1);
+        assert_eq!(
+            metered_action(&warned, &ladder, 25_000_000, false, lapsed_at),
+            MeteredAction::CutAgain {
+                spend: Usd::from_cents(25_00)
+            }
+        );
+        assert_eq!(
+            metered_action(&warned, &ladder, 25_000_000, true, lapsed_at),
+            MeteredAction::Nothing,
+            "protected"
+        );
+        // Nothing new since the figure known: no cut from a figure alone.
+        assert_eq!(
+            metered_action(&warned, &ladder, 24_000_000, false, lapsed_at),
+            MeteredAction::Nothing
+        );
+    }
+
+    #[test]
+    fn after_a_downgrade_the_cap_rung_still_takes_the_rest() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap();
+        let ladder: Ladder = "50=person,80=finance,90=downgrade,100=enforce"
+            .parse()
+            .unwrap();
+        let mut downgraded = alice(now);
+        downgraded.cap_usd = Usd::from_cents(20_00);
+        downgraded.status = crate::state::Status::Blocked;
+        downgraded.block_cause = Some(crate::state::BlockCause::Downgrade);
+        downgraded.record_spend("2026-12".into(), Usd::from_cents(18_10));
+        let cap = newly_reached(&downgraded, &ladder, 25_200_000, now).unwrap();
+        assert_eq!(cap.threshold, Usd::from_cents(20_00));
+        let mut blocked = downgraded.clone();
+        blocked.block_cause = Some(crate::state::BlockCause::Cap);
+        assert_eq!(
+            metered_action(&blocked, &ladder, 30_000_000, false, now),
+            MeteredAction::Nothing
+        );
     }
 
     #[test]

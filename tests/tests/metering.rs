@@ -345,8 +345,11 @@ async fn concurrent_batches_for_one_person_count_every_call_once_and_cut_once() 
         200_000_000,
         "{a} {b}"
     );
-    // Each batch saw part of the total: the one that read the other's share may cut; if
-    // neither did, the next batch does. Either way: one cut, IAM and the ledger agree.
+    // Each batch decides on the counter after its own ADD, so the one that read last saw
+    // the crossing: alice is cut by the pair itself, not by a later batch.
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(state.status, Status::Blocked, "{a} {b}");
+    // More after it: one cut, IAM and the ledger agree.
     let next = one
         .invoke(&batch(&opus_calls(alice.as_str(), "z", 1)))
         .await

@@ -21,7 +21,7 @@ use base64::Engine;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::alert_delivery::{AlertError, AlertReport, Source};
 use crate::app::App;
@@ -32,8 +32,9 @@ use crate::ledger::LedgerError;
 use crate::ledger::{Commit, MeteredCall, Subject};
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
 use crate::log_objects::{LogObjectError, LogObjects};
-use crate::meter::{micros_of, newly_reached, usd_of_micros};
+use crate::meter::{MeteredAction, metered_action, micros_of, usd_of_micros};
 use crate::metrics;
+use crate::money::Usd;
 use crate::price::PriceTable;
 use crate::principal::{ArnParts, PrincipalArn, split_arn};
 
@@ -92,6 +93,10 @@ pub struct MeteringReport {
     /// Alerts acted on because a metered figure reached a rung.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<AlertReport>,
+    /// Principals cut again: at or over the effective cap with access on, though no rung
+    /// was new (an override lapsed or was revoked, a restore without a raise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cut_again: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,6 +134,10 @@ pub enum MeteringError {
     Groups(#[from] MembershipError),
     #[error(transparent)]
     Alert(#[from] AlertError),
+    /// Everyone in the batch was counted and acted on, but acting failed for these: the
+    /// invocation fails so Lambda delivers it again (counting is idempotent).
+    #[error("metered cuts failed for {}: {}", .0.len(), .0.iter().map(|(p, why)| format!("{p}: {why}")).collect::<Vec<_>>().join("; "))]
+    CutsFailed(Vec<(String, String)>),
 }
 
 impl MeteringReport {
@@ -471,6 +480,8 @@ impl App {
         // Added by this batch so far, per (arn, month): a batch spanning midnight charges a
         // principal one day after the other.
         let mut added: BTreeMap<(String, String), i64> = BTreeMap::new();
+        // The managed principals this batch charged for the current month.
+        let mut to_act: Vec<String> = Vec::new();
         // Each principal's transaction is independent of the others': they run side by
         // side (a batch of a thousand people is a thousand transactions), in a fixed order
         // of results; acting on the rungs follows, one principal at a time.
@@ -507,29 +518,135 @@ impl App {
             });
             info!(%arn, managed, %period, added_micros = counted.micros, metered = %metered, duplicates = counted.duplicates, "metered");
             // Only this month's spend acts; an ended month's is recorded, never acted on.
-            let Some(state) = read.states.get(&arn).filter(|_| period == current) else {
-                continue;
-            };
             // A redelivery counts nothing new but still acts: if its first delivery died
             // mid-cut, the engine completes the cut from its intent; if not, the claims
             // make the alert a duplicate.
-            let Some(alert) = newly_reached(state, &self.config.ladder, metered_micros, now) else {
-                continue;
-            };
-            let principal: PrincipalArn = state.principal.clone();
-            let message_id = format!(
-                "metered#{principal}#{period}#{}",
-                alert.threshold.to_plain_string()
-            );
-            let acted =
-                Box::pin(self.act_on_alert(&message_id, &alert, principal, Source::Metered))
-                    .await?;
-            report.alerts.push(acted);
+            if period == current && read.states.contains_key(&arn) && !to_act.contains(&arn) {
+                to_act.push(arn);
+            }
         }
+        Box::pin(self.act_on_metered(&to_act, &current, now, &mut report)).await?;
         metrics::count("MeteredCalls", report.counted);
         Ok(report)
     }
 }
+
+impl App {
+    /// Acts on the ladder for each principal this batch charged, on the figure that
+    /// includes this batch and every batch committed before it: the states and counters are
+    /// read again (one consistent read) after the counting, so two batches that cross a rung
+    /// together both see the crossing, and the rung's claim lets one act. Each principal on
+    /// its own: one whose act fails (IAM refuses, the user is gone, a held intent) is
+    /// audited `metered_cut_failed` and the others still act; then the invocation fails.
+    async fn act_on_metered(
+        &self,
+        principals: &[String],
+        period: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        report: &mut MeteringReport,
+    ) -> Result<(), MeteringError> {
+        if principals.is_empty() {
+            return Ok(());
+        }
+        let counters: Vec<(String, String)> = principals
+            .iter()
+            .map(|arn| (arn.clone(), period.to_owned()))
+            .collect();
+        let fresh = self.ledger.read_meters(principals, &counters).await?;
+        let mut failed = Vec::new();
+        for arn in principals {
+            let Some(state) = fresh.states.get(arn) else {
+                continue;
+            };
+            let metered_micros = fresh
+                .metered
+                .get(&(arn.clone(), period.to_owned()))
+                .copied()
+                .unwrap_or(0);
+            let protected =
+                state.protected || self.config.protected_principals.contains(&state.principal);
+            let action = metered_action(state, &self.config.ladder, metered_micros, protected, now);
+            let principal = state.principal.clone();
+            let outcome = match action {
+                MeteredAction::Nothing => continue,
+                MeteredAction::Alert(alert) => {
+                    let message_id = format!(
+                        "metered#{principal}#{period}#{}",
+                        alert.threshold.to_plain_string()
+                    );
+                    Box::pin(self.act_on_alert(
+                        &message_id,
+                        &alert,
+                        principal.clone(),
+                        Source::Metered,
+                    ))
+                    .await
+                    .map(|acted| report.alerts.push(acted))
+                    .map_err(|e| e.to_string())
+                }
+                MeteredAction::CutAgain { spend } => {
+                    self.cut_again(&principal, period, spend).await.map(|cut| {
+                        if cut {
+                            report.cut_again.push(principal.to_string());
+                        }
+                    })
+                }
+            };
+            if let Err(why) = outcome {
+                error!(%principal, error = %why, "metered cut failed; the others in the batch go on");
+                failed.push((principal, why));
+            }
+        }
+        if failed.is_empty() {
+            return Ok(());
+        }
+        metrics::count("MeteredCutFailed", failed.len());
+        let events = failed
+            .iter()
+            .map(|(principal, why)| {
+                let event = AuditEvent::new(
+                    now,
+                    EventKind::MeteredCutFailed,
+                    METERING,
+                    serde_json::json!({"period": period, "error": why}),
+                );
+                (Subject::Principal(principal.clone()), event)
+            })
+            .collect();
+        self.ledger.append(events, now).await?;
+        Err(MeteringError::CutsFailed(
+            failed
+                .into_iter()
+                .map(|(p, why)| (p.to_string(), why))
+                .collect(),
+        ))
+    }
+
+    /// A principal at or over its effective cap with access on, though no rung is new: cut
+    /// through the engine as reconcile would, decided again on the state each attempt reads
+    /// (a concurrent batch or finance may have acted). `true` if this cut.
+    async fn cut_again(
+        &self,
+        principal: &PrincipalArn,
+        period: &str,
+        spend: Usd,
+    ) -> Result<bool, String> {
+        let reason = format!("metered: {spend} this month, at or over the effective cap");
+        let answer = self
+            .change_principal(principal, METERING, &reason, |fresh, now| {
+                Ok(crate::change::block_at_cap(fresh, now, period, spend))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        match answer {
+            Ok(answer) => Ok(answer["changed"] == serde_json::Value::Bool(true)),
+            Err(refusal) => Err(refusal.message),
+        }
+    }
+}
+
+/// The actor of what metering does.
+const METERING: &str = "metering";
 
 #[cfg(test)]
 mod tests {
