@@ -406,3 +406,88 @@ async fn one_failing_cut_does_not_stop_the_others_in_the_batch() {
     );
     assert_eq!(count(&account, &bob, EventKind::Enforced).await, 1);
 }
+
+/// Alice, restored over her cap without a raise, then two batches at once: cut again once.
+/// And a metering process killed right after the cut-again's detach: the redelivered batch
+/// completes the cut from its intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_again_races_and_survives_a_death_after_the_detach() {
+    use std::sync::Mutex;
+    let account = Account::new().await;
+    let app = account.app(&[], seatcap::app::system_clock());
+    let alice = capped(
+        &account,
+        &app,
+        "alice",
+        "20",
+        &[&account.bedrock_policy_arn],
+    )
+    .await;
+    let bob = capped(&account, &app, "bob", "20", &[&account.bedrock_policy_arn]).await;
+    let env = account.env();
+    let (one, two) = tokio::join!(
+        Function::start(binary("metering"), &env),
+        Function::start(binary("metering"), &env)
+    );
+    for who in [&alice, &bob] {
+        one.invoke(&calls(who, "over", 21, 100))
+            .await
+            .expect_response();
+        admin(
+            &app,
+            json!({"action": "restore", "principal": who.as_str(), "actor": "finance", "reason": "grace"}),
+        )
+        .await;
+    }
+
+    // Two batches at once for alice.
+    let (left, right) = (calls(&alice, "l", 1, 100), calls(&alice, "r", 1, 100));
+    let (a, b) = tokio::join!(one.invoke(&left), two.invoke(&right));
+    let (a, b) = (a.expect_response(), b.expect_response());
+    assert_eq!(
+        status(&account, &alice).await,
+        (Status::Blocked, Some(BlockCause::Cap)),
+        "{a} {b}"
+    );
+    assert_eq!(
+        count(&account, &alice, EventKind::Enforced).await,
+        2,
+        "the first cut and one cut again: {a} {b}"
+    );
+
+    // Bob's cut again dies right after IAM detached his policy.
+    let victim = Arc::new(Mutex::new(None));
+    let upstream = account.endpoint.trim_start_matches("http://").to_owned();
+    let proxy = seatcap_tests::KillingProxy::start(
+        upstream,
+        "Action=DetachUserPolicy".into(),
+        victim.clone(),
+    )
+    .await;
+    let mut dying_env = env.clone();
+    dying_env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
+    let mut dying = Function::start(binary("metering"), &dying_env).await;
+    *victim.lock().unwrap() = dying.pid();
+    let event = calls(&bob, "d", 1, 100);
+    let died = dying
+        .invoke_or_die(&event, std::time::Duration::from_secs(3))
+        .await;
+    assert!(died.is_none() && proxy.fired(), "{died:?}");
+    assert!(account.attached(&bob).await.is_empty(), "IAM was cut");
+    let held = account.ledger().load(&bob).await.unwrap().unwrap();
+    assert!(held.pending.is_some(), "the ledger not yet: {held:?}");
+    // Lambda delivers the batch again once the dead process's time is up.
+    let again = one.invoke(&event).await.expect_response();
+    assert_eq!(
+        status(&account, &bob).await,
+        (Status::Blocked, Some(BlockCause::Cap)),
+        "{again}"
+    );
+    assert!(
+        account
+            .history(&bob)
+            .await
+            .iter()
+            .any(|e| e.kind == EventKind::IntentCompleted)
+    );
+}
