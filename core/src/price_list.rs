@@ -157,6 +157,8 @@ pub fn rows_from_products(documents: &[String], date: &str) -> Synced {
             regional_multiplier,
             source: "AWS Price List API (AmazonBedrockFoundationModels)".into(),
             date: date.to_owned(),
+            // The Price List's long-context products are not read: the shipped rows' stay.
+            long_context: None,
         });
     }
     synced
@@ -171,7 +173,13 @@ pub fn merged(shipped: &PriceTable, synced: &[Row]) -> PriceTable {
         .map(|row| (row.family.clone(), row.clone()))
         .collect();
     for row in synced {
-        rows.insert(row.family.clone(), row.clone());
+        let mut row = row.clone();
+        if row.long_context.is_none() {
+            row.long_context = rows
+                .get(&row.family)
+                .and_then(|shipped| shipped.long_context);
+        }
+        rows.insert(row.family.clone(), row);
     }
     PriceTable::from_rows(rows.into_values().collect()).unwrap_or_else(|| shipped.clone())
 }
@@ -278,6 +286,7 @@ mod tests {
             regional_multiplier: Decimal::ONE,
             source: "AWS Price List API (AmazonBedrockFoundationModels)".into(),
             date: "2026-12-02".into(),
+            long_context: None,
         }];
         let table = merged(shipped, &synced);
         assert_eq!(table.rows().len(), shipped.rows().len());
