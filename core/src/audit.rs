@@ -100,6 +100,9 @@ pub enum EventKind {
     /// gone, a change held): the batch's others were acted on, the invocation fails and is
     /// delivered again.
     MeteredCutFailed,
+    /// Calls of a session no principal matches, on a role whose people have caps of their
+    /// own: charged to nobody (once per session and month, under seatcap's own subject).
+    UnattributedSession,
 }
 
 /// One append-only audit record.

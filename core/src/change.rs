@@ -142,12 +142,14 @@ pub fn request_override(state: &PrincipalState, now: DateTime<Utc>, grant: Overr
 }
 
 /// The second finance principal's approval: the request becomes an override (both names
-/// kept), exactly as a grant would. The one who asked cannot approve it.
+/// kept), exactly as a grant would. The one who asked cannot approve it: `asked_it` says
+/// whether the actor who asked (`granted_by`) is the approver's person.
 pub fn approve_override(
     state: &PrincipalState,
     now: DateTime<Utc>,
     request_id: &str,
     approver: &str,
+    asked_it: impl Fn(&str) -> bool,
 ) -> Result<Change, Refusal> {
     let Some(request) = state
         .open_override_requests(now)
@@ -161,7 +163,7 @@ pub fn approve_override(
             ),
         ));
     };
-    if request.grant.granted_by == approver {
+    if request.grant.granted_by == approver || asked_it(&request.grant.granted_by) {
         return Err(Refusal::new(
             "second_approver_required",
             format!(
@@ -323,10 +325,12 @@ mod tests {
         assert_eq!(next.effective_cap(now), state.effective_cap(now));
         assert_eq!(next.open_override_requests(now).count(), 1);
 
-        let own = approve_override(&next, now, "o1", "ann").err().unwrap();
+        let own = approve_override(&next, now, "o1", "ann", |asker| asker == "ann")
+            .err()
+            .unwrap();
         assert_eq!(own.code, "second_approver_required");
         assert_eq!(
-            approve_override(&next, now, "o2", "carl")
+            approve_override(&next, now, "o2", "carl", |_| false)
                 .err()
                 .unwrap()
                 .code,
@@ -336,7 +340,7 @@ mod tests {
             next: approved,
             kind,
             ..
-        }) = approve_override(&next, now, "o1", "carl")
+        }) = approve_override(&next, now, "o1", "carl", |_| false)
         else {
             panic!("approved");
         };
@@ -347,7 +351,7 @@ mod tests {
         assert_eq!(approved.version, next.version + 1);
         // Approved once: a second approval finds nothing.
         assert_eq!(
-            approve_override(&approved, now, "o1", "dave")
+            approve_override(&approved, now, "o1", "dave", |_| false)
                 .err()
                 .unwrap()
                 .code,
@@ -356,7 +360,7 @@ mod tests {
         // A request whose expiry passed lapses.
         let later = now + chrono::Duration::days(4);
         assert_eq!(
-            approve_override(&next, later, "o1", "carl")
+            approve_override(&next, later, "o1", "carl", |_| false)
                 .err()
                 .unwrap()
                 .code,

@@ -171,9 +171,85 @@ fn glob(pattern: &str, text: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
+/// Whether a person on a shared role may have a cap of their own: only where the session
+/// name is theirs, not the caller's pick. On an IAM Identity Center role Identity Center
+/// names each session after its user; on a role of the account's own the deployer declares
+/// (`SEATCAP_SESSION_NAMED_ROLES`) that its trust policy pins the session name
+/// (`sts:RoleSessionName` to `${aws:username}` or a SAML name, or `sts:SourceIdentity`).
+/// Anywhere else, a person capped as `assumed-role/Dev/alice` calls as `alice2`, or as
+/// `bob@example.com`, and escapes the cap or charges someone else: refused.
+pub fn session_names_the_person(
+    principal: &PrincipalArn,
+    session_named_roles: &std::collections::HashSet<String>,
+) -> Result<(), Refusal> {
+    let Some(role) = principal.role_name() else {
+        return Ok(());
+    };
+    if principal.identity_center_role().is_some() || session_named_roles.contains(role) {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        "session_name_not_enforced",
+        format!(
+            "on role {role} the caller picks the session name, so a cap on one session of it is \
+             a cap nobody has to keep: cap the role ({}) instead, or make its trust policy pin \
+             the session name (sts:RoleSessionName or sts:SourceIdentity) and add {role} to \
+             SEATCAP_SESSION_NAMED_ROLES",
+            format_args!(
+                "arn:{}:iam::{}:role/{role}",
+                principal.partition(),
+                principal.account_id()
+            )
+        ),
+    ))
+}
+
+/// The person behind an actor, as far as seatcap can tell, for the two-person rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Person {
+    /// A name that stands for one person: an IAM user; an IAM Identity Center user (the
+    /// session name, the same on every `AWSReservedSSO_*` role: Ann on the finance
+    /// permission set is Ann on the developers' too); a session of a role declared
+    /// session-named; or, for an actor that is no ARN (a direct invoke's claim), the claim.
+    Is(String),
+    /// A session of a role whose session names the caller picks: `Finance/ann` and
+    /// `Finance/ann2` may be one person, so such a caller may read and ask, not approve.
+    NotAPerson,
+}
+
+pub fn person_of(actor: &str, session_named_roles: &std::collections::HashSet<String>) -> Person {
+    let Some(ArnParts {
+        service,
+        account,
+        resource,
+        ..
+    }) = split_arn(actor)
+    else {
+        return Person::Is(actor.to_owned());
+    };
+    match (service, resource.split_once('/')) {
+        ("iam", Some(("user", path))) => {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            Person::Is(format!("user:{account}:{name}"))
+        }
+        ("sts", Some(("assumed-role", rest))) => match rest.split_once('/') {
+            Some((role, session)) if crate::identity_center::is_protected_role(role) => {
+                Person::Is(format!("identity-center:{}", session.to_lowercase()))
+            }
+            Some((role, session)) if session_named_roles.contains(role) => {
+                Person::Is(format!("role:{account}:{role}/{session}"))
+            }
+            _ => Person::NotAPerson,
+        },
+        _ => Person::Is(actor.to_owned()),
+    }
+}
+
 /// Whether a caller (`arn:...:iam::<account>:user/...` or `arn:...:sts::<account>:
 /// assumed-role/<role>/<session>`) would be changing its own cap with a change to
-/// `target`: the same user, the same session on a shared role, or the role it is using.
+/// `target`: the same user, the same session on a shared role, the role it is using, or,
+/// on IAM Identity Center, the same user on another permission set's role (the session
+/// name is the user, whichever set it came through).
 pub fn is_self(caller: &str, target: &PrincipalArn) -> bool {
     let Some(ArnParts {
         service,
@@ -201,9 +277,14 @@ pub fn is_self(caller: &str, target: &PrincipalArn) -> bool {
             };
             match kind {
                 PrincipalKind::Role => role == target.name(),
-                PrincipalKind::AssumedRole => target
-                    .as_str()
-                    .ends_with(&format!(":assumed-role/{role}/{session}")),
+                PrincipalKind::AssumedRole => {
+                    let both_identity_center = crate::identity_center::is_protected_role(role)
+                        && target.identity_center_role().is_some();
+                    target
+                        .as_str()
+                        .ends_with(&format!(":assumed-role/{role}/{session}"))
+                        || (both_identity_center && target.name().eq_ignore_ascii_case(session))
+                }
                 PrincipalKind::User | PrincipalKind::Group => false,
             }
         }
@@ -428,5 +509,49 @@ mod tests {
             "not an arn",
             &arn("arn:aws:iam::123456789012:user/alice")
         ));
+    }
+
+    #[test]
+    fn one_person_across_identity_center_roles_and_none_behind_a_chosen_session_name() {
+        let ann_dev = arn(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_ClaudeDev_0123abcd/ann@example.com",
+        );
+        let finance = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Finance_4567ef01/Ann@example.com";
+        assert!(
+            is_self(finance, &ann_dev),
+            "Ann on two permission sets is Ann"
+        );
+        assert!(!is_self(
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Finance_4567ef01/bob@example.com",
+            &ann_dev
+        ));
+        let declared: std::collections::HashSet<String> = ["Approvers".to_owned()].into();
+        assert_eq!(
+            person_of(finance, &declared),
+            person_of(ann_dev.as_str(), &declared)
+        );
+        assert_eq!(
+            person_of(
+                "arn:aws:sts::123456789012:assumed-role/Finance/ann2",
+                &declared
+            ),
+            Person::NotAPerson
+        );
+        assert_eq!(
+            person_of(
+                "arn:aws:sts::123456789012:assumed-role/Approvers/ann",
+                &declared
+            ),
+            Person::Is("role:123456789012:Approvers/ann".into())
+        );
+        assert_eq!(
+            person_of("arn:aws:iam::123456789012:user/team/cfo", &declared),
+            Person::Is("user:123456789012:cfo".into())
+        );
+        assert_eq!(
+            person_of("finance@example.com", &declared),
+            Person::Is("finance@example.com".into()),
+            "a direct invoke's claim"
+        );
     }
 }

@@ -52,6 +52,10 @@ pub struct Config {
     pub enforcement: Enforcement,
     /// How many seatcap deny policies one shared role may carry (shards of its deny list).
     pub deny_shards_per_role: usize,
+    /// Roles of the account's own whose trust policy makes each session's name its person's
+    /// (`SEATCAP_SESSION_NAMED_ROLES`): only on these, and on IAM Identity Center's roles,
+    /// may a person on a shared role have a cap of their own.
+    pub session_named_roles: HashSet<String>,
     /// How budget-alert checks that a delivery is SNS's (`SEATCAP_SNS_SIGNATURE`,
     /// `SEATCAP_SNS_CERT_PEM`): by default, against the certificate SNS names.
     pub sns_signature: crate::sns_signature::Verification,
@@ -106,6 +110,7 @@ pub const SLACK_WEBHOOK_URL: &str = "SEATCAP_SLACK_WEBHOOK_URL";
 pub const SLACK_WEBHOOK_SECRET: &str = "SEATCAP_SLACK_WEBHOOK_SECRET";
 pub const MODE: &str = "SEATCAP_MODE";
 pub const PROTECTED_PRINCIPALS: &str = "SEATCAP_PROTECTED_PRINCIPALS";
+pub const SESSION_NAMED_ROLES: &str = "SEATCAP_SESSION_NAMED_ROLES";
 pub const LADDER: &str = "SEATCAP_LADDER";
 pub const FINANCE_CONTACT: &str = "SEATCAP_FINANCE_CONTACT";
 pub const MAX_AMOUNT_USD: &str = "SEATCAP_MAX_AMOUNT_USD";
@@ -216,6 +221,27 @@ impl Config {
                 .map(|arn| arn.parse::<PrincipalArn>())
                 .collect::<Result<_, _>>()
                 .map_err(|e| invalid(PROTECTED_PRINCIPALS, &text, e.to_string()))?,
+        };
+
+        let session_named_roles: HashSet<String> = match get(SESSION_NAMED_ROLES) {
+            None => HashSet::new(),
+            Some(text) => {
+                let roles = split_list(&text);
+                let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
+                if let Some(bad) = roles
+                    .iter()
+                    .find(|r| r.is_empty() || r.len() > 64 || !r.chars().all(allowed))
+                {
+                    return Err(invalid(
+                        SESSION_NAMED_ROLES,
+                        &text,
+                        format!(
+                            "`{bad}` is not an IAM role name (role names, comma-separated, no paths)"
+                        ),
+                    ));
+                }
+                roles.into_iter().collect()
+            }
         };
 
         let ladder = match get(LADDER) {
@@ -374,6 +400,7 @@ impl Config {
             cost_tag_key,
             enforcement,
             deny_shards_per_role,
+            session_named_roles,
             table,
             managed_policy_arns,
             notify_topic_arn,

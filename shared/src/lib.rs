@@ -22,7 +22,7 @@ pub use app::App;
 pub use aws::{budgets, enforce, iam, ledger, log_objects, notify, secret, sns_signature, web};
 pub use flows::{
     admin, alarms, alert_delivery, commit, group_spend, handover, metered_drift, metering, outbox,
-    pricing_sync, reconcile, rollover,
+    pricing_sync, reconcile, rollover, unattributed,
 };
 pub use seatcap_core::{
     access, alert, announce, audit, change, decide, deny, findings, identity, identity_center,

@@ -23,6 +23,10 @@ use crate::template::LedgerTable;
 
 pub const REGION: &str = "us-east-1";
 
+/// The plain shared role the tests put people on (one of the account's own, that many
+/// people assume), declared session-named in [`Account::env`].
+pub const PLAIN_SHARED_ROLE: &str = "ClaudeCodeBedrockUsers";
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -439,6 +443,9 @@ impl Account {
             ("SEATCAP_MANAGED_POLICY_ARNS", &self.bedrock_policy_arn),
             ("SEATCAP_NOTIFY_TOPIC_ARN", &self.notify_topic_arn),
             ("SEATCAP_SNS_CERT_PEM", crate::SNS_TEST_CERT_PEM),
+            // The tests' plain shared role, declared as one whose trust policy pins each
+            // session's name to its person (the deployer's declaration, README: Principals).
+            ("SEATCAP_SESSION_NAMED_ROLES", PLAIN_SHARED_ROLE),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -217,7 +217,14 @@ async fn a_developer_cannot_restore_or_exempt_itself_and_a_forged_signature_is_r
     let role = format!("arn:aws:iam::{}:role/Developers", account.id);
     let bob = account.signer("Developers", "bob@example.com").await;
     let ann = account.signer("Finance", "ann@example.com").await;
-    let deployed = deploy(account, &[bob.clone(), ann.clone()], &[]).await;
+    // Bob has a cap of his own on the developers' role: declared session-named (its trust
+    // policy pins the session name).
+    let deployed = deploy(
+        account,
+        &[bob.clone(), ann.clone()],
+        &[("SEATCAP_SESSION_NAMED_ROLES", "Developers")],
+    )
+    .await;
     let bob_seat = bob.arn.as_str();
     let set = deployed
         .seatcap(
@@ -349,7 +356,12 @@ async fn alice_cut_off_with_three_in_finance() -> (Deployed, PrincipalArn, [Sign
     let deployed = deploy(
         account,
         &[ann.clone(), carl.clone(), dave.clone()],
-        &[("SEATCAP_FINANCE_PRINCIPALS", &finance), APPROVAL[0]],
+        &[
+            ("SEATCAP_FINANCE_PRINCIPALS", &finance),
+            APPROVAL[0],
+            // Finance's trust policy pins each session's name to its person.
+            ("SEATCAP_SESSION_NAMED_ROLES", "Finance"),
+        ],
     )
     .await;
     let account = &deployed.account;
@@ -567,4 +579,97 @@ async fn two_approvers_at_once_grant_the_override_once() {
         .filter(|e| e["kind"] == "override_granted")
         .count();
     assert_eq!(granted, 3, "one grant a round");
+}
+
+/// One person, one identity. Ann on IAM Identity Center's finance permission set is Ann on
+/// the developers' set too: she cannot grant, restore or raise herself there. And two
+/// sessions of a finance role whose session names the caller picks are not two people:
+/// neither may approve (`approver_not_a_person`), whoever asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_on_two_roles_is_one_person_and_a_chosen_session_name_approves_nothing() {
+    let account = Account::new().await;
+    let dev_role = "AWSReservedSSO_ClaudeDev_0123456789abcdef";
+    let finance_role = "AWSReservedSSO_Finance_fedcba9876543210";
+    account
+        .identity_center_role_named(dev_role, &[0, 1, 2, 3, 4])
+        .await;
+    let ann_finance = account.signer(finance_role, "ann@example.com").await;
+    let ann2 = account.signer("Finance", "ann@example.com").await;
+    let ann3 = account.signer("Finance", "ann2@example.com").await;
+    let finance = format!(
+        "arn:aws:sts::{}:assumed-role/{finance_role}/*,arn:aws:sts::{}:assumed-role/Finance/*",
+        account.id, account.id
+    );
+    let deployed = deploy(
+        account,
+        &[ann_finance.clone(), ann2.clone(), ann3.clone()],
+        &[("SEATCAP_FINANCE_PRINCIPALS", &finance), APPROVAL[0]],
+    )
+    .await;
+    let ann_dev = deployed.account.sso_person(dev_role, "ann@example.com");
+    let carol = deployed
+        .account
+        .create_principal("user", "carol", &[&deployed.account.bedrock_policy_arn])
+        .await;
+    for seat in [ann_dev.as_str(), carol.as_str()] {
+        let set = deployed
+            .seatcap(
+                &ann2,
+                &[
+                    "set-cap",
+                    seat,
+                    "200",
+                    "--budget",
+                    &format!("b-{}", seat.len()),
+                    "--reason",
+                    "seat",
+                ],
+            )
+            .await;
+        assert!(set.status.success(), "{}", text(&set.stderr));
+    }
+    for args in [
+        vec![
+            "set-cap",
+            ann_dev.as_str(),
+            "900",
+            "--budget",
+            "b-x",
+            "--reason",
+            "me",
+        ],
+        vec!["restore", ann_dev.as_str(), "--reason", "me"],
+        vec![
+            "override",
+            ann_dev.as_str(),
+            "+50",
+            "--until",
+            "2099-01-01",
+            "--reason",
+            "me",
+        ],
+    ] {
+        refused_with(&deployed.seatcap(&ann_finance, &args).await, "self_service");
+    }
+
+    // Finance/ann asks; Finance/ann2 (maybe ann herself) may not approve, nor may ann.
+    let id = deployed
+        .request_override(&ann2, carol.as_str(), "+500")
+        .await;
+    for approver in [&ann3, &ann2] {
+        refused_with(
+            &deployed
+                .seatcap(
+                    approver,
+                    &["approve-override", carol.as_str(), &id, "--reason", "ok"],
+                )
+                .await,
+            "approver_not_a_person",
+        );
+    }
+    let state = deployed.status(&ann_finance, carol.as_str()).await;
+    assert_eq!(
+        state["effective_cap_usd"], "200.00",
+        "nothing approved: {state}"
+    );
 }

@@ -491,3 +491,99 @@ async fn cutting_again_races_and_survives_a_death_after_the_detach() {
             .any(|e| e.kind == EventKind::IntentCompleted)
     );
 }
+
+/// A cap on one session of a role whose session names the caller picks is refused (the
+/// person would call as `alice2`); on a declared role and on Identity Center's it is taken.
+/// Calls from a session of a role with capped people that no principal matches are
+/// reported once per session and month (`unattributed_session`): finance sees the escape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chosen_session_name_cannot_escape_a_cut_or_charge_someone_else() {
+    let account = Account::new().await;
+    let app = account.app(&[], seatcap::app::system_clock());
+    let on = |role: &str, session: &str| -> PrincipalArn {
+        format!("arn:aws:sts::{}:assumed-role/{role}/{session}", account.id)
+            .parse()
+            .unwrap()
+    };
+    let refused = app
+        .handle_admin(
+            json!({"action": "set_cap", "principal": on("Dev", "alice").as_str(),
+            "budget": "seatcap-alice", "cap_usd": "20", "actor": "finance", "reason": "seat"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused["error"]["code"], "session_name_not_enforced",
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SEATCAP_SESSION_NAMED_ROLES"),
+        "{refused}"
+    );
+    assert!(
+        account
+            .ledger()
+            .load(&on("Dev", "alice"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // On the declared role, and on an Identity Center role, a person may have a cap.
+    let declared = on(seatcap_tests::moto::PLAIN_SHARED_ROLE, "alice");
+    admin(
+        &app,
+        json!({"action": "set_cap", "principal": declared.as_str(), "budget": "seatcap-alice",
+            "cap_usd": "20", "actor": "finance", "reason": "seat"}),
+    )
+    .await;
+    let sso_role = account
+        .identity_center_role("ClaudeDev", &[0, 1, 2, 3, 4])
+        .await;
+    let bob = account.sso_person(&sso_role, "bob@example.com");
+    admin(
+        &app,
+        json!({"action": "set_cap", "principal": bob.as_str(), "budget": "seatcap-bob",
+            "cap_usd": "20", "actor": "finance", "reason": "seat"}),
+    )
+    .await;
+
+    // Someone else's session on a role with capped people: charged to nobody, reported once.
+    let metering = Function::start(binary("metering"), &account.env()).await;
+    let stranger = on(seatcap_tests::moto::PLAIN_SHARED_ROLE, "alice2");
+    let first = metering
+        .invoke(&calls(&stranger, "s", 2, 100))
+        .await
+        .expect_response();
+    assert_eq!(
+        first["unattributed_sessions"],
+        json!([stranger.as_str()]),
+        "{first}"
+    );
+    let again = metering
+        .invoke(&calls(&stranger, "t", 1, 100))
+        .await
+        .expect_response();
+    assert!(
+        again.get("unattributed_sessions").is_none(),
+        "once a month: {again}"
+    );
+    let reported = account
+        .ledger()
+        .history(&seatcap::ledger::Subject::System, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::UnattributedSession)
+        .count();
+    assert_eq!(reported, 1);
+    // Alice's own spend is untouched by it.
+    let period = seatcap::period::month_key(Utc::now());
+    assert_eq!(
+        account.ledger().metered(&declared, &period).await.unwrap(),
+        0
+    );
+}

@@ -15,7 +15,9 @@ use crate::commit::{Decided, EngineError, Outcome};
 use crate::decide::Audience;
 use crate::enforce::{EnforceError, Taken};
 use crate::iam::IamError;
-use crate::identity::{Arrival, Caller, Gate, arrival, http_response};
+use crate::identity::{
+    Arrival, Caller, Gate, Person, arrival, http_response, person_of, session_names_the_person,
+};
 pub(crate) use crate::intent::IamStep;
 use crate::intent::PlannedStep;
 use crate::ledger::{AuditEvent, Commit, CommitError, EventKind, LedgerError, Subject};
@@ -155,7 +157,9 @@ impl App {
         let max = self.config.max_amount_usd;
         match request {
             Request::SetCap(r) => {
-                let (principal, budget, cap, who) = match validate_set_cap(&r, max) {
+                let (principal, budget, cap, who) = match validate_set_cap(&r, max).and_then(|v| {
+                    session_names_the_person(&v.0, &self.config.session_named_roles).map(|()| v)
+                }) {
                     Ok(v) => v,
                     Err(refusal) => return Ok(Err(refusal)),
                 };
@@ -201,13 +205,27 @@ impl App {
             Request::ApproveOverride(r) => {
                 let id = r.request_id.clone();
                 let approver = r.actor.trim().to_owned();
+                let roles = &self.config.session_named_roles;
+                let Person::Is(person) = person_of(&approver, roles) else {
+                    return Ok(Err(Refusal::new(
+                        "approver_not_a_person",
+                        format!(
+                            "{approver} is a session of a role whose session names the caller picks: \
+                             two of its sessions may be one person, so it may ask for overrides but \
+                             not approve them. Approve as an IAM user, through IAM Identity Center, or \
+                             from a role listed in SEATCAP_SESSION_NAMED_ROLES"
+                        ),
+                    )));
+                };
                 let request = Mutation {
                     principal: r.principal,
                     actor: r.actor,
                     reason: r.reason,
                 };
                 self.mutate(&request, move |s, now| {
-                    approve_override(s, now, &id, &approver)
+                    approve_override(s, now, &id, &approver, |asker| {
+                        person_of(asker, roles) == Person::Is(person.clone())
+                    })
                 })
                 .await
             }
@@ -230,11 +248,12 @@ impl App {
             Request::SubscribeEmail(r) => self.subscribe_email(r).await,
             Request::Doctor(NoFields {}) => self.doctor().await,
             Request::FlushNotifications(NoFields {}) => {
-                let report = self.flush_notifications().await?;
+                let report = self.flush_notifications(crate::outbox::Flush::Now).await?;
                 Ok(Ok(ok(json!({
                     "delivered": report.delivered,
                     "pending": report.pending,
                     "failed": report.failed,
+                    "errors": report.errors,
                 }))))
             }
         }
@@ -339,6 +358,7 @@ impl App {
     async fn adopt_budget(&self, r: AdoptBudget) -> Result<Answer, AdminError> {
         let validated = (|| {
             let principal = parse_principal(&r.principal)?;
+            session_names_the_person(&principal, &self.config.session_named_roles)?;
             parse_team(r.team.as_deref())?;
             Ok((
                 principal,

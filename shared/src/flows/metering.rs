@@ -97,6 +97,9 @@ pub struct MeteringReport {
     /// was new (an override lapsed or was revoked, a restore without a raise).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cut_again: Vec<String>,
+    /// Sessions reported now as charged to nobody on a role whose people have caps.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unattributed_sessions: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,6 +159,7 @@ impl MeteringReport {
 #[derive(Default)]
 pub struct MeteringMemory {
     pub(crate) groups: GroupMemberships,
+    pub(crate) unattributed: crate::unattributed::Unattributed,
     /// Unknown models reported, by period: the ledger's claim says so once and for all;
     /// this only spares the process asking again.
     unknown_reported: Mutex<BTreeSet<(String, String)>>,
@@ -454,10 +458,14 @@ impl App {
         // Who pays: the most specific managed candidate, else the identity itself; and the
         // capped groups a user is in.
         let mut charges: BTreeMap<(String, bool, String), Vec<MeteredCall>> = BTreeMap::new();
+        let mut nobodys = Vec::new();
         for (identity, periods) in &calls {
             let charged = candidates_of[identity]
                 .iter()
                 .find(|c| read.states.contains_key(*c));
+            if charged.is_none() {
+                nobodys.push(identity);
+            }
             let arn = charged.unwrap_or(identity).clone();
             for (period, batch) in periods {
                 charges
@@ -477,6 +485,9 @@ impl App {
         }
 
         let current = crate::period::month_key(now);
+        report.unattributed_sessions = self
+            .report_unattributed(nobodys.into_iter(), &current, now)
+            .await?;
         // Added by this batch so far, per (arn, month): a batch spanning midnight charges a
         // principal one day after the other.
         let mut added: BTreeMap<(String, String), i64> = BTreeMap::new();

@@ -14,3 +14,4 @@ pub mod outbox;
 pub mod pricing_sync;
 pub mod reconcile;
 pub mod rollover;
+pub mod unattributed;

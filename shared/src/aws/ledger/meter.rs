@@ -301,6 +301,42 @@ impl Ledger {
             .collect()
     }
 
+    /// Whether the ledger caps anyone on role `role` one by one (a principal
+    /// `assumed-role/<role>/<session>`), whatever their status: at most two queries of the
+    /// status index, one item each.
+    pub async fn has_people_on_role(
+        &self,
+        partition: &str,
+        account: &str,
+        role: &str,
+    ) -> Result<bool, LedgerError> {
+        let prefix = identity_pk(&format!(
+            "arn:{partition}:sts::{account}:assumed-role/{role}/"
+        ));
+        for status in [Status::Active, Status::Blocked] {
+            let found = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(super::STATUS_INDEX)
+                .key_condition_expression("#status = :status AND begins_with(pk, :prefix)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(
+                    ":status",
+                    AttributeValue::S(status.as_str().to_owned()),
+                )
+                .expression_attribute_values(":prefix", AttributeValue::S(prefix.clone()))
+                .limit(1)
+                .send()
+                .await
+                .map_err(dynamo_error("Query"))?;
+            if found.count > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// The group principals of one account the ledger holds, whatever their status: two
     /// queries of the status index (its sort key is the principal's key), not a scan.
     pub async fn group_principals(
