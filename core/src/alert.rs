@@ -97,6 +97,22 @@ impl BudgetAlert {
             .is_none_or(|latest| self.notification_date > latest)
     }
 
+    /// Why Budgets could not have sent this alert, if it could not: Budgets alerts when the
+    /// amount is greater than the threshold (`Alert Threshold: > $160.00`), so an amount at
+    /// or under it is someone else's message (anyone with `sns:Publish` on the topic can
+    /// make one SNS signs), and acting on it, or claiming its natural key, would let it
+    /// take the real alert's place.
+    pub fn impossible_for_budgets(&self) -> Option<String> {
+        (self.amount <= self.threshold).then(|| {
+            format!(
+                "its {} amount ${} is not above its threshold ${}: Budgets alerts only when the amount exceeds the threshold",
+                self.alert_type.as_str(),
+                self.amount.to_plain_string(),
+                self.threshold.to_plain_string()
+            )
+        })
+    }
+
     /// Budgets sends an ACTUAL alert once per budget, threshold and period, but SNS may
     /// deliver it under more than one MessageId; this key names the alert itself.
     pub fn natural_key(&self) -> String {

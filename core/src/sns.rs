@@ -33,6 +33,14 @@ pub enum Inauthentic {
         "the signing certificate URL `{0}` is not an https URL of sns.<region>.amazonaws.com ending in .pem"
     )]
     ForeignCertificateUrl(String),
+    #[error(
+        "the signing certificate URL `{url}` names region {found}, but the topic is in {topic}: SNS signs with its own region's certificate"
+    )]
+    CertificateOfAnotherRegion {
+        url: String,
+        found: String,
+        topic: String,
+    },
     #[error("the message came from topic `{found}`, not the alert topic `{expected}`")]
     WrongTopic { found: String, expected: String },
     #[error("the signing certificate could not be had: {0}")]
@@ -68,10 +76,33 @@ pub fn digest_of(signature_version: &str) -> Result<Digest, Inauthentic> {
     }
 }
 
+/// Whether `url` may serve the signing certificate of a message from `topic_arn`:
+/// `https://sns.<the topic's region>.amazonaws.com/....pem` (see [`certificate_region`]).
+/// SNS signs a topic's messages with its own region's certificate, so another region's
+/// names a certificate this topic's messages are never signed with.
+pub fn check_certificate_for(url: &str, topic_arn: &str) -> Result<(), Inauthentic> {
+    let found = certificate_region(url)?;
+    let topic = topic_arn.split(':').nth(3).unwrap_or_default();
+    if found == topic {
+        Ok(())
+    } else {
+        Err(Inauthentic::CertificateOfAnotherRegion {
+            url: url.to_owned(),
+            found: found.to_owned(),
+            topic: topic.to_owned(),
+        })
+    }
+}
+
 /// Whether `url` may serve SNS's signing certificate: `https://sns.<region>.amazonaws.com/
 /// ....pem` (or `.amazonaws.com.cn`), with no user, port, query or fragment. Anything else
 /// would let a forger name a certificate of their own.
 pub fn check_certificate_url(url: &str) -> Result<(), Inauthentic> {
+    certificate_region(url).map(drop)
+}
+
+/// The region of an SNS certificate URL of the accepted shape.
+pub fn certificate_region(url: &str) -> Result<&str, Inauthentic> {
     let foreign = || Inauthentic::ForeignCertificateUrl(url.to_owned());
     let rest = url.strip_prefix("https://").ok_or_else(foreign)?;
     let (host, path) = rest.split_once('/').ok_or_else(foreign)?;
@@ -88,7 +119,7 @@ pub fn check_certificate_url(url: &str) -> Result<(), Inauthentic> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let path_ok = path.ends_with(".pem") && !path.contains(['?', '#', '@']) && !path.contains("..");
     if region_ok && path_ok {
-        Ok(())
+        Ok(region)
     } else {
         Err(foreign())
     }
@@ -147,5 +178,18 @@ mod tests {
         assert_eq!(digest_of("1"), Ok(Digest::Sha1));
         assert_eq!(digest_of("2"), Ok(Digest::Sha256));
         assert!(digest_of("3").is_err());
+    }
+
+    #[test]
+    fn the_certificate_is_the_topics_regions() {
+        let topic = "arn:aws:sns:us-east-1:123456789012:seatcap-budget-alerts";
+        let ours = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-1.pem";
+        assert_eq!(check_certificate_for(ours, topic), Ok(()));
+        let theirs = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem";
+        assert!(matches!(
+            check_certificate_for(theirs, topic),
+            Err(Inauthentic::CertificateOfAnotherRegion { .. })
+        ));
+        assert!(check_certificate_for("https://evil.example/x.pem", topic).is_err());
     }
 }

@@ -100,8 +100,8 @@ async fn forged_deliveries_change_nothing_and_the_real_alert_still_cuts() {
         );
         assert!(!deployed.cut().await);
     }
-    // A pinned certificate is used whatever URL the message names (tests, air-gapped
-    // accounts); unsigned, this one fails on its missing signature all the same.
+    // A pinned certificate (tests, air-gapped accounts) does not excuse a delivery naming a
+    // certificate that is not SNS's own.
     let report = deployed.deliver(&foreign_certificate).await;
     assert_eq!(report["result"], "rejected", "{report}");
     assert_eq!(deployed.rejections().await.len(), 4);
@@ -153,4 +153,63 @@ async fn with_the_check_off_an_unsigned_delivery_is_taken() {
         .deliver(&unsigned_sns_event("m-off", &real_text()))
         .await;
     assert_eq!(report["outcome"], "enforce", "{report}");
+}
+
+/// What anyone with `sns:Publish` on the alert topic could send, signed by SNS itself: an
+/// ACTUAL "$1.00 > $200.00". Budgets never sends an amount at or under its threshold, so it
+/// is refused before any claim, and the real alert after it still cuts. So is a delivery
+/// naming another region's certificate than the topic's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_budgets_could_not_have_sent_claims_nothing() {
+    let deployed = deploy(&[]).await;
+    let report = deployed
+        .deliver(&sns_event("m-published", &forged_text()))
+        .await;
+    assert_eq!(report["result"], "rejected", "{report}");
+    assert!(
+        report["error"]
+            .as_str()
+            .unwrap()
+            .contains("not above its threshold"),
+        "{report}"
+    );
+    let mut other_region = unsigned_sns_event("m-region", &real_text());
+    other_region["Records"][0]["Sns"]["SigningCertUrl"] =
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000.pem".into();
+    sign_sns_record(&mut other_region["Records"][0]["Sns"], "1");
+    let report = deployed.deliver(&other_region).await;
+    assert_eq!(report["result"], "rejected", "{report}");
+    assert!(
+        report["error"].as_str().unwrap().contains("eu-west-1"),
+        "{report}"
+    );
+    assert!(!deployed.cut().await);
+
+    let real = deployed.deliver(&sns_event("m-real", &real_text())).await;
+    assert_eq!(real["outcome"], "enforce", "{real}");
+    assert!(deployed.cut().await);
+}
+
+/// The alert topic's policy lets Budgets publish and denies everyone else (cfn-lint and
+/// checkov check the template's syntax in CI; this checks what it says).
+#[test]
+fn the_alert_topic_denies_publishing_to_all_but_budgets() {
+    let path = seatcap_tests::moto::workspace_root().join("template.yaml");
+    let template: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let statements =
+        template["Resources"]["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .unwrap()
+            .clone();
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"].as_str() == Some("Deny"))
+        .expect("a Deny statement");
+    assert_eq!(deny["Principal"].as_str(), Some("*"));
+    assert_eq!(deny["Action"].as_str(), Some("sns:Publish"));
+    assert_eq!(
+        deny["Condition"]["StringNotEquals"]["aws:PrincipalServiceName"].as_str(),
+        Some("budgets.amazonaws.com")
+    );
 }

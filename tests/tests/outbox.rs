@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use seatcap::App;
 use seatcap::ledger::EventKind;
-use seatcap::outbox::FlushReport;
+use seatcap::outbox::{Flush, FlushReport};
 use seatcap::principal::PrincipalArn;
 use seatcap_tests::{Account, Function, SlackReceiver, binary, budget_alert};
 use serde_json::json;
@@ -47,19 +47,26 @@ async fn cut_off_alice(account: &Account, app: &App) -> PrincipalArn {
     alice
 }
 
-async fn flush_at(account: &Account, slack: &SlackReceiver, at: DateTime<Utc>) -> FlushReport {
-    app_at(account, slack, at)
-        .flush_notifications()
-        .await
-        .unwrap()
-}
-
-fn report(delivered: usize, pending: usize, failed: usize) -> FlushReport {
-    FlushReport {
+/// The notifier's scheduled drain at `at`: (delivered, pending, failed).
+async fn flush_at(
+    account: &Account,
+    slack: &SlackReceiver,
+    at: DateTime<Utc>,
+) -> (usize, usize, usize) {
+    let FlushReport {
         delivered,
         pending,
         failed,
-    }
+        ..
+    } = app_at(account, slack, at)
+        .flush_notifications(Flush::Due)
+        .await
+        .unwrap();
+    (delivered, pending, failed)
+}
+
+fn report(delivered: usize, pending: usize, failed: usize) -> (usize, usize, usize) {
+    (delivered, pending, failed)
 }
 
 async fn failures(account: &Account, principal: &PrincipalArn) -> Vec<serde_json::Value> {
@@ -147,10 +154,10 @@ async fn a_notice_that_never_gets_through_is_given_up_and_reported_once() {
     let mut totals = report(0, 0, 0);
     for hour in 1..=12 {
         let run = flush_at(&account, &slack, start() + Duration::hours(hour)).await;
-        totals.delivered += run.delivered;
-        totals.failed += run.failed;
+        totals.0 += run.0;
+        totals.2 += run.2;
     }
-    assert_eq!((totals.delivered, totals.failed), (0, 1));
+    assert_eq!((totals.0, totals.2), (0, 1));
     assert_eq!(slack.received().len(), 10, "ten attempts in all");
     let given_up: Vec<_> = failures(&account, &alice)
         .await
@@ -175,7 +182,7 @@ async fn concurrent_drains_post_a_notice_once() {
         flush_at(&account, &slack, later),
         flush_at(&account, &slack, later),
     );
-    assert_eq!(a.delivered + b.delivered + c.delivered, 1);
+    assert_eq!(a.0 + b.0 + c.0, 1);
     assert_eq!(slack.received().len(), 2, "one failed attempt, one post");
 }
 
@@ -194,7 +201,7 @@ async fn finance_and_the_schedule_drain_the_outbox() {
         .unwrap();
     assert_eq!(
         answer,
-        json!({"ok": true, "delivered": 1, "pending": 0, "failed": 0})
+        json!({"ok": true, "delivered": 1, "pending": 0, "failed": 0, "errors": []})
     );
     let refused = admin
         .handle_admin(json!({"action": "flush_notifications", "force": true}))
@@ -222,5 +229,55 @@ async fn finance_and_the_schedule_drain_the_outbox() {
     let event: serde_json::Value =
         serde_json::from_str(include_str!("../../events/scheduled-event.json")).unwrap();
     let report = notifier.invoke(&event).await.expect_response();
-    assert_eq!(report, json!({"delivered": 0, "pending": 1, "failed": 0}));
+    assert_eq!(
+        report,
+        json!({"delivered": 0, "pending": 1, "failed": 0, "errors": []})
+    );
+}
+
+/// A message held back after a Slack 429 stays due later for the notifier, but finance's
+/// `flush_notifications` sends it now, exactly once, and says so; one still failing is
+/// named with its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_notifications_sends_every_pending_message_now_and_once() {
+    let account = Account::new().await;
+    let slack = SlackReceiver::start().await;
+    slack.rate_limit(3600);
+    let app = app_at(&account, &slack, start());
+    cut_off_alice(&account, &app).await;
+    assert_eq!(account.ledger().outbox(10).await.unwrap().len(), 1);
+
+    // Slack still refuses: the flush tries at once, and names the failure.
+    let refused = app
+        .handle_admin(serde_json::json!({"action": "flush_notifications"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (refused["delivered"].clone(), refused["pending"].clone()),
+        (serde_json::json!(0), serde_json::json!(1)),
+        "{refused}"
+    );
+    assert!(
+        refused["errors"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("429"),
+        "{refused}"
+    );
+    assert_eq!(slack.received().len(), 2, "the first post and the flush's");
+
+    slack.answer_with(200, "ok");
+    let sent = app
+        .handle_admin(serde_json::json!({"action": "flush_notifications"}))
+        .await
+        .unwrap();
+    assert_eq!(sent["delivered"], 1, "{sent}");
+    assert_eq!(sent["errors"], serde_json::json!([]), "{sent}");
+    assert_eq!(slack.received().len(), 3);
+    let again = app
+        .handle_admin(serde_json::json!({"action": "flush_notifications"}))
+        .await
+        .unwrap();
+    assert_eq!(again["delivered"], 0, "{again}");
+    assert_eq!(slack.received().len(), 3, "exactly once");
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     let app = &seatcap::App::start().await?;
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let report = app.flush_notifications().await?;
+        let report = app.flush_notifications(seatcap::outbox::Flush::Due).await?;
         Ok::<_, Error>(serde_json::to_value(report)?)
     }))
     .await

@@ -16,7 +16,7 @@ use rustls_pki_types::{
 };
 use tracing::warn;
 
-use crate::sns::{Digest, Inauthentic, Signed, check_certificate_url, digest_of};
+use crate::sns::{Digest, Inauthentic, Signed, check_certificate_for, digest_of};
 use crate::web::WebClient;
 
 /// How deliveries are checked (`SEATCAP_SNS_SIGNATURE`, `SEATCAP_SNS_CERT_PEM`).
@@ -98,13 +98,17 @@ impl SnsSignatures {
         let signature = base64::engine::general_purpose::STANDARD
             .decode(signature)
             .map_err(|_| Inauthentic::BadSignature)?;
+        // Whatever signs it, the certificate a delivery names must be SNS's, of the topic's
+        // region: a pinned certificate does not excuse a delivery that names another.
+        if let Some(url) = delivery.signing_cert_url {
+            check_certificate_for(url, signed.topic_arn)?;
+        }
         let certificate = match &self.verification {
             Verification::Pinned(der) => Arc::new(der.clone()),
             _ => {
                 let url = delivery
                     .signing_cert_url
                     .ok_or(Inauthentic::Missing("SigningCertUrl"))?;
-                check_certificate_url(url)?;
                 self.certificate(url).await?
             }
         };

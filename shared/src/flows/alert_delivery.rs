@@ -196,6 +196,15 @@ impl App {
             );
             return self.reject(message_id, message, why).await;
         }
+        if let Some(why) = alert.impossible_for_budgets() {
+            return self
+                .reject(
+                    message_id,
+                    message,
+                    format!("not an alert Budgets sends: {why}"),
+                )
+                .await;
+        }
         let natural_key = alert.natural_key();
         let duplicate = || duplicate_alert(message_id, &alert);
         let lookup = self

@@ -51,12 +51,35 @@ pub struct FlushReport {
     pub pending: usize,
     /// Given up for good (audited).
     pub failed: usize,
+    /// What this run tried and could not send, and why (still pending or given up).
+    pub errors: Vec<FlushError>,
+}
+
+/// One message a flush tried and could not send.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FlushError {
+    pub id: String,
+    pub channel: &'static str,
+    pub principal: String,
+    pub error: String,
+}
+
+/// Which outbox entries a flush sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Those whose backoff has run out (the notifier's schedule).
+    Due,
+    /// Every one now (finance's `flush_notifications`): the backoff is for the schedule, not
+    /// for someone asking to send.
+    Now,
 }
 
 enum Outcome {
     Delivered,
-    Pending,
-    Failed,
+    /// Not sent (not due, taken by another drain, or failed again: then why).
+    Pending(Option<FlushError>),
+    /// Given up for good, and why.
+    Failed(Option<FlushError>),
 }
 
 impl App {
@@ -118,12 +141,12 @@ impl App {
         Ok(failures.len())
     }
 
-    /// Retries every due outbox entry once.
-    pub async fn flush_notifications(&self) -> Result<FlushReport, LedgerError> {
+    /// Retries the outbox's entries once: the due ones, or every one ([`Flush`]).
+    pub async fn flush_notifications(&self, which: Flush) -> Result<FlushReport, LedgerError> {
         let now = self.now();
         let entries = self.ledger.outbox(DRAIN_LIMIT).await?;
         let outcomes: Vec<Result<Outcome, LedgerError>> = futures::stream::iter(entries)
-            .map(|entry| self.retry(entry, now))
+            .map(|entry| self.retry(entry, now, which))
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -131,8 +154,14 @@ impl App {
         for outcome in outcomes {
             match outcome? {
                 Outcome::Delivered => report.delivered += 1,
-                Outcome::Pending => report.pending += 1,
-                Outcome::Failed => report.failed += 1,
+                Outcome::Pending(error) => {
+                    report.pending += 1;
+                    report.errors.extend(error);
+                }
+                Outcome::Failed(error) => {
+                    report.failed += 1;
+                    report.errors.extend(error);
+                }
             }
         }
         metrics::count("OutboxDelivered", report.delivered);
@@ -142,10 +171,15 @@ impl App {
         Ok(report)
     }
 
-    async fn retry(&self, entry: OutboxEntry, now: DateTime<Utc>) -> Result<Outcome, LedgerError> {
+    async fn retry(
+        &self,
+        entry: OutboxEntry,
+        now: DateTime<Utc>,
+        which: Flush,
+    ) -> Result<Outcome, LedgerError> {
         if let Some(until) = entry.sending_until {
             if until > now {
-                return Ok(Outcome::Pending);
+                return Ok(Outcome::Pending(None));
             }
             let unknown = DeliveryFailure {
                 channel: entry.channel,
@@ -157,8 +191,8 @@ impl App {
                 .give_up(&entry, &unknown, "unknown", entry.version, now)
                 .await;
         }
-        if entry.next_attempt_at > now {
-            return Ok(Outcome::Pending);
+        if which == Flush::Due && entry.next_attempt_at > now {
+            return Ok(Outcome::Pending(None));
         }
         let mut claimed = entry.clone();
         claimed.sending_until = Some(now + Duration::seconds(LEASE_SECONDS));
@@ -167,7 +201,7 @@ impl App {
             Ok(()) => {}
             // Another drain took it.
             Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) => {
-                return Ok(Outcome::Pending);
+                return Ok(Outcome::Pending(None));
             }
             Err(CommitError::Ledger(e)) => return Err(e),
         }
@@ -198,7 +232,12 @@ impl App {
                 match self.ledger.put_outbox(&again, Some(claimed.version)).await {
                     Ok(())
                     | Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) => {
-                        Ok(Outcome::Pending)
+                        Ok(Outcome::Pending(Some(FlushError {
+                            id: entry.id.clone(),
+                            channel: entry.channel.as_str(),
+                            principal: entry.notice.principal.to_string(),
+                            error: again.last_error.clone(),
+                        })))
                     }
                     Err(CommitError::Ledger(e)) => Err(e),
                 }
@@ -219,14 +258,19 @@ impl App {
         match self.ledger.delete_outbox(&entry.id, version).await {
             Ok(()) => {}
             Err(CommitError::Conflict | CommitError::Claimed | CommitError::OwnerTaken) => {
-                return Ok(Outcome::Pending);
+                return Ok(Outcome::Pending(None));
             }
             Err(CommitError::Ledger(e)) => return Err(e),
         }
         warn!(id = %entry.id, channel = entry.channel.as_str(), error = %failure.error, outcome, "notification given up");
         let event = failure_event(&entry.notice, failure, outcome, entry.attempts, now);
         self.ledger.append(vec![event], now).await?;
-        Ok(Outcome::Failed)
+        Ok(Outcome::Failed(Some(FlushError {
+            id: entry.id.clone(),
+            channel: entry.channel.as_str(),
+            principal: entry.notice.principal.to_string(),
+            error: failure.error.clone(),
+        })))
     }
 }
 
