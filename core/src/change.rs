@@ -117,12 +117,32 @@ pub fn grant_override(state: &PrincipalState, now: DateTime<Utc>, grant: Overrid
 }
 
 /// Whether a grant waits for a second finance principal (`SEATCAP_APPROVAL_OVER_USD`):
-/// an exemption, or an extra amount above the line. No line: nothing waits.
-pub fn needs_approval(grant: &Override, line: Option<Usd>) -> bool {
-    match line {
-        None => false,
-        Some(line) => grant.exempt || grant.extra_usd.is_some_and(|extra| extra > line),
+/// an exemption, or one that would lift the effective cap above the line by what one person
+/// granted, counting the overrides still active that nobody approved (so $499 twice is
+/// $998: the line is on what the cap becomes, not on each step). No line: nothing waits.
+pub fn needs_approval(
+    grant: &Override,
+    line: Option<Usd>,
+    state: Option<&PrincipalState>,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some(line) = line else {
+        return false;
+    };
+    if grant.exempt {
+        return true;
     }
+    let unapproved = state.map_or(Usd::ZERO, |state| {
+        state
+            .overrides
+            .iter()
+            .filter(|o| o.is_active(now) && o.approved_by.is_none())
+            .filter_map(|o| o.extra_usd)
+            .fold(Usd::ZERO, |sum, extra| sum + extra)
+    });
+    grant
+        .extra_usd
+        .is_some_and(|extra| unapproved + extra > line)
 }
 
 /// Records a grant that needs approval; it changes no cap until approved.
@@ -302,10 +322,49 @@ mod tests {
     #[test]
     fn only_exemptions_and_grants_above_the_line_wait_for_approval() {
         let line = Some(Usd::from_cents(100_00));
-        assert!(!needs_approval(&grant(Some("100.00"), false, "ann"), line));
-        assert!(needs_approval(&grant(Some("100.01"), false, "ann"), line));
-        assert!(needs_approval(&grant(None, true, "ann"), line));
-        assert!(!needs_approval(&grant(None, true, "ann"), None));
+        let now = chrono::Utc::now();
+        assert!(!needs_approval(
+            &grant(Some("100.00"), false, "ann"),
+            line,
+            None,
+            now
+        ));
+        assert!(needs_approval(
+            &grant(Some("100.01"), false, "ann"),
+            line,
+            None,
+            now
+        ));
+        assert!(needs_approval(&grant(None, true, "ann"), line, None, now));
+        assert!(!needs_approval(&grant(None, true, "ann"), None, None, now));
+        // The line is on what the cap rises by: a second $60 after an unapproved $60 waits;
+        // after an approved one it does not.
+        let mut state = PrincipalState::new(
+            "arn:aws:iam::123456789012:user/alice".parse().unwrap(),
+            "seatcap-alice".into(),
+            Usd::from_cents(200_00),
+            now,
+        );
+        state.overrides.push(grant(Some("60.00"), false, "ann"));
+        assert!(needs_approval(
+            &grant(Some("60.00"), false, "ann"),
+            line,
+            Some(&state),
+            now
+        ));
+        assert!(!needs_approval(
+            &grant(Some("40.00"), false, "ann"),
+            line,
+            Some(&state),
+            now
+        ));
+        state.overrides[0].approved_by = Some("carl".into());
+        assert!(!needs_approval(
+            &grant(Some("60.00"), false, "ann"),
+            line,
+            Some(&state),
+            now
+        ));
     }
 
     #[test]

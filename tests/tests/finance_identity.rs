@@ -673,3 +673,86 @@ async fn one_person_on_two_roles_is_one_person_and_a_chosen_session_name_approve
         "nothing approved: {state}"
     );
 }
+
+/// The line cannot be split: with a $100 line, one finance person's $60 takes effect, a
+/// second $60 (the cap would rise by $120) waits, and a second person's approval applies it
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_grants_under_the_line_by_one_person_make_the_second_wait() {
+    let (deployed, alice, [ann, carl, _]) = alice_cut_off_with_three_in_finance().await;
+    let alice = alice.as_str();
+    let until = in_days(5);
+    let first = deployed
+        .seatcap(
+            &ann,
+            &[
+                "--json", "override", alice, "+60", "--until", &until, "--reason", "launch",
+            ],
+        )
+        .await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first: Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    assert_eq!(first["effective_cap_usd"], "260.00", "{first}");
+    assert!(first.get("override_requests").is_none(), "{first}");
+
+    let id = deployed.request_override(&ann, alice, "+60").await;
+    let waiting = deployed.status(&carl, alice).await;
+    assert_eq!(
+        waiting["effective_cap_usd"], "260.00",
+        "the second waits: {waiting}"
+    );
+
+    let approve = [
+        "--json",
+        "approve-override",
+        alice,
+        id.as_str(),
+        "--reason",
+        "ok",
+    ];
+    let approved = deployed.seatcap(&carl, &approve).await;
+    assert!(approved.status.success(), "{}", text(&approved.stderr));
+    let approved: Value = serde_json::from_slice(&approved.stdout).expect("JSON");
+    assert_eq!(approved["effective_cap_usd"], "320.00", "{approved}");
+    refused_with(&deployed.seatcap(&carl, &approve).await, "not_found");
+    assert_eq!(
+        deployed.status(&carl, alice).await["effective_cap_usd"],
+        "320.00",
+        "applied once"
+    );
+}
+
+/// The same person's two $60 grants at once, on a $100 line: each is decided on the state
+/// its write lands on, so one takes effect and the other waits, whichever wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_grants_at_once_under_the_line_still_make_one_wait() {
+    let account = Account::new().await;
+    let app = account.app(&[APPROVAL[0]], seatcap::app::system_clock());
+    let alice = account
+        .create_principal("user", "alice", &[&account.bedrock_policy_arn])
+        .await;
+    let set = app
+        .handle_admin(
+            json!({"action": "set_cap", "principal": alice.as_str(), "budget": "seatcap-alice",
+            "cap_usd": "200", "actor": "ann", "reason": "seat"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(set["ok"], true, "{set}");
+    let grant = json!({"action": "grant_override", "principal": alice.as_str(), "extra_usd": "60.00",
+        "expires_at": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+        "actor": "ann", "reason": "launch"});
+    let (a, b) = tokio::join!(app.handle_admin(grant.clone()), app.handle_admin(grant));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a["ok"].clone(), b["ok"].clone()),
+        (json!(true), json!(true)),
+        "{a} {b}"
+    );
+    let state = account.ledger().load(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (state.overrides.len(), state.override_requests.len()),
+        (1, 1),
+        "one applied, one waiting: {state:?}"
+    );
+}

@@ -192,13 +192,16 @@ impl App {
                         actor: who.0,
                         reason: who.1,
                     };
-                    let change = if needs_approval(&grant, self.config.approval_over_usd) {
-                        request_override
-                    } else {
-                        grant_override
-                    };
-                    self.mutate(&request, move |s, now| Ok(change(s, now, grant.clone())))
-                        .await
+                    // Decided on each state read: a concurrent grant counts toward the line.
+                    let line = self.config.approval_over_usd;
+                    self.mutate(&request, move |s, now| {
+                        Ok(if needs_approval(&grant, line, Some(s), now) {
+                            request_override(s, now, grant.clone())
+                        } else {
+                            grant_override(s, now, grant.clone())
+                        })
+                    })
+                    .await
                 }
                 Err(refusal) => Ok(Err(refusal)),
             },
