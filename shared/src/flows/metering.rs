@@ -349,23 +349,46 @@ impl App {
             serde_json::json!({"model": model, "period": period, "first_caller": identity,
                 "priced_as": "the price table's highest rates"}),
         );
-        let commit = Commit {
-            claims: vec![Claim::Notice(format!("unknown-model#{model}#{period}"))],
-            events: vec![(Subject::System, event)],
-            ..Commit::default()
-        };
+        let claim = format!("unknown-model#{model}#{period}");
+        let memo = &self.metering.unknown_reported;
         if self
-            .ledger
-            .record_once(commit, now, "an unknown model's first price")
+            .report_once(
+                memo,
+                key.clone(),
+                claim,
+                event,
+                "an unknown model's first price",
+            )
             .await?
         {
             warn!(%model, %period, first_caller = %identity, "model not in the price table: metered at the table's highest rate");
             metrics::count("UnknownModelPrices", 1);
         }
-        if let Ok(mut reported) = self.metering.unknown_reported.lock() {
+        Ok(())
+    }
+
+    /// Files `event` under seatcap's own subject once ever (claimed by `claim`, so no other
+    /// batch or process files it again), and remembers `key` in this process's `memo` so it
+    /// does not ask again. `true`: this call filed it.
+    pub(crate) async fn report_once(
+        &self,
+        memo: &Mutex<BTreeSet<(String, String)>>,
+        key: (String, String),
+        claim: String,
+        event: AuditEvent,
+        what: &str,
+    ) -> Result<bool, LedgerError> {
+        let now = event.at;
+        let commit = Commit {
+            claims: vec![Claim::Notice(claim)],
+            events: vec![(Subject::System, event)],
+            ..Commit::default()
+        };
+        let filed = self.ledger.record_once(commit, now, what).await?;
+        if let Ok(mut reported) = memo.lock() {
             reported.insert(key);
         }
-        Ok(())
+        Ok(filed)
     }
 
     /// Meters invocation log records (one JSON record each), whatever delivered them.

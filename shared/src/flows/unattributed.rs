@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::warn;
 
 use crate::app::App;
-use crate::ledger::{AuditEvent, Claim, Commit, EventKind, LedgerError, Subject};
+use crate::ledger::{AuditEvent, EventKind, LedgerError};
 use crate::principal::{ArnParts, split_arn};
 
 /// How long "the ledger caps people on this role" is taken as read: a first cap on a role
@@ -22,7 +22,7 @@ const FRESH_FOR: Duration = Duration::minutes(5);
 #[derive(Default)]
 pub struct Unattributed {
     roles: std::sync::Mutex<HashMap<String, (DateTime<Utc>, bool)>>,
-    reported: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
+    pub(crate) reported: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 impl App {
@@ -66,22 +66,20 @@ impl App {
                 serde_json::json!({"session": identity, "role": role, "period": month,
                     "why": "no principal matches this session of a role whose people have caps of their own: its calls are charged to nobody"}),
             );
-            let commit = Commit {
-                claims: vec![Claim::Notice(format!("unattributed#{identity}#{month}"))],
-                events: vec![(Subject::System, event)],
-                ..Commit::default()
-            };
+            let claim = format!("unattributed#{identity}#{month}");
             if self
-                .ledger
-                .record_once(commit, now, "an unattributed session's first call")
+                .report_once(
+                    &memory.reported,
+                    key,
+                    claim,
+                    event,
+                    "an unattributed session's first call",
+                )
                 .await?
             {
                 warn!(session = %identity, role, period = month, "calls of a session no principal matches, on a role with capped people");
                 crate::metrics::count("UnattributedSessions", 1);
                 reported.push(identity.clone());
-            }
-            if let Ok(mut done) = memory.reported.lock() {
-                done.insert(key);
             }
         }
         Ok(reported)
