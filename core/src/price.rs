@@ -48,6 +48,14 @@ pub struct Cost {
     pub unknown_model: bool,
 }
 
+/// Whether a call named a provisioned-throughput model
+/// (`arn:aws:bedrock:<region>:<account>:provisioned-model/<id>`): billed by the hour the
+/// capacity is bought for, not per token, so its calls are counted and priced at nothing
+/// (the bill has the hours; Budgets sees them).
+pub fn is_provisioned(model_id: &str) -> bool {
+    model_id.starts_with("arn:") && model_id.contains(":provisioned-model/")
+}
+
 impl PriceTable {
     /// The table shipped with this build, read once per process.
     pub fn shipped() -> &'static PriceTable {
@@ -176,6 +184,12 @@ impl PriceTable {
 
     /// What `invocation` costs.
     pub fn cost(&self, invocation: &Invocation) -> Cost {
+        if is_provisioned(&invocation.model_id) {
+            return Cost {
+                usd: Usd::ZERO,
+                unknown_model: false,
+            };
+        }
         let model_id = model_id_of(&invocation.model_id);
         let regional = !model_id.starts_with("global.");
         let (row, unknown_model) = match self.row_for(&invocation.model_id) {
@@ -577,6 +591,16 @@ mod tests {
                 "{id}"
             );
         }
+        // Provisioned throughput is billed by the hour: counted at nothing, not unknown.
+        let provisioned = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abc123def456";
+        assert!(is_provisioned(provisioned));
+        assert_eq!(
+            cost(provisioned),
+            Cost {
+                usd: Usd::ZERO,
+                unknown_model: false
+            }
+        );
         // An application inference profile names no model: unknown, so fail closed.
         let application =
             "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6";

@@ -587,3 +587,40 @@ async fn a_chosen_session_name_cannot_escape_a_cut_or_charge_someone_else() {
         0
     );
 }
+
+/// A call on provisioned throughput is billed by the hour, not by token: counted, at
+/// nothing, and not taken for an unknown model (which would charge it the highest rate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_throughput_calls_are_counted_not_priced() {
+    let account = Account::new().await;
+    let app = account.app(&[], seatcap::app::system_clock());
+    let alice = capped(
+        &account,
+        &app,
+        "alice",
+        "20",
+        &[&account.bedrock_policy_arn],
+    )
+    .await;
+    let metering = Function::start(binary("metering"), &account.env()).await;
+    let model = format!(
+        "arn:aws:bedrock:us-east-1:{}:provisioned-model/abc123def456",
+        account.id
+    );
+    let record = invocation_record(alice.as_str(), "p-1", &model, 5_000_000);
+    let report = metering
+        .invoke(&logs_batch(&[record]))
+        .await
+        .expect_response();
+    assert_eq!(
+        (
+            report["counted"].clone(),
+            report["provisioned_calls"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{report}"
+    );
+    assert!(report.get("unknown_models").is_none(), "{report}");
+    assert_eq!(report["spend"][0]["metered_usd"], "0.00", "{report}");
+    assert_eq!(status(&account, &alice).await.0, Status::Active);
+}

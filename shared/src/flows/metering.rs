@@ -85,6 +85,9 @@ pub struct MeteringReport {
     pub malformed: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub malformed_reasons: Vec<String>,
+    /// Calls on provisioned throughput: billed by the hour, so counted at nothing.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub provisioned_calls: usize,
     /// Models the price table does not know: priced at its highest rate.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub unknown_models: BTreeSet<String>,
@@ -420,6 +423,9 @@ impl App {
                 }
             };
             let cost = prices.cost(&invocation);
+            if crate::price::is_provisioned(&invocation.model_id) {
+                report.provisioned_calls += 1;
+            }
             if cost.unknown_model && report.unknown_models.insert(invocation.model_id.clone()) {
                 unknown.push((
                     invocation.model_id.clone(),
@@ -677,6 +683,10 @@ impl App {
             Err(refusal) => Err(refusal.message),
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The actor of what metering does.
