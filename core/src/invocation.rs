@@ -37,6 +37,19 @@ pub struct Invocation {
     pub tokens: Tokens,
     /// A batch inference job's record (priced at half).
     pub batch: bool,
+    /// Whether the record carried token counts. A call that did not is billed by another
+    /// unit (an image, a second of video), or failed without saying so.
+    pub tokens_counted: bool,
+    /// What a call billed by another unit made, as far as the record says.
+    pub units: Units,
+}
+
+/// What an image or video call made, read from the record's bodies when they are logged
+/// (image and video data delivery may be off: then nothing is known).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Units {
+    pub images: Option<u64>,
+    pub video_seconds: Option<u64>,
 }
 
 /// Why a record could not be read (counted and reported; the rest of the batch goes on).
@@ -63,6 +76,8 @@ struct Record {
     input: Value,
     #[serde(default)]
     output: Value,
+    /// Set on a call that failed (`ResourceNotFoundException`, ...): it costs nothing.
+    error_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -70,8 +85,10 @@ struct Identity {
     arn: Option<String>,
 }
 
-/// Reads one record. `Ok(None)`: a call that carries no token counts (a failed call), which
-/// costs nothing.
+/// Reads one record. `Ok(None)`: a call that failed (it says `errorCode`), which costs
+/// nothing. A record with no token counts and no error is returned with
+/// `tokens_counted: false`: the price table tells an image call from a text call that
+/// failed without saying so.
 pub fn parse_record(text: &str) -> Result<Option<Invocation>, RecordError> {
     let record: Record =
         serde_json::from_str(text).map_err(|e| RecordError::NotJson(e.to_string()))?;
@@ -81,7 +98,7 @@ pub fn parse_record(text: &str) -> Result<Option<Invocation>, RecordError> {
     let count = |value: &Value, field: &str| value.get(field).and_then(Value::as_u64);
     let input = count(&record.input, "inputTokenCount");
     let output = count(&record.output, "outputTokenCount");
-    if input.is_none() && output.is_none() {
+    if record.error_code.as_deref().is_some_and(|e| !e.is_empty()) {
         return Ok(None);
     }
     let request_id = record
@@ -123,7 +140,38 @@ pub fn parse_record(text: &str) -> Result<Option<Invocation>, RecordError> {
             .operation
             .as_deref()
             .is_some_and(|op| op.contains("Batch")),
+        tokens_counted: input.is_some() || output.is_some(),
+        units: units_of(&record.input, &record.output),
     }))
+}
+
+/// How many images or seconds of video a call made: the images the response body holds
+/// (`images`, Nova Canvas, Titan and Stability alike), else the number the request asked
+/// for (`imageGenerationConfig.numberOfImages`); the video's length from the envelope
+/// (`outputVideoDurationSeconds`) or the request (`videoGenerationConfig.durationSeconds`).
+fn units_of(input: &Value, output: &Value) -> Units {
+    let images = output
+        .pointer("/outputBodyJson/images")
+        .and_then(Value::as_array)
+        .map(|images| images.len() as u64)
+        .filter(|n| *n > 0)
+        .or_else(|| {
+            input
+                .pointer("/inputBodyJson/imageGenerationConfig/numberOfImages")
+                .and_then(Value::as_u64)
+        });
+    let video_seconds = output
+        .get("outputVideoDurationSeconds")
+        .and_then(Value::as_u64)
+        .or_else(|| {
+            input
+                .pointer("/inputBodyJson/videoGenerationConfig/durationSeconds")
+                .and_then(Value::as_u64)
+        });
+    Units {
+        images,
+        video_seconds,
+    }
 }
 
 /// The cache write's split from the response body's `usage.cache_creation`: a non-streaming

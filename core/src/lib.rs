@@ -39,4 +39,5 @@ pub mod rearm;
 pub mod request;
 pub mod sns;
 pub mod state;
+pub mod unit_price;
 pub mod usage;

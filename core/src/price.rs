@@ -56,6 +56,13 @@ pub fn is_provisioned(model_id: &str) -> bool {
     model_id.starts_with("arn:") && model_id.contains(":provisioned-model/")
 }
 
+/// Whether a call named an application inference profile
+/// (`arn:aws:bedrock:<region>:<account>:application-inference-profile/<id>`): an ARN that
+/// names no model, resolved through `bedrock:GetInferenceProfile` before it is priced.
+pub fn is_application_profile(model_id: &str) -> bool {
+    model_id.starts_with("arn:") && model_id.contains(":application-inference-profile/")
+}
+
 impl PriceTable {
     /// The table shipped with this build, read once per process.
     pub fn shipped() -> &'static PriceTable {
@@ -184,15 +191,22 @@ impl PriceTable {
 
     /// What `invocation` costs.
     pub fn cost(&self, invocation: &Invocation) -> Cost {
-        if is_provisioned(&invocation.model_id) {
+        self.cost_as(invocation, &invocation.model_id)
+    }
+
+    /// What `invocation` costs priced as `model`: what it names, or, for an application
+    /// inference profile, the model the profile routes to (a foundation model's ARN, so at
+    /// the in-region rate: the profile does not say whether it was copied from a `global.`
+    /// one, and the regional rate is the higher).
+    pub fn cost_as(&self, invocation: &Invocation, model: &str) -> Cost {
+        if is_provisioned(model) {
             return Cost {
                 usd: Usd::ZERO,
                 unknown_model: false,
             };
         }
-        let model_id = model_id_of(&invocation.model_id);
-        let regional = !model_id.starts_with("global.");
-        let (row, unknown_model) = match self.row_for(&invocation.model_id) {
+        let regional = !model_id_of(model).starts_with("global.");
+        let (row, unknown_model) = match self.row_for(model) {
             Some(row) => (row.clone(), false),
             None => (self.highest(), true),
         };
@@ -264,7 +278,8 @@ impl PriceTable {
 /// in-region call) or of a system inference profile
 /// (`arn:aws:bedrock:<region>:<account>:inference-profile/<profile id>`). Clients pass ARNs
 /// and the logs carry them as passed. An application inference profile's ARN names no
-/// model (`application-inference-profile/<id>`): it is returned as is, and priced as unknown.
+/// model (`application-inference-profile/<id>`): it is returned as is (see
+/// [`is_application_profile`]).
 pub fn model_id_of(named: &str) -> &str {
     if !named.starts_with("arn:") {
         return named;
@@ -276,7 +291,7 @@ pub fn model_id_of(named: &str) -> &str {
 }
 
 /// `us.anthropic.claude-sonnet-4-5-20250929-v1:0` → `claude-sonnet-4-5-20250929-v1:0`.
-fn model_name(model_id: &str) -> &str {
+pub(crate) fn model_name(model_id: &str) -> &str {
     let model_id = model_id_of(model_id);
     let id = [
         "global.", "us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.",
@@ -300,6 +315,8 @@ mod tests {
             at: Utc::now(),
             tokens,
             batch: false,
+            tokens_counted: true,
+            units: Default::default(),
         }
     }
 
@@ -525,6 +542,16 @@ mod tests {
             ("qwen.qwen3-coder-480b-a35b-v1:0", "qwen3-coder-480b-a35b"),
             ("qwen.qwen3-next-80b-a3b", "qwen3-next-80b-a3b"),
             ("qwen.qwen3-vl-235b-a22b", "qwen3-vl-235b-a22b"),
+            ("amazon.titan-embed-text-v1", "titan-embed-text-v1"),
+            ("amazon.titan-embed-text-v2:0", "titan-embed-text-v2"),
+            ("amazon.titan-embed-image-v1", "titan-embed-image-v1"),
+            ("cohere.embed-english-v3", "embed-english-v3"),
+            ("cohere.embed-multilingual-v3", "embed-multilingual-v3"),
+            ("us.cohere.embed-v4:0", "embed-v4"),
+            (
+                "amazon.nova-2-multimodal-embeddings-v1:0",
+                "nova-2-multimodal-embeddings",
+            ),
         ];
         let table = PriceTable::shipped();
         for (id, family) in cases {

@@ -19,13 +19,16 @@ pub mod metrics;
 pub mod telemetry;
 
 pub use app::App;
-pub use aws::{budgets, enforce, iam, ledger, log_objects, notify, secret, sns_signature, web};
+pub use aws::{
+    budgets, enforce, iam, inference_profiles, ledger, log_objects, notify, secret, sns_signature,
+    web,
+};
 pub use flows::{
-    admin, alarms, alert_delivery, commit, group_spend, handover, metered_drift, metering, outbox,
-    pricing_sync, reconcile, rollover, unattributed,
+    admin, alarms, alert_delivery, commit, group_spend, handover, metered_drift, metered_prices,
+    metering, outbox, pricing_sync, reconcile, rollover, unattributed,
 };
 pub use seatcap_core::{
     access, alert, announce, audit, change, decide, deny, findings, identity, identity_center,
     intent, invocation, log_object, meter, money, notice, period, price, price_list, principal,
-    rearm, request, sns, state, usage,
+    rearm, request, sns, state, unit_price, usage,
 };

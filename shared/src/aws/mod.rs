@@ -3,6 +3,7 @@
 pub mod budgets;
 pub mod enforce;
 pub mod iam;
+pub mod inference_profiles;
 pub mod ledger;
 pub mod log_objects;
 pub mod notify;

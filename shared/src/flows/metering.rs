@@ -15,7 +15,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use futures::StreamExt;
@@ -25,18 +24,19 @@ use tracing::{error, info, warn};
 
 use crate::alert_delivery::{AlertError, AlertReport, Source};
 use crate::app::App;
-use crate::audit::{AuditEvent, Claim, EventKind};
+use crate::audit::{AuditEvent, EventKind};
 use crate::group_spend::{GroupMemberships, MembershipError};
-use crate::invocation::{Invocation, parse_record};
+use crate::invocation::parse_record;
 use crate::ledger::LedgerError;
-use crate::ledger::{Commit, MeteredCall, Subject};
+use crate::ledger::{MeteredCall, Subject};
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
 use crate::log_objects::{LogObjectError, LogObjects};
 use crate::meter::{MeteredAction, metered_action, micros_of, usd_of_micros};
+use crate::metered_prices::{FailClosed, MeteredPrices, PriceMemory};
 use crate::metrics;
 use crate::money::Usd;
-use crate::price::PriceTable;
 use crate::principal::{ArnParts, PrincipalArn, split_arn};
+use crate::unit_price::UnitPrices;
 
 /// `{"awslogs": {"data": "<base64 of gzip of JSON>"}}`, as a subscription filter sends it.
 #[derive(Debug, Deserialize)]
@@ -79,7 +79,8 @@ pub struct MeteringReport {
     pub counted: usize,
     /// Calls counted before (a redelivered batch, a request id in two batches).
     pub duplicates: usize,
-    /// Calls without token counts (failed calls): they cost nothing.
+    /// Failed calls (their records say `errorCode`, or a text model's carry no token
+    /// counts): they cost nothing.
     pub without_tokens: usize,
     /// Records that could not be read, and the first few reasons.
     pub malformed: usize,
@@ -91,6 +92,13 @@ pub struct MeteringReport {
     /// Models the price table does not know: priced at its highest rate.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub unknown_models: BTreeSet<String>,
+    /// Calls billed by another unit than tokens (images, seconds of video), priced so.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unit_priced_calls: usize,
+    /// Models of such calls whose records did not say how many units they made (or that
+    /// neither table knows): priced fail closed, reported once per month.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub units_assumed: BTreeSet<String>,
     /// Per principal (or unmanaged identity) and period: what this batch added.
     pub spend: Vec<MeteredSpend>,
     /// Alerts acted on because a metered figure reached a rung.
@@ -140,6 +148,9 @@ pub enum MeteringError {
     Groups(#[from] MembershipError),
     #[error(transparent)]
     Alert(#[from] AlertError),
+    /// Bedrock could not say for now which model a profile routes to: retried.
+    #[error(transparent)]
+    Profile(#[from] crate::inference_profiles::ProfileError),
     /// Everyone in the batch was counted and acted on, but acting failed for these: the
     /// invocation fails so Lambda delivers it again (counting is idempotent).
     #[error("metered cuts failed for {}: {}", .0.len(), .0.iter().map(|(p, why)| format!("{p}: {why}")).collect::<Vec<_>>().join("; "))]
@@ -163,16 +174,18 @@ impl MeteringReport {
 pub struct MeteringMemory {
     pub(crate) groups: GroupMemberships,
     pub(crate) unattributed: crate::unattributed::Unattributed,
-    /// Unknown models reported, by period: the ledger's claim says so once and for all;
-    /// this only spares the process asking again.
-    unknown_reported: Mutex<BTreeSet<(String, String)>>,
-    /// The price table (shipped, with pricing-sync's rows over it) and when it was read.
-    prices: Mutex<Option<(chrono::DateTime<chrono::Utc>, Arc<PriceTable>)>>,
+    pub(crate) prices: PriceMemory,
 }
 
-/// How long a read of pricing-sync's rows is used: a day's sync reaches metering within
-/// the hour.
-const PRICES_FRESH_FOR: chrono::Duration = chrono::Duration::hours(1);
+impl MeteringMemory {
+    /// A memory whose application inference profiles `profiles` resolves (a test's client).
+    pub fn with_profiles(profiles: crate::inference_profiles::InferenceProfiles) -> MeteringMemory {
+        MeteringMemory {
+            prices: PriceMemory::with_profiles(profiles),
+            ..MeteringMemory::default()
+        }
+    }
+}
 
 /// How many principals' counting transactions one batch runs at once.
 const COUNTING_CONCURRENCY: usize = 16;
@@ -289,149 +302,86 @@ impl App {
         Ok(report)
     }
 
-    /// The table calls are priced with: the shipped one, with the rows of pricing-sync's
-    /// latest run (the AWS Price List API) over it; read at most hourly. Until a sync has
-    /// run, or if its record cannot be read, the shipped table prices.
-    async fn price_table(
-        &self,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Arc<PriceTable>, MeteringError> {
-        let cached = self.metering.prices.lock().ok().and_then(|p| {
-            p.as_ref()
-                .filter(|(at, _)| *at <= now && now.signed_duration_since(*at) < PRICES_FRESH_FOR)
-                .map(|(_, table)| table.clone())
-        });
-        if let Some(table) = cached {
-            return Ok(table);
-        }
-        let table = match self.ledger.synced_prices().await {
-            Ok(Some((rows, synced_at))) => {
-                tracing::debug!(%synced_at, families = rows.len(), "prices from pricing-sync");
-                Arc::new(crate::price_list::merged(PriceTable::shipped(), &rows))
-            }
-            Ok(None) => Arc::new(PriceTable::shipped().clone()),
-            // A record that does not read: price with the shipped table, say so loudly.
-            Err(LedgerError::Corrupt { key, message }) => {
-                warn!(%key, %message, "pricing-sync's prices unreadable: the shipped table prices");
-                Arc::new(PriceTable::shipped().clone())
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Ok(mut prices) = self.metering.prices.lock() {
-            *prices = Some((now, table.clone()));
-        }
-        Ok(table)
-    }
-
-    /// A model the price table lacks is priced at its highest rate (fail closed) and
-    /// reported once per model and period: an audit entry under seatcap's own subject, with
-    /// a claim so that no other batch or process reports it again, and the
-    /// `UnknownModelPrices` metric (alarmed) so the platform team adds its price.
-    async fn report_unknown_model(
-        &self,
-        model: String,
-        period: String,
-        identity: &str,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), MeteringError> {
-        let key = (model, period);
-        let known = |reported: &BTreeSet<(String, String)>| reported.contains(&key);
-        if self
-            .metering
-            .unknown_reported
-            .lock()
-            .is_ok_and(|r| known(&r))
-        {
-            return Ok(());
-        }
-        let (model, period) = &key;
-        let event = AuditEvent::new(
-            now,
-            EventKind::UnknownModelPriced,
-            "metering",
-            serde_json::json!({"model": model, "period": period, "first_caller": identity,
-                "priced_as": "the price table's highest rates"}),
-        );
-        let claim = format!("unknown-model#{model}#{period}");
-        let memo = &self.metering.unknown_reported;
-        if self
-            .report_once(
-                memo,
-                key.clone(),
-                claim,
-                event,
-                "an unknown model's first price",
-            )
-            .await?
-        {
-            warn!(%model, %period, first_caller = %identity, "model not in the price table: metered at the table's highest rate");
-            metrics::count("UnknownModelPrices", 1);
-        }
-        Ok(())
-    }
-
-    /// Files `event` under seatcap's own subject once ever (claimed by `claim`, so no other
-    /// batch or process files it again), and remembers `key` in this process's `memo` so it
-    /// does not ask again. `true`: this call filed it.
-    pub(crate) async fn report_once(
-        &self,
-        memo: &Mutex<BTreeSet<(String, String)>>,
-        key: (String, String),
-        claim: String,
-        event: AuditEvent,
-        what: &str,
-    ) -> Result<bool, LedgerError> {
-        let now = event.at;
-        let commit = Commit {
-            claims: vec![Claim::Notice(claim)],
-            events: vec![(Subject::System, event)],
-            ..Commit::default()
-        };
-        let filed = self.ledger.record_once(commit, now, what).await?;
-        if let Ok(mut reported) = memo.lock() {
-            reported.insert(key);
-        }
-        Ok(filed)
-    }
-
     /// Meters invocation log records (one JSON record each), whatever delivered them.
     pub async fn meter_records(&self, records: &[String]) -> Result<MeteringReport, MeteringError> {
         let now = self.now();
-        let prices = self.price_table(now).await?;
+        let pricing = MeteredPrices {
+            ledger: &self.ledger,
+            sdk: &self.sdk,
+            memory: &self.metering.prices,
+        };
+        let prices = pricing.table(now).await?;
         let mut report = MeteringReport {
             records: records.len(),
             ..MeteringReport::default()
         };
-        // identity → day (`YYYY-MM-DD`) → calls.
-        let mut calls: BTreeMap<String, BTreeMap<String, Vec<MeteredCall>>> = BTreeMap::new();
-        let mut seen = BTreeSet::new();
-        // Unknown models: (model, period, the first identity seen calling it).
-        let mut unknown = Vec::new();
+        let mut invocations = Vec::with_capacity(records.len());
         for record in records {
-            let invocation: Invocation = match parse_record(record) {
-                Ok(Some(invocation)) => invocation,
-                Ok(None) => {
-                    report.without_tokens += 1;
-                    continue;
-                }
+            match parse_record(record) {
+                Ok(Some(invocation)) => invocations.push(invocation),
+                Ok(None) => report.without_tokens += 1,
                 Err(e) => {
                     report.malformed += 1;
                     if report.malformed_reasons.len() < REASONS_LISTED {
                         report.malformed_reasons.push(e.to_string());
                     }
-                    continue;
                 }
+            }
+        }
+        // Before anything is counted: a profile Bedrock cannot answer for now fails the
+        // batch, and its retry prices the calls right.
+        let profiles = invocations
+            .iter()
+            .map(|i| i.model_id.clone())
+            .filter(|m| crate::price::is_application_profile(m))
+            .collect();
+        let routes = pricing.resolve(profiles, now).await?;
+        // identity → day (`YYYY-MM-DD`) → calls.
+        let mut calls: BTreeMap<String, BTreeMap<String, Vec<MeteredCall>>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
+        // Calls priced fail closed: (model, period) → (the first identity, why).
+        let mut fail_closed = BTreeMap::new();
+        for invocation in invocations {
+            let route = routes.get(&invocation.model_id);
+            let model = match route {
+                Some(Ok(model)) => model.as_str(),
+                _ => invocation.model_id.as_str(),
             };
-            let cost = prices.cost(&invocation);
+            let by_tokens = prices.cost_as(&invocation, model);
+            let (usd, fail_closed_why) =
+                match UnitPrices::shipped().cost(&invocation, model, !by_tokens.unknown_model) {
+                    Some(by_units) => {
+                        report.unit_priced_calls += 1;
+                        if by_units.fail_closed.is_some() {
+                            report.units_assumed.insert(invocation.model_id.clone());
+                        }
+                        (by_units.usd, by_units.fail_closed.map(FailClosed::Units))
+                    }
+                    // A text call that failed without saying so.
+                    None if !invocation.tokens_counted => {
+                        report.without_tokens += 1;
+                        continue;
+                    }
+                    None if by_tokens.unknown_model => {
+                        report.unknown_models.insert(invocation.model_id.clone());
+                        let why = match route {
+                            Some(Err(why)) => FailClosed::Unresolved(why.clone()),
+                            _ => FailClosed::UnknownModel,
+                        };
+                        (by_tokens.usd, Some(why))
+                    }
+                    None => (by_tokens.usd, None),
+                };
             if crate::price::is_provisioned(&invocation.model_id) {
                 report.provisioned_calls += 1;
             }
-            if cost.unknown_model && report.unknown_models.insert(invocation.model_id.clone()) {
-                unknown.push((
-                    invocation.model_id.clone(),
-                    crate::period::month_key(invocation.at),
-                    invocation.identity_arn.clone(),
-                ));
+            if let Some(why) = fail_closed_why {
+                fail_closed
+                    .entry((
+                        invocation.model_id.clone(),
+                        crate::period::month_key(invocation.at),
+                    ))
+                    .or_insert((invocation.identity_arn.clone(), why));
             }
             // The same request twice in one batch is counted once (and one transaction may
             // not write one claim twice).
@@ -446,12 +396,13 @@ impl App {
                 .or_default()
                 .push(MeteredCall {
                     claim: invocation.request_id,
-                    micros: micros_of(cost.usd),
+                    micros: micros_of(usd),
                     model: invocation.model_id,
                 });
         }
-        for (model, period, identity) in unknown {
-            self.report_unknown_model(model, period, &identity, now)
+        for ((model, period), (identity, why)) in &fail_closed {
+            pricing
+                .report_fail_closed(model, period, identity, why, now)
                 .await?;
         }
         if report.malformed > 0 {

@@ -9,6 +9,7 @@ pub mod commit;
 pub mod group_spend;
 pub mod handover;
 pub mod metered_drift;
+pub mod metered_prices;
 pub mod metering;
 pub mod outbox;
 pub mod pricing_sync;

@@ -68,6 +68,7 @@ impl App {
             );
             let claim = format!("unattributed#{identity}#{month}");
             if self
+                .ledger
                 .report_once(
                     &memory.reported,
                     key,
