@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use aws_sdk_lambda::primitives::Blob;
 use clap::{Args, Parser, Subcommand};
+use seatcap::finance_price::SetPrice;
 use seatcap::request::{
     AdoptBudget, ApproveOverride, GrantOverride, HistoryRequest, ListRequest, Mutation, NoFields,
     PrincipalOnly, Request, RevokeOverride, SetCap, SubscribeEmail, UsageRequest,
@@ -183,6 +184,27 @@ enum Command {
         /// `finance` (warnings and worse, everyone) or `security` (drift).
         #[arg(long)]
         audience: Option<String>,
+        #[command(flatten)]
+        why: Why,
+    },
+    /// Prices for models seatcap does not know yet.
+    #[command(subcommand)]
+    Prices(PricesCommand),
+}
+
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// Give a model no price table knows its price, USD per million tokens (finance only;
+    /// used by the next metering batch that calls it, in place of the highest rate).
+    Set {
+        /// As calls name it, e.g. `us.acme.model-x-v1:0`.
+        model: String,
+        /// USD per million input tokens.
+        #[arg(long)]
+        input: String,
+        /// USD per million output tokens.
+        #[arg(long)]
+        output: String,
         #[command(flatten)]
         why: Why,
     },
@@ -435,6 +457,23 @@ impl Session<'_> {
             Command::Doctor => {
                 let answer = self.invoke(&Request::Doctor(NoFields {})).await?;
                 self.print(&answer, render::doctor)
+            }
+            Command::Prices(PricesCommand::Set {
+                model,
+                input,
+                output,
+                why,
+            }) => {
+                let (actor, reason) = self.who(why).await?;
+                let request = Request::SetPrice(SetPrice {
+                    model: model.clone(),
+                    input_per_million_usd: input.clone(),
+                    output_per_million_usd: output.clone(),
+                    actor,
+                    reason,
+                });
+                let answer = self.invoke(&request).await?;
+                self.print(&answer, render::price_set)
             }
         }
     }

@@ -233,6 +233,18 @@ pub fn doctor(answer: &Value) -> String {
 }
 
 /// The answer of `subscribe_email`.
+/// The answer of `prices set`.
+pub fn price_set(answer: &Value) -> String {
+    format!(
+        "{} ({}) now costs ${} in and ${} out per million tokens, from {}\n",
+        answer["model"].as_str().unwrap_or("?"),
+        answer["family"].as_str().unwrap_or("?"),
+        answer["input_per_million_usd"].as_str().unwrap_or("?"),
+        answer["output_per_million_usd"].as_str().unwrap_or("?"),
+        answer["used_from"].as_str().unwrap_or("the next batch"),
+    )
+}
+
 pub fn subscription(answer: &Value) -> String {
     format!(
         "subscribed ({}); filter {}\nSNS sends the address a confirmation link first.\n",

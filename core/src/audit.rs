@@ -93,6 +93,8 @@ pub enum EventKind {
     /// Metering met a model its price table does not know and priced it at the table's
     /// highest rate (once per model and period).
     UnknownModelPriced,
+    /// Finance gave a price to a model no table priced (`set_price`).
+    PriceSet,
     /// An ended month's metered figure and Budgets' differ by more than 10 % (reconcile,
     /// once per principal and month): a price is wrong or missing, or calls went unlogged.
     MeteredBudgetDrift,

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod change;
 pub mod decide;
 pub mod deny;
+pub mod finance_price;
 pub mod findings;
 pub mod identity;
 pub mod identity_center;

@@ -33,6 +33,8 @@ pub enum Request {
     SubscribeEmail(SubscribeEmail),
     /// What a deployment needs and lacks, each with its fix.
     Doctor(NoFields),
+    /// Finance's price for a model no table prices yet.
+    SetPrice(crate::finance_price::SetPrice),
 }
 
 pub const ACTIONS: &[&str] = &[
@@ -52,6 +54,7 @@ pub const ACTIONS: &[&str] = &[
     "flush_notifications",
     "subscribe_email",
     "doctor",
+    "set_price",
 ];
 
 /// The actions that change something and say who does it (`actor`): through the Function
@@ -67,6 +70,7 @@ pub const ACTIONS_WITH_AN_ACTOR: &[&str] = &[
     "approve_override",
     "revoke_override",
     "subscribe_email",
+    "set_price",
 ];
 
 /// The changes no caller may make to its own cap or access (separation of duties): a

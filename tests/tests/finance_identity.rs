@@ -756,3 +756,110 @@ async fn two_grants_at_once_under_the_line_still_make_one_wait() {
         "one applied, one waiting: {state:?}"
     );
 }
+
+/// Finance prices a model no table knows (issue 24), through the CLI and the Function URL:
+/// the next metering batch uses the price instead of the highest rate; nobody else may set
+/// one, no known model may be made cheaper, and two finance people setting it at once
+/// through two admin instances leave one price and both audits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_prices_a_model_no_table_knows_and_the_next_batch_uses_it() {
+    let account = Account::new().await;
+    let ann = account.signer("Finance", "ann@example.com").await;
+    let cy = account.signer("Finance", "cy@example.com").await;
+    let bob = account.signer("Developers", "bob@example.com").await;
+    let finance = format!("arn:aws:sts::{}:assumed-role/Finance/*", account.id);
+    let deployed = deploy(
+        account,
+        &[ann.clone(), cy.clone(), bob.clone()],
+        &[("SEATCAP_FINANCE_PRINCIPALS", &finance)],
+    )
+    .await;
+    let account = &deployed.account;
+    let model = "us.acme.model-x-v1:0";
+    let metering = Function::start(binary("metering"), &account.env()).await;
+    let dev = format!("arn:aws:iam::{}:user/dev", account.id);
+    let batch = |request: &str| {
+        seatcap_tests::logs_batch(&[seatcap_tests::invocation_record(
+            &dev, request, model, 1_000_000,
+        )])
+    };
+    let metered = |report: &Value| report["spend"][0]["added_usd"].as_str().unwrap().to_owned();
+    // Unknown: the highest rate ($75 per million out, in-region 1.1x).
+    let before = metering.invoke(&batch("r-x-1")).await.expect_response();
+    assert_eq!(metered(&before), "82.50", "{before}");
+
+    let refused = deployed
+        .seatcap(
+            &bob,
+            &[
+                "prices", "set", model, "--input", "1", "--output", "1", "--reason", "cheap",
+            ],
+        )
+        .await;
+    refused_with(&refused, "forbidden");
+    let known = deployed
+        .seatcap(
+            &ann,
+            &[
+                "prices",
+                "set",
+                "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "--input",
+                "0.01",
+                "--output",
+                "0.01",
+                "--reason",
+                "cheaper",
+            ],
+        )
+        .await;
+    refused_with(&known, "model_already_priced");
+    let free = deployed
+        .seatcap(
+            &ann,
+            &[
+                "prices", "set", model, "--input", "0", "--output", "0", "--reason", "free",
+            ],
+        )
+        .await;
+    refused_with(&free, "invalid_price");
+
+    // Ann and Cy at once, through two instances: both written, one after the other.
+    let args = [
+        "prices", "set", model, "--input", "2", "--output", "8", "--reason", "quote",
+    ];
+    let (by_ann, by_cy) = tokio::join!(
+        deployed.seatcap(&ann, &args),
+        deployed.seatcap_to_second(&cy, &args),
+    );
+    assert!(by_ann.status.success(), "{}", text(&by_ann.stderr));
+    assert!(by_cy.status.success(), "{}", text(&by_cy.stderr));
+    assert!(
+        text(&by_ann.stdout).contains("now costs $2 in and $8 out"),
+        "{}",
+        text(&by_ann.stdout)
+    );
+    let audits: Vec<_> = account
+        .ledger()
+        .history(&seatcap::ledger::Subject::System, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == seatcap::ledger::EventKind::PriceSet)
+        .collect();
+    assert_eq!(audits.len(), 2, "{audits:?}");
+    assert_eq!(
+        audits
+            .iter()
+            .filter(|e| e.detail["replaces"].is_null())
+            .count(),
+        1,
+        "the second replaced the first: {audits:?}"
+    );
+    assert_eq!(account.ledger().finance_prices().await.unwrap().len(), 1);
+
+    // The same metering process's next batch: $8 per million out.
+    let after = metering.invoke(&batch("r-x-2")).await.expect_response();
+    assert_eq!(metered(&after), "8.00", "{after}");
+    assert!(after.get("unknown_models").is_none(), "{after}");
+}

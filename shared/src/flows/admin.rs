@@ -250,6 +250,13 @@ impl App {
             Request::Usage(r) => self.usage(r).await,
             Request::SubscribeEmail(r) => self.subscribe_email(r).await,
             Request::Doctor(NoFields {}) => self.doctor().await,
+            Request::SetPrice(r) => {
+                let prices = crate::flows::finance_prices::FinancePrices {
+                    ledger: &self.ledger,
+                    actor_verified: self.actor_verified(),
+                };
+                Ok(prices.set(&r, now).await?)
+            }
             Request::FlushNotifications(NoFields {}) => {
                 let report = self.flush_notifications(crate::outbox::Flush::Now).await?;
                 Ok(Ok(ok(json!({

@@ -22,6 +22,11 @@ use crate::price::PriceTable;
 /// the hour.
 const PRICES_FRESH_FOR: chrono::Duration = chrono::Duration::hours(1);
 
+/// How old a table a batch that met an unknown model prices with: none, so finance's
+/// price for it is the next batch's. Such batches are rare (each model is reported and
+/// alarmed), and the read is one GetItem and one Query.
+pub(crate) const UNKNOWN_FRESH_FOR: chrono::Duration = chrono::Duration::zero();
+
 /// How long a profile Bedrock would not resolve (gone, not readable) is priced fail closed
 /// before it is asked again: a grant fixed by the platform team applies within the hour.
 const UNRESOLVED_FOR: chrono::Duration = chrono::Duration::hours(1);
@@ -76,29 +81,56 @@ pub(crate) enum FailClosed {
 
 impl MeteredPrices<'_> {
     /// The table calls are priced with: the shipped one, with the rows of pricing-sync's
-    /// latest run (the AWS Price List API) over it; read at most hourly. Until a sync has
-    /// run, or if its record cannot be read, the shipped table prices.
-    pub async fn table(&self, now: DateTime<Utc>) -> Result<Arc<PriceTable>, LedgerError> {
+    /// latest run (the AWS Price List API) over it, and finance's rows for models neither
+    /// has; read at most hourly, or when it is older than `fresh_within` (a batch that met
+    /// a model the table lacks reads it again: finance may just have priced it). Until
+    /// a sync has run, or if its record cannot be read, the shipped table prices.
+    pub async fn table(
+        &self,
+        now: DateTime<Utc>,
+        fresh_within: chrono::Duration,
+    ) -> Result<Arc<PriceTable>, LedgerError> {
+        let fresh_within = fresh_within.min(PRICES_FRESH_FOR);
         let cached = self.memory.table.lock().ok().and_then(|p| {
             p.as_ref()
-                .filter(|(at, _)| *at <= now && now.signed_duration_since(*at) < PRICES_FRESH_FOR)
+                .filter(|(at, _)| *at <= now && now.signed_duration_since(*at) < fresh_within)
                 .map(|(_, table)| table.clone())
         });
         if let Some(table) = cached {
             return Ok(table);
         }
-        let table = match self.ledger.synced_prices().await {
+        let known = match self.ledger.synced_prices().await {
             Ok(Some((rows, synced_at))) => {
                 tracing::debug!(%synced_at, families = rows.len(), "prices from pricing-sync");
-                Arc::new(crate::price_list::merged(PriceTable::shipped(), &rows))
+                crate::price_list::merged(PriceTable::shipped(), &rows)
             }
-            Ok(None) => Arc::new(PriceTable::shipped().clone()),
+            Ok(None) => PriceTable::shipped().clone(),
             // A record that does not read: price with the shipped table, say so loudly.
             Err(LedgerError::Corrupt { key, message }) => {
                 warn!(%key, %message, "pricing-sync's prices unreadable: the shipped table prices");
-                Arc::new(PriceTable::shipped().clone())
+                PriceTable::shipped().clone()
             }
             Err(e) => return Err(e),
+        };
+        let finance = match self.ledger.finance_prices().await {
+            Ok(rows) => rows,
+            Err(LedgerError::Corrupt { key, message }) => {
+                warn!(%key, %message, "finance's prices unreadable: priced without them");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        // Finance's rows only where no other row prices the model: never cheaper than AWS.
+        let added: Vec<_> = finance
+            .into_iter()
+            .map(|(row, _)| row)
+            .filter(|row| known.row_for(&row.family).is_none())
+            .collect();
+        let table = if added.is_empty() {
+            Arc::new(known)
+        } else {
+            let rows = known.rows().iter().cloned().chain(added).collect();
+            Arc::new(PriceTable::from_rows(rows).unwrap_or(known))
         };
         if let Ok(mut memory) = self.memory.table.lock() {
             *memory = Some((now, table.clone()));

@@ -32,9 +32,10 @@ use crate::ledger::{MeteredCall, Subject};
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
 use crate::log_objects::{LogObjectError, LogObjects};
 use crate::meter::{MeteredAction, metered_action, micros_of, usd_of_micros};
-use crate::metered_prices::{FailClosed, MeteredPrices, PriceMemory};
+use crate::metered_prices::{FailClosed, MeteredPrices, PriceMemory, UNKNOWN_FRESH_FOR};
 use crate::metrics;
 use crate::money::Usd;
+use crate::price::PriceTable;
 use crate::principal::{ArnParts, PrincipalArn, split_arn};
 use crate::unit_price::UnitPrices;
 
@@ -310,7 +311,7 @@ impl App {
             sdk: &self.sdk,
             memory: &self.metering.prices,
         };
-        let prices = pricing.table(now).await?;
+        let mut prices = pricing.table(now, chrono::Duration::MAX).await?;
         let mut report = MeteringReport {
             records: records.len(),
             ..MeteringReport::default()
@@ -336,6 +337,21 @@ impl App {
             .filter(|m| crate::price::is_application_profile(m))
             .collect();
         let routes = pricing.resolve(profiles, now).await?;
+        // A model the table lacks may have been priced by finance since it was read.
+        let lacking = |prices: &PriceTable| {
+            invocations.iter().any(|i| {
+                let model = match routes.get(&i.model_id) {
+                    Some(Ok(model)) => model,
+                    _ => &i.model_id,
+                };
+                !crate::price::is_provisioned(model)
+                    && prices.row_for(model).is_none()
+                    && UnitPrices::shipped().row_for(model).is_none()
+            })
+        };
+        if lacking(&prices) {
+            prices = pricing.table(now, UNKNOWN_FRESH_FOR).await?;
+        }
         // identity → day (`YYYY-MM-DD`) → calls.
         let mut calls: BTreeMap<String, BTreeMap<String, Vec<MeteredCall>>> = BTreeMap::new();
         let mut seen = BTreeSet::new();

@@ -6,6 +6,7 @@ mod admin_reads;
 pub mod alarms;
 pub mod alert_delivery;
 pub mod commit;
+pub mod finance_prices;
 pub mod group_spend;
 pub mod handover;
 pub mod metered_drift;

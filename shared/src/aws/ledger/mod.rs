@@ -505,20 +505,29 @@ impl Ledger {
             roles.push(ItemRole::Owner);
         }
         for (subject, event) in &commit.events {
-            let sk = format!(
-                "EV#{}#{}",
-                event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
-                short_id()
-            );
-            let item = to_item(&EventItem {
-                pk: subject.pk(),
-                sk,
-                event: event.clone(),
-            })?;
-            items.push(self.put(item, "attribute_not_exists(pk)", &[])?);
+            items.push(self.event_put(subject, event)?);
             roles.push(ItemRole::Event);
         }
         Ok(())
+    }
+
+    /// An audit event's item, written once under its own unique key.
+    fn event_put(
+        &self,
+        subject: &Subject,
+        event: &AuditEvent,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let sk = format!(
+            "EV#{}#{}",
+            event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            short_id()
+        );
+        let item = to_item(&EventItem {
+            pk: subject.pk(),
+            sk,
+            event: event.clone(),
+        })?;
+        self.put(item, "attribute_not_exists(pk)", &[])
     }
 
     /// Sends one transaction, again while DynamoDB cancels it for throttling or a
