@@ -5,7 +5,10 @@
 //! 4.5 (Amazon Bedrock Edition)"), `product.attributes.usagetype` the component and scope
 //! (`USE1-MP:USE1_InputTokenCount_Global-Units`: input tokens at the global rate; without
 //! `_Global` the regional rate; `_Batch` batch), and `terms.OnDemand.*.priceDimensions.*`
-//! the price (`pricePerUnit.USD` per `unit`, "1M tokens" or "1K tokens"). Only on-demand
+//! the price (`pricePerUnit.USD` per `unit`, "1M tokens" or "1K tokens"). Newer models
+//! publish another grammar (`USE1-MP:USE1_input_tokens_standard-Units`,
+//! `..._output_tokens_global_standard-Units`, some without the region prefix, with units
+//! like "Million Response Tokens" or Marketplace's `Units`), read the same. Only on-demand
 //! input and output rates of named models become rows; everything else is skipped and
 //! said why. The table's cache multipliers (0.1x read, 1.25x/2x write) stay as they are.
 
@@ -58,24 +61,52 @@ fn rate_of(document: &str) -> Result<Rate, String> {
     let attributes = &product["product"]["attributes"];
     let usagetype = attributes["usagetype"].as_str().unwrap_or_default();
     let servicename = attributes["servicename"].as_str().unwrap_or_default();
-    let component = usagetype
+    // `USE1-MP:USE1_InputTokenCount_Global-Units` (the older grammar) or
+    // `USE1-MP:USE1_input_tokens_global_standard-Units` (the newer models'); the region
+    // prefix after `MP:` may be absent.
+    let not_a_token_rate = || format!("usage type {usagetype:?} is not a token rate");
+    let after = usagetype
         .split_once("MP:")
-        .and_then(|(_, rest)| rest.split_once('_'))
         .map(|(_, rest)| rest.trim_end_matches("-Units"))
-        .ok_or_else(|| format!("usage type {usagetype:?} is not a token rate"))?;
-    let mut parts = component.split('_');
-    let output = match parts.next() {
-        Some("InputTokenCount") => false,
-        Some("OutputTokenCount") => true,
-        _ => return Err(format!("{usagetype}: not an input or output rate")),
-    };
-    let mut global = false;
-    for flag in parts {
-        match flag {
-            "Global" => global = true,
-            other => return Err(format!("{usagetype}: a {other} rate, not on-demand")),
+        .ok_or_else(not_a_token_rate)?;
+    let component = match after.split_once('_') {
+        Some((region, rest))
+            if !region.is_empty()
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+        {
+            rest
         }
-    }
+        _ => after,
+    };
+    let (output, global) = match component {
+        "input_tokens_standard" => (false, false),
+        "input_tokens_global_standard" => (false, true),
+        "output_tokens_standard" => (true, false),
+        "output_tokens_global_standard" => (true, true),
+        newer if newer.contains("_tokens") => {
+            return Err(format!(
+                "{usagetype}: a {newer} rate, not on-demand input or output"
+            ));
+        }
+        older => {
+            let mut parts = older.split('_');
+            let output = match parts.next() {
+                Some("InputTokenCount") => false,
+                Some("OutputTokenCount") => true,
+                _ => return Err(format!("{usagetype}: not an input or output rate")),
+            };
+            let mut global = false;
+            for flag in parts {
+                match flag {
+                    "Global" => global = true,
+                    other => return Err(format!("{usagetype}: a {other} rate, not on-demand")),
+                }
+            }
+            (output, global)
+        }
+    };
     let family = family_of(servicename).ok_or_else(|| format!("{usagetype}: no model name"))?;
     let dimension = product["terms"]["OnDemand"]
         .as_object()
@@ -94,7 +125,10 @@ fn rate_of(document: &str) -> Result<Rate, String> {
         .as_str()
         .unwrap_or_default()
         .to_lowercase();
-    let per_million = if unit.contains("1m") || unit.contains("million") {
+    // Marketplace's `Units` of a `-Units` token usage type are millions of tokens (as the
+    // bill's usage amounts are).
+    let marketplace_units = unit == "units" && usagetype.ends_with("-Units");
+    let per_million = if unit.contains("1m") || unit.contains("million") || marketplace_units {
         price
     } else if unit.contains("1k") || unit.contains("thousand") {
         price * Decimal::from(1000)
@@ -274,6 +308,94 @@ mod tests {
         // A zero price is no price; a lone input rate is no row.
         assert!(row("claude-opus-9").is_none());
         assert_eq!(synced.skipped.len(), 4, "{:?}", synced.skipped);
+    }
+
+    /// The newer grammar, as the public record shows it (no verbatim `GetProducts` document
+    /// of these products is published): `USE1-MP:USE1_input_tokens_standard-Units` and
+    /// `USE1_output_tokens_standard-Units` with their SKUs for Opus 5 and Sonnet 5.5, read
+    /// from `pricing get-products` on 2026-10-01 (a public repository's model table, found
+    /// by `search`); the `_global_standard` forms, the flat form without a region, and the
+    /// batch, flex, priority and cache dimensions beside them (a public Bedrock pricing
+    /// parser's notes on the same offer, 2026-09). Figures: Opus 5's published $5.50 / $27.50
+    /// regional and 10 % less global.
+    #[test]
+    fn the_newer_usage_type_grammar_reads_the_same() {
+        const OPUS: &str = "Claude Opus 5 (Amazon Bedrock Edition)";
+        let documents = vec![
+            product(
+                OPUS,
+                "USE1-MP:USE1_input_tokens_standard-Units",
+                "5.5",
+                "1M tokens",
+            ),
+            product(
+                OPUS,
+                "USE1-MP:USE1_output_tokens_standard-Units",
+                "27.5",
+                "Million Response Tokens",
+            ),
+            product(
+                OPUS,
+                "USE1-MP:USE1_input_tokens_global_standard-Units",
+                "5",
+                "Units",
+            ),
+            product(
+                OPUS,
+                "USE1-MP:USE1_output_tokens_global_standard-Units",
+                "25",
+                "Units",
+            ),
+            product(
+                OPUS,
+                "USE1-MP:USE1_input_tokens_batch-Units",
+                "2.75",
+                "1M tokens",
+            ),
+            product(
+                OPUS,
+                "USE1-MP:USE1_cache_write_tokens_1h_standard-Units",
+                "11",
+                "1M tokens",
+            ),
+            product(OPUS, "USE1-MP:input_tokens_flex-Units", "2", "1M tokens"),
+            product(
+                "GPT Six (Amazon Bedrock Edition)",
+                "USE1-MP:input_tokens_standard-Units",
+                "1.25",
+                "1M tokens",
+            ),
+            product(
+                "GPT Six (Amazon Bedrock Edition)",
+                "USE1-MP:output_tokens_standard-Units",
+                "10",
+                "1M tokens",
+            ),
+        ];
+        let synced = rows_from_products(&documents, "2026-12-03");
+        let row = |family: &str| synced.rows.iter().find(|r| r.family == family).cloned();
+        let opus = row("claude-opus-5").expect("an Opus 5 row");
+        assert_eq!(
+            (opus.input, opus.output, opus.regional_multiplier),
+            (Decimal::from(5), Decimal::from(25), "1.1".parse().unwrap())
+        );
+        let flat = row("gpt-six").expect("a row from the flat form");
+        assert_eq!(
+            (flat.input, flat.output),
+            ("1.25".parse().unwrap(), Decimal::TEN)
+        );
+        assert_eq!(
+            synced.skipped.len(),
+            3,
+            "batch, cache, flex: {:?}",
+            synced.skipped
+        );
+        assert!(
+            synced
+                .skipped
+                .iter()
+                .any(|s| s.contains("cache_write_tokens_1h_standard"))
+        );
     }
 
     #[test]
