@@ -10,7 +10,21 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct CountingProxy {
     pub url: String,
     requests: Arc<AtomicUsize>,
+    write_units: Arc<AtomicUsize>,
 }
+
+/// What one occurrence in a request costs in DynamoDB write units, for items of at most
+/// 1 KB (metering's claims and counters are): a single write 1, an item of a transaction 2.
+const WRITES: [(&str, usize); 7] = [
+    ("x-amz-target: dynamodb_20120810.putitem", 1),
+    ("x-amz-target: dynamodb_20120810.updateitem", 1),
+    ("x-amz-target: dynamodb_20120810.deleteitem", 1),
+    ("{\"put\":{", 2),
+    ("{\"update\":{", 2),
+    ("{\"delete\":{", 2),
+    ("{\"conditioncheck\":{", 2),
+];
+const HOST: &str = "\r\nhost:";
 
 impl CountingProxy {
     /// Forwards 127.0.0.1:<free port> to `upstream` (`host:port`).
@@ -20,28 +34,42 @@ impl CountingProxy {
             .expect("bind the proxy");
         let url = format!("http://{}", listener.local_addr().expect("local addr"));
         let requests = Arc::new(AtomicUsize::new(0));
-        let counter = requests.clone();
+        let write_units = Arc::new(AtomicUsize::new(0));
+        let counters = (requests.clone(), write_units.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, counter) = (upstream.clone(), counter.clone());
+                let (upstream, counters) = (upstream.clone(), counters.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        relay(client, server, counter).await;
+                        relay(client, server, counters).await;
                     }
                 });
             }
         });
-        CountingProxy { url, requests }
+        CountingProxy {
+            url,
+            requests,
+            write_units,
+        }
     }
 
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    /// DynamoDB write units the requests so far consumed, counted from their bodies.
+    pub fn write_units(&self) -> usize {
+        self.write_units.load(Ordering::SeqCst)
+    }
 }
 
 /// Copies both ways; counts each request by its `Host:` header (one per HTTP/1.1 request;
-/// the SDK's JSON and query bodies never contain a raw CRLF).
-async fn relay(client: TcpStream, server: TcpStream, counter: Arc<AtomicUsize>) {
+/// the SDK's JSON and query bodies never contain a raw CRLF), and DynamoDB's writes.
+async fn relay(
+    client: TcpStream,
+    server: TcpStream,
+    (counter, write_units): (Arc<AtomicUsize>, Arc<AtomicUsize>),
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
     let upstream = async move {
@@ -52,11 +80,18 @@ async fn relay(client: TcpStream, server: TcpStream, counter: Arc<AtomicUsize>) 
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            // Keep a few bytes of the previous chunk so a header split across reads counts.
+            // Keep the previous chunk's last bytes, one fewer than the longest needle, so a
+            // needle split across reads counts once and one left whole is not counted again.
             tail.extend_from_slice(&buffer[..n]);
             let text = String::from_utf8_lossy(&tail).to_ascii_lowercase();
-            counter.fetch_add(text.matches("\r\nhost:").count(), Ordering::SeqCst);
-            let keep = tail.len().min(7);
+            counter.fetch_add(text.matches(HOST).count(), Ordering::SeqCst);
+            let units: usize = WRITES
+                .iter()
+                .map(|(needle, units)| text.matches(needle).count() * units)
+                .sum();
+            write_units.fetch_add(units, Ordering::SeqCst);
+            let longest = WRITES.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+            let keep = tail.len().min(longest.max(HOST.len()) - 1);
             tail.drain(..tail.len() - keep);
             if server_write.write_all(&buffer[..n]).await.is_err() {
                 break;

@@ -115,6 +115,48 @@ async fn main() {
     let cut_max = to_cut.iter().max().copied().unwrap_or_default();
     let cut_median = median(&mut to_cut);
 
+    eprintln!("two batches crossing together, 10 rounds ...");
+    let second = Function::start(binary_in("release", "metering"), &env).await;
+    let (mut together, mut cut_once) = (Vec::new(), true);
+    for round in 0..10 {
+        let principal = enrol(format!("together-{round}")).await;
+        // $175 of a $200 cap, then two $25 batches at once: $225, cut exactly once.
+        let spent: Vec<Value> = (0..7)
+            .map(|i| {
+                invocation_record(
+                    principal.as_str(),
+                    &format!("t-{round}-{i}"),
+                    OPUS,
+                    1_000_000,
+                )
+            })
+            .collect();
+        metering.invoke(&logs_batch(&spent)).await.expect_response();
+        let one = |tag: &str| {
+            logs_batch(&[invocation_record(
+                principal.as_str(),
+                &format!("t-{round}-{tag}"),
+                OPUS,
+                1_000_000,
+            )])
+        };
+        let (a, b) = (one("a"), one("b"));
+        let started = Instant::now();
+        let (ra, rb) = tokio::join!(metering.invoke(&a), second.invoke(&b));
+        together.push(started.elapsed());
+        let (ra, rb) = (ra.expect_response(), rb.expect_response());
+        let enforced = account
+            .history(&principal)
+            .await
+            .iter()
+            .filter(|e| e.kind == seatcap::ledger::EventKind::Enforced)
+            .count();
+        let counted = ra["counted"].as_u64().unwrap_or(0) + rb["counted"].as_u64().unwrap_or(0);
+        cut_once &= enforced == 1 && counted == 2 && account.attached(&principal).await.is_empty();
+    }
+    let together_max = together.iter().max().copied().unwrap_or_default();
+    let together_median = median(&mut together);
+
     eprintln!("load: {developers} developers, one call each every 5 s, {minutes} min ...");
     let mut people = Vec::new();
     for i in 0..developers {
@@ -125,6 +167,7 @@ async fn main() {
     let mut expected_micros = 0i64;
     let mut records_sent = 0usize;
     let cpu_before = load.cpu_time();
+    let units_before = proxy.write_units();
     let started = Instant::now();
     for tick in 0..batches {
         let records: Vec<Value> = people
@@ -147,6 +190,8 @@ async fn main() {
     }
     let load_wall = started.elapsed();
     let cpu = load.cpu_time() - cpu_before;
+    let write_units = proxy.write_units() - units_before;
+    let per_million = |figure: f64| figure * 1_000_000.0 / records_sent.max(1) as f64;
     let period = seatcap::period::month_key(chrono::Utc::now());
     let mut counted_micros = 0i64;
     for person in &people {
@@ -168,6 +213,12 @@ async fn main() {
         "load_wall_seconds": load_wall.as_secs_f64(),
         "load_cpu_ms_per_1000_records": cpu.as_secs_f64() * 1000.0 * 1000.0 / records_sent.max(1) as f64,
         "load_peak_rss_mib": rss as f64 / 1024.0,
+        "concurrent_crossings_cut_once_counted_once": cut_once,
+        "concurrent_crossings_median_ms": together_median.as_millis(),
+        "concurrent_crossings_max_ms": together_max.as_millis(),
+        "write_units_per_million_calls": per_million(write_units as f64),
+        "cpu_ms_per_million_calls": per_million(cpu.as_secs_f64() * 1000.0),
+        "emulator_wall_ms_per_million_calls": per_million(load_wall.as_secs_f64() * 1000.0),
     });
     println!("metering benchmark");
     println!("  AWS calls, 100 records / 10 people   {calls_per_batch:>12}   (target ≤ 11)");
@@ -186,6 +237,17 @@ async fn main() {
         cpu.as_secs_f64() * 1_000_000.0 / records_sent.max(1) as f64,
         rss as f64 / 1024.0,
         load_wall.as_secs_f64()
+    );
+    println!(
+        "  two batches crossing together (10 rounds): cut once, counted once: {cut_once}; median / max {} ms / {} ms",
+        together_median.as_millis(),
+        together_max.as_millis()
+    );
+    println!(
+        "  per million Bedrock calls: {:.0} DynamoDB write units, {:.0} ms of metering CPU ({:.0} ms wall on the emulator)",
+        per_million(write_units as f64),
+        per_million(cpu.as_secs_f64() * 1000.0),
+        per_million(load_wall.as_secs_f64() * 1000.0)
     );
     println!("{figures}");
 }
