@@ -48,6 +48,17 @@ pub fn state(answer: &Value) -> String {
             line(label, list.iter().map(text).collect::<Vec<_>>().join(", "));
         }
     }
+    for request in answer["cap_requests"].as_array().into_iter().flatten() {
+        line(
+            "awaiting",
+            format!(
+                "cap ${} (request {}, asked by {}; another finance principal approves it with `seatcap approve-override`)",
+                text(&request["cap_usd"]),
+                text(&request["id"]),
+                text(&request["requested_by"]),
+            ),
+        );
+    }
     for request in answer["override_requests"].as_array().into_iter().flatten() {
         let grant = &request["grant"];
         let amount = if grant["exempt"] == true {

@@ -66,6 +66,8 @@ pub enum EventKind {
     /// An override above the approval line (or an exemption) asked for; it waits for a
     /// second finance principal.
     OverrideRequested,
+    /// A cap raise above the approval line, waiting for a second finance person.
+    CapRaiseRequested,
     OverrideRevoked,
     /// Overrides past their expiry were removed (reconcile).
     OverrideExpired,

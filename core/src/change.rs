@@ -132,13 +132,9 @@ pub fn needs_approval(
     if grant.exempt {
         return true;
     }
+    // Raises of the cap this period count the same as overrides.
     let unapproved = state.map_or(Usd::ZERO, |state| {
-        state
-            .overrides
-            .iter()
-            .filter(|o| o.is_active(now) && o.approved_by.is_none())
-            .filter_map(|o| o.extra_usd)
-            .fold(Usd::ZERO, |sum, extra| sum + extra)
+        crate::cap_raise::unapproved_rise(state, now)
     });
     grant
         .extra_usd

@@ -19,6 +19,7 @@ pub mod access;
 pub mod alert;
 pub mod announce;
 pub mod audit;
+pub mod cap_raise;
 pub mod change;
 pub mod decide;
 pub mod deny;

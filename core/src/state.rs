@@ -108,6 +108,12 @@ pub struct PrincipalState {
     /// Overrides asked for that wait for a second finance principal's approval.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub override_requests: Vec<OverrideRequest>,
+    /// This period's cap raises, to hold the two-person line across steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_raises: Vec<crate::cap_raise::CapRaise>,
+    /// Cap raises above the line waiting for a second finance person.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_requests: Vec<crate::cap_raise::CapRequest>,
     /// The highest ACTUAL spend known for the period `last_actual_period` (from alerts and
     /// Budgets' own figure), so a cap change can tell at once whether the principal is under
     /// it. Read through [`PrincipalState::spend_in`]: it says nothing about any other period.
@@ -162,6 +168,9 @@ struct StateView<'a> {
     overrides: Vec<&'a Override>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     override_requests: Vec<&'a OverrideRequest>,
+    /// Cap raises waiting for a second finance person: `approve_override` takes their ids.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cap_requests: Vec<&'a crate::cap_raise::CapRequest>,
     /// A change under way (its writer, and until when it holds the principal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pending: Option<PendingView<'a>>,
@@ -216,6 +225,8 @@ impl PrincipalState {
             protected: false,
             overrides: Vec::new(),
             override_requests: Vec::new(),
+            cap_raises: Vec::new(),
+            cap_requests: Vec::new(),
             last_actual_usd: None,
             last_actual_period: None,
             budget_alarms_usd: Vec::new(),
@@ -302,6 +313,7 @@ impl PrincipalState {
             team: self.team.as_deref(),
             overrides: self.overrides.iter().filter(|o| o.is_active(now)).collect(),
             override_requests: self.open_override_requests(now).collect(),
+            cap_requests: crate::cap_raise::open_cap_requests(self, now).collect(),
             pending: self.pending.as_deref().map(|i| PendingView {
                 by: &i.by,
                 started_at: i.started_at,

@@ -28,7 +28,7 @@ pub use flows::{
     metering, outbox, pricing_sync, reconcile, rollover, unattributed,
 };
 pub use seatcap_core::{
-    access, alert, announce, audit, change, decide, deny, finance_price, findings, identity,
-    identity_center, intent, invocation, log_object, meter, money, notice, period, price,
+    access, alert, announce, audit, cap_raise, change, decide, deny, finance_price, findings,
+    identity, identity_center, intent, invocation, log_object, meter, money, notice, period, price,
     price_list, principal, rearm, request, sns, state, unit_price, usage,
 };

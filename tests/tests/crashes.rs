@@ -734,3 +734,69 @@ async fn a_reconcile_killed_while_completing_an_identity_center_cut_is_completed
     );
     assert_eq!(account.protected_roles.refused(&role), 0);
 }
+
+/// A held cap raise approved for a blocked person dies right after IAM gave the policy
+/// back, before the ledger: the approver's next request completes the change from its
+/// record, and the raise is applied once, the request consumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cap_raise_approval_killed_after_the_give_back_is_completed_by_the_next_request() {
+    let account = Account::new().await;
+    let env = env_with(&account, &[("SEATCAP_APPROVAL_OVER_USD", "100")]);
+    let app = account.app(
+        &[("SEATCAP_APPROVAL_OVER_USD", "100")],
+        seatcap::app::system_clock(),
+    );
+    let bob = account
+        .create_principal("user", "bob", &[&account.bedrock_policy_arn])
+        .await;
+    enrol(&app, &bob, "seatcap-bob").await;
+    let today = Utc::now().date_naive();
+    app.handle_delivery(
+        "m-bob",
+        &seatcap_tests::budget_alert_on(
+            today,
+            "seatcap-bob",
+            "ACTUAL",
+            "200.00",
+            "200.00",
+            "230.00",
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(account.attached(&bob).await.is_empty());
+    let held = app
+        .handle_admin(json!({"action": "set_cap", "principal": bob.as_str(),
+            "budget": "seatcap-bob", "cap_usd": "700", "actor": "ann", "reason": "launch"}))
+        .await
+        .unwrap();
+    assert_eq!(held["approval_needed"], true, "{held}");
+    let id = held["request_id"].as_str().unwrap().to_owned();
+
+    let approve = json!({"action": "approve_override", "principal": bob.as_str(),
+        "request_id": id, "actor": "carl", "reason": "ok"});
+    killed_after(&account, "admin", &env, "Action=AttachUserPolicy", &approve).await;
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    assert_eq!(state(&account, &bob).await.status, Status::Blocked);
+
+    let admin = Function::start(binary("admin"), &env).await;
+    let again = admin.invoke(&approve).await.expect_response();
+    assert_eq!(
+        again["error"]["code"], "not_found",
+        "approved once: {again}"
+    );
+    let after = settled(&account, &bob, Status::Active).await;
+    assert_eq!(after.cap_usd.to_plain_string(), "700.00");
+    assert!(after.cap_requests.is_empty(), "{after:?}");
+    assert_eq!(after.cap_raises.len(), 1, "{after:?}");
+    assert_eq!(after.cap_raises[0].approved_by.as_deref(), Some("carl"));
+    assert_eq!(
+        account.attached(&bob).await,
+        vec![account.bedrock_policy_arn.clone()]
+    );
+    let kinds = events(&account, &bob).await;
+    assert!(kinds.contains(&EventKind::IntentCompleted), "{kinds:?}");
+}

@@ -85,11 +85,11 @@ pub fn refused(refusal: &Refusal) -> Value {
 pub(crate) type Answer = Result<Value, Refusal>;
 
 /// Whose cap, on which budget, how much, and (when given) their team.
-struct CapTarget {
-    principal: PrincipalArn,
-    budget: String,
-    cap: Usd,
-    team: Option<String>,
+pub(crate) struct CapTarget {
+    pub principal: PrincipalArn,
+    pub budget: String,
+    pub cap: Usd,
+    pub team: Option<String>,
 }
 
 impl App {
@@ -163,22 +163,17 @@ impl App {
                     Ok(v) => v,
                     Err(refusal) => return Ok(Err(refusal)),
                 };
-                match self
-                    .sync_budget(&principal, &budget, cap, r.tag_value.as_deref())
-                    .await?
-                {
-                    Ok(spend) => {
-                        let spend = self.with_metered(&principal, spend).await?;
-                        let target = CapTarget {
-                            principal,
-                            budget,
-                            cap,
-                            team: r.team,
-                        };
-                        self.set_cap(target, who, spend).await
-                    }
-                    Err(refusal) => Ok(Err(refusal)),
+                let target = CapTarget {
+                    principal,
+                    budget,
+                    cap,
+                    team: r.team,
+                };
+                if let Some(held) = self.hold_raise(&target, &who, now).await? {
+                    return Ok(held);
                 }
+                self.set_cap_and_budget(target, who, r.tag_value.as_deref(), None)
+                    .await
             }
             Request::AdoptBudget(r) => self.adopt_budget(r).await,
             Request::Restore(r) => self.mutate(&r, restore).await,
@@ -220,6 +215,12 @@ impl App {
                         ),
                     )));
                 };
+                if let Some(answer) = self
+                    .approve_cap_raise(&r.principal, &id, (&approver, &person), &r.reason)
+                    .await?
+                {
+                    return Ok(answer);
+                }
                 let request = Mutation {
                     principal: r.principal,
                     actor: r.actor,
@@ -306,7 +307,7 @@ impl App {
 
     /// Creates the principal's AWS Budget, or sets its limit to `cap`, when budget sync is on.
     /// Returns the budget's actual spend, if Budgets has computed one.
-    async fn sync_budget(
+    pub(crate) async fn sync_budget(
         &self,
         principal: &PrincipalArn,
         budget: &str,
@@ -406,7 +407,7 @@ impl App {
             cap,
             team: r.team,
         };
-        let answer = self.set_cap(target, who, info.actual_spend).await?;
+        let answer = self.set_cap(target, who, info.actual_spend, None).await?;
         Ok(answer.map(|mut answer| {
             let reaches_cap = notifications
                 .iter()
@@ -424,13 +425,15 @@ impl App {
     /// The ledger part of `set_cap` and `adopt_budget`. Both callers have already refused a
     /// budget owned by another principal; if another principal claims it meanwhile, the
     /// owner write's condition fails and the request is refused the same way.
-    async fn set_cap(
+    pub(crate) async fn set_cap(
         &self,
         target: CapTarget,
         (actor, reason): (String, String),
         budgets_spend: Option<Usd>,
+        approval: Option<&crate::flows::cap_approval::Approval>,
     ) -> Result<Answer, AdminError> {
         let verified = self.actor_verified();
+        let line = self.config.approval_over_usd;
         let CapTarget {
             principal,
             budget,
@@ -439,6 +442,12 @@ impl App {
         } = target;
         let contact = &self.config.finance_contact;
         let outcome = Box::pin(self.commit_change(&principal, &actor, |before, now| {
+            // Decided on each read: a raise committed meanwhile counts toward the line.
+            if let Some(refusal) =
+                crate::flows::cap_approval::refuse_raise(before, cap, line, approval, now)
+            {
+                return Decided::Keep(Err(refusal));
+            }
             let mut next = match before {
                 None => PrincipalState::new(principal.clone(), budget.clone(), cap, now),
                 Some(state) => state.next(now, |s| {
@@ -453,6 +462,11 @@ impl App {
             // blocked: the highest figure known for the period decides.
             if let Some(spend) = budgets_spend {
                 next.record_spend(crate::period::month_key(now), spend);
+            }
+            if let Some(before) = before {
+                let by = approval.map_or(actor.as_str(), |a| a.requested_by.as_str());
+                let approved = approval.map(|a| (a.request_id.as_str(), a.approver.as_str()));
+                crate::cap_raise::record_raise(before, &mut next, now, by, approved);
             }
             let restore = restorable_under_cap(&next, now);
             if restore {
@@ -505,7 +519,7 @@ impl App {
 
     /// The one way an existing principal changes: validated, then through the commit
     /// engine with `change` decided afresh from each read.
-    async fn mutate(
+    pub(crate) async fn mutate(
         &self,
         request: &Mutation,
         change: impl Fn(&PrincipalState, DateTime<Utc>) -> Result<Change, Refusal>,
@@ -642,7 +656,7 @@ fn decide_change(
 }
 
 /// A new override's id: eight hex digits.
-fn short_id() -> String {
+pub(crate) fn short_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()
 }
 

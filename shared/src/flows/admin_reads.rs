@@ -202,7 +202,7 @@ impl App {
 
     /// The spend a cap change decides with: the higher of Budgets' figure and this
     /// month's metered one (one read).
-    pub(super) async fn with_metered(
+    pub(crate) async fn with_metered(
         &self,
         principal: &crate::principal::PrincipalArn,
         budgets: Option<crate::money::Usd>,

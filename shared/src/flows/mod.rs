@@ -5,6 +5,7 @@ pub mod admin;
 mod admin_reads;
 pub mod alarms;
 pub mod alert_delivery;
+pub mod cap_approval;
 pub mod commit;
 pub mod finance_prices;
 pub mod group_spend;
