@@ -98,7 +98,11 @@ pub fn parse_record(text: &str) -> Result<Option<Invocation>, RecordError> {
     let count = |value: &Value, field: &str| value.get(field).and_then(Value::as_u64);
     let input = count(&record.input, "inputTokenCount");
     let output = count(&record.output, "outputTokenCount");
-    if record.error_code.as_deref().is_some_and(|e| !e.is_empty()) {
+    // A call that failed after it was billed (a stream cut short) still carries its counts.
+    if record.error_code.as_deref().is_some_and(|e| !e.is_empty())
+        && input.is_none()
+        && output.is_none()
+    {
         return Ok(None);
     }
     let request_id = record
@@ -159,7 +163,9 @@ fn units_of(input: &Value, output: &Value) -> Units {
             input
                 .pointer("/inputBodyJson/imageGenerationConfig/numberOfImages")
                 .and_then(Value::as_u64)
-        });
+        })
+        // The caller writes the request: zero is not believed (then priced as one, reported).
+        .filter(|n| *n > 0);
     let video_seconds = output
         .get("outputVideoDurationSeconds")
         .and_then(Value::as_u64)
@@ -167,7 +173,8 @@ fn units_of(input: &Value, output: &Value) -> Units {
             input
                 .pointer("/inputBodyJson/videoGenerationConfig/durationSeconds")
                 .and_then(Value::as_u64)
-        });
+        })
+        .filter(|n| *n > 0);
     Units {
         images,
         video_seconds,
@@ -266,6 +273,11 @@ mod tests {
             "identity": {"arn": "arn:aws:iam::1:user/a"}, "modelId": "m",
             "timestamp": "2026-12-01T10:21:07Z", "errorCode": "ThrottlingException"});
         assert_eq!(parse_record(&failed.to_string()), Ok(None));
+        // Cut short after it was billed: its counts are metered.
+        let mut cut_short = failed.clone();
+        cut_short["output"] = json!({"outputTokenCount": 800});
+        let cut_short = parse_record(&cut_short.to_string()).unwrap().unwrap();
+        assert_eq!(cut_short.tokens.output, 800);
         assert!(matches!(
             parse_record("{not json"),
             Err(RecordError::NotJson(_))

@@ -291,7 +291,7 @@ pub fn model_id_of(named: &str) -> &str {
 }
 
 /// `us.anthropic.claude-sonnet-4-5-20250929-v1:0` → `claude-sonnet-4-5-20250929-v1:0`.
-pub(crate) fn model_name(model_id: &str) -> &str {
+pub fn model_name(model_id: &str) -> &str {
     let model_id = model_id_of(model_id);
     let id = [
         "global.", "us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.",

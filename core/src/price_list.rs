@@ -80,6 +80,7 @@ fn rate_of(document: &str) -> Result<Rate, String> {
         }
         _ => after,
     };
+    let newer_grammar = component.ends_with("_standard");
     let (output, global) = match component {
         "input_tokens_standard" => (false, false),
         "input_tokens_global_standard" => (false, true),
@@ -127,7 +128,7 @@ fn rate_of(document: &str) -> Result<Rate, String> {
         .to_lowercase();
     // Marketplace's `Units` of a `-Units` token usage type are millions of tokens (as the
     // bill's usage amounts are).
-    let marketplace_units = unit == "units" && usagetype.ends_with("-Units");
+    let marketplace_units = unit == "units" && newer_grammar && usagetype.ends_with("-Units");
     let per_million = if unit.contains("1m") || unit.contains("million") || marketplace_units {
         price
     } else if unit.contains("1k") || unit.contains("thousand") {

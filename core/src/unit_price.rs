@@ -123,12 +123,20 @@ impl UnitPrices {
         let units = &invocation.units;
         let (row, fail_closed) = match self.row_for(model) {
             Some(row) => (row.clone(), None),
-            None if !invocation.tokens_counted && !tokens_priced => (
-                self.highest(units.video_seconds.is_some()),
-                Some(
-                    "a model neither price table knows, billed by neither tokens nor a known unit",
-                ),
-            ),
+            // A model no table knows that made images or video, or logged no token counts:
+            // a prompt's few tokens are not what it cost.
+            None if !tokens_priced
+                && (!invocation.tokens_counted
+                    || units.images.is_some()
+                    || units.video_seconds.is_some()) =>
+            {
+                (
+                    self.highest(units.video_seconds.is_some()),
+                    Some(
+                        "a model neither price table knows, billed by neither tokens nor a known unit",
+                    ),
+                )
+            }
             None => return None,
         };
         let (count, fail_closed) = match (row.unit, units.images, units.video_seconds) {
@@ -291,6 +299,33 @@ mod tests {
         let cost = table.cost(&stranger, "acme.paint-9", false).unwrap();
         assert_eq!(cost.usd, usd("0.14"));
         assert!(cost.fail_closed.is_some());
+        // The same with a prompt's token count and two images in the body: per image.
+        let counted_prompt = record(
+            "acme.paint-9",
+            json!({"inputTokenCount": 12}),
+            json!({"outputBodyJson": {"images": ["a", "b"]}}),
+        );
+        assert_eq!(
+            table
+                .cost(&counted_prompt, "acme.paint-9", false)
+                .unwrap()
+                .usd,
+            usd("0.28")
+        );
+        // A request asking for no images is not believed.
+        let zero = record(
+            "amazon.nova-canvas-v1:0",
+            json!({"inputBodyJson": {"imageGenerationConfig": {"numberOfImages": 0}}}),
+            json!({}),
+        );
+        assert_eq!(zero.units.images, None);
+        assert!(
+            table
+                .cost(&zero, "amazon.nova-canvas-v1:0", false)
+                .unwrap()
+                .fail_closed
+                .is_some()
+        );
         // A text model's call without counts failed without saying so: not billed by units.
         let text = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
         assert_eq!(

@@ -862,4 +862,24 @@ async fn finance_prices_a_model_no_table_knows_and_the_next_batch_uses_it() {
     let after = metering.invoke(&batch("r-x-2")).await.expect_response();
     assert_eq!(metered(&after), "8.00", "{after}");
     assert!(after.get("unknown_models").is_none(), "{after}");
+
+    // The price is that model's alone: its next version is still unknown, and a call of it
+    // without token counts is still priced per unit, fail closed.
+    let mut next_version =
+        seatcap_tests::invocation_record(&dev, "r-x-3", "us.acme.model-x-v2:0", 1_000_000);
+    next_version["input"]["inputTokenCount"] = json!(0);
+    let mut tokenless = seatcap_tests::invocation_record(&dev, "r-x-4", model, 0);
+    tokenless["input"] = json!({"inputContentType": "application/json"});
+    tokenless["output"] = json!({});
+    let other = metering
+        .invoke(&seatcap_tests::logs_batch(&[next_version, tokenless]))
+        .await
+        .expect_response();
+    assert_eq!(metered(&other), "82.64", "$82.50 + $0.14: {other}");
+    assert_eq!(
+        other["unknown_models"],
+        json!(["us.acme.model-x-v2:0"]),
+        "{other}"
+    );
+    assert_eq!(other["units_assumed"], json!([model]), "{other}");
 }

@@ -39,7 +39,8 @@ pub(crate) fn refuse_raise(
                 "approval_needed",
                 format!(
                     "raising the cap to {cap} takes this period's unapproved rises above the \
-                     approval line ({}): ask again to record it for a second finance person",
+                     approval line ({}): send it again as `set_cap` to record it for a second \
+                     finance person",
                     line.unwrap_or(Usd::ZERO)
                 ),
             )

@@ -40,8 +40,8 @@ type Route = Result<String, (DateTime<Utc>, String)>;
 /// What a metering process remembers about prices between batches.
 #[derive(Default)]
 pub struct PriceMemory {
-    /// The table and when it was read.
-    table: Mutex<Option<(DateTime<Utc>, Arc<PriceTable>)>>,
+    /// The prices and when they were read.
+    table: Mutex<Option<(DateTime<Utc>, Arc<Prices>)>>,
     /// Application inference profile → the model it routes to (for good), or why not (and
     /// since when: asked again after [`UNRESOLVED_FOR`]).
     profiles: Mutex<BTreeMap<String, Route>>,
@@ -58,6 +58,22 @@ impl PriceMemory {
         let memory = PriceMemory::default();
         let _ = memory.client.set(profiles);
         memory
+    }
+}
+
+/// What a batch is priced with.
+pub(crate) struct Prices {
+    /// The shipped table with pricing-sync's rows over it: AWS's prices.
+    pub known: PriceTable,
+    /// Finance's prices, each for exactly one model name (scope and provider stripped):
+    /// never a prefix of others, and never for a call billed by units.
+    finance: BTreeMap<String, PriceTable>,
+}
+
+impl Prices {
+    /// Finance's price for exactly `model`, if it set one.
+    pub fn finance_for(&self, model: &str) -> Option<&PriceTable> {
+        self.finance.get(crate::price::model_name(model))
     }
 }
 
@@ -83,13 +99,14 @@ impl MeteredPrices<'_> {
     /// The table calls are priced with: the shipped one, with the rows of pricing-sync's
     /// latest run (the AWS Price List API) over it, and finance's rows for models neither
     /// has; read at most hourly, or when it is older than `fresh_within` (a batch that met
-    /// a model the table lacks reads it again: finance may just have priced it). Until
+    /// a model AWS's prices lack reads them again: finance may just have priced it, or
+    /// corrected its price). Until
     /// a sync has run, or if its record cannot be read, the shipped table prices.
     pub async fn table(
         &self,
         now: DateTime<Utc>,
         fresh_within: chrono::Duration,
-    ) -> Result<Arc<PriceTable>, LedgerError> {
+    ) -> Result<Arc<Prices>, LedgerError> {
         let fresh_within = fresh_within.min(PRICES_FRESH_FOR);
         let cached = self.memory.table.lock().ok().and_then(|p| {
             p.as_ref()
@@ -121,17 +138,13 @@ impl MeteredPrices<'_> {
             Err(e) => return Err(e),
         };
         // Finance's rows only where no other row prices the model: never cheaper than AWS.
-        let added: Vec<_> = finance
+        let finance = finance
             .into_iter()
             .map(|(row, _)| row)
             .filter(|row| known.row_for(&row.family).is_none())
+            .filter_map(|row| Some((row.family.clone(), PriceTable::from_rows(vec![row])?)))
             .collect();
-        let table = if added.is_empty() {
-            Arc::new(known)
-        } else {
-            let rows = known.rows().iter().cloned().chain(added).collect();
-            Arc::new(PriceTable::from_rows(rows).unwrap_or(known))
-        };
+        let table = Arc::new(Prices { known, finance });
         if let Ok(mut memory) = self.memory.table.lock() {
             *memory = Some((now, table.clone()));
         }

@@ -32,10 +32,10 @@ use crate::ledger::{MeteredCall, Subject};
 use crate::log_object::{LogObject, ObjectEventError, created_objects, is_invocation_log};
 use crate::log_objects::{LogObjectError, LogObjects};
 use crate::meter::{MeteredAction, metered_action, micros_of, usd_of_micros};
-use crate::metered_prices::{FailClosed, MeteredPrices, PriceMemory, UNKNOWN_FRESH_FOR};
+use crate::metered_prices::{FailClosed, MeteredPrices, PriceMemory, Prices, UNKNOWN_FRESH_FOR};
 use crate::metrics;
 use crate::money::Usd;
-use crate::price::PriceTable;
+
 use crate::principal::{ArnParts, PrincipalArn, split_arn};
 use crate::unit_price::UnitPrices;
 
@@ -338,14 +338,14 @@ impl App {
             .collect();
         let routes = pricing.resolve(profiles, now).await?;
         // A model the table lacks may have been priced by finance since it was read.
-        let lacking = |prices: &PriceTable| {
+        let lacking = |prices: &Prices| {
             invocations.iter().any(|i| {
                 let model = match routes.get(&i.model_id) {
                     Some(Ok(model)) => model,
                     _ => &i.model_id,
                 };
                 !crate::price::is_provisioned(model)
-                    && prices.row_for(model).is_none()
+                    && prices.known.row_for(model).is_none()
                     && UnitPrices::shipped().row_for(model).is_none()
             })
         };
@@ -363,7 +363,7 @@ impl App {
                 Some(Ok(model)) => model.as_str(),
                 _ => invocation.model_id.as_str(),
             };
-            let by_tokens = prices.cost_as(&invocation, model);
+            let by_tokens = prices.known.cost_as(&invocation, model);
             let (usd, fail_closed_why) =
                 match UnitPrices::shipped().cost(&invocation, model, !by_tokens.unknown_model) {
                     Some(by_units) => {
@@ -378,6 +378,12 @@ impl App {
                         report.without_tokens += 1;
                         continue;
                     }
+                    None if by_tokens.unknown_model && prices.finance_for(model).is_some() => (
+                        prices.finance_for(model).map_or(by_tokens.usd, |finance| {
+                            finance.cost_as(&invocation, model).usd
+                        }),
+                        None,
+                    ),
                     None if by_tokens.unknown_model => {
                         report.unknown_models.insert(invocation.model_id.clone());
                         let why = match route {
