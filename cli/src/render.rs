@@ -214,6 +214,22 @@ pub fn doctor(answer: &Value) -> String {
     let checks = answer["checks"].as_array().cloned().unwrap_or_default();
     for check in &checks {
         let mark = if check["ok"] == true { "ok  " } else { "FAIL" };
+        if check["check"] == "invocation_logging" {
+            let to = match (check["log_group"].as_str(), check["s3_bucket"].as_str()) {
+                (Some(group), _) => format!("to log group {group}"),
+                (None, Some(bucket)) => format!("to S3 bucket {bucket} only"),
+                (None, None) => check["error"]
+                    .as_str()
+                    .map_or("off".to_owned(), |e| format!("unknown: {e}")),
+            };
+            out.push_str(&format!(
+                "{mark} invocation_logging: Bedrock logs invocations {to}\n"
+            ));
+            for command in check["fix"].as_array().into_iter().flatten() {
+                out.push_str(&format!("     fix: {}\n", command.as_str().unwrap_or("?")));
+            }
+            continue;
+        }
         out.push_str(&format!(
             "{mark} {}: role {} (permission set {}, {} people)\n",
             check["check"].as_str().unwrap_or("?"),
@@ -232,8 +248,11 @@ pub fn doctor(answer: &Value) -> String {
             }
         }
     }
-    if checks.is_empty() {
-        out.push_str("nothing to check: nobody on an IAM Identity Center role has a cap\n");
+    if !checks
+        .iter()
+        .any(|c| c["check"] == "identity_center_references")
+    {
+        out.push_str("no Identity Center roles to check: nobody on one has a cap\n");
     }
     out.push_str(if answer["healthy"] == true {
         "healthy\n"

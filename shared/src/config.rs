@@ -56,6 +56,9 @@ pub struct Config {
     /// (`SEATCAP_SESSION_NAMED_ROLES`): only on these, and on IAM Identity Center's roles,
     /// may a person on a shared role have a cap of their own.
     pub session_named_roles: HashSet<String>,
+    /// The CloudWatch Logs group Bedrock's invocation logs go to and metering subscribes
+    /// to (`SEATCAP_INVOCATION_LOG_GROUP`): what `doctor` checks Bedrock logs to.
+    pub invocation_log_group: Option<String>,
     /// How budget-alert checks that a delivery is SNS's (`SEATCAP_SNS_SIGNATURE`,
     /// `SEATCAP_SNS_CERT_PEM`): by default, against the certificate SNS names.
     pub sns_signature: crate::sns_signature::Verification,
@@ -111,6 +114,7 @@ pub const SLACK_WEBHOOK_SECRET: &str = "SEATCAP_SLACK_WEBHOOK_SECRET";
 pub const MODE: &str = "SEATCAP_MODE";
 pub const PROTECTED_PRINCIPALS: &str = "SEATCAP_PROTECTED_PRINCIPALS";
 pub const SESSION_NAMED_ROLES: &str = "SEATCAP_SESSION_NAMED_ROLES";
+pub const INVOCATION_LOG_GROUP: &str = "SEATCAP_INVOCATION_LOG_GROUP";
 pub const LADDER: &str = "SEATCAP_LADDER";
 pub const FINANCE_CONTACT: &str = "SEATCAP_FINANCE_CONTACT";
 pub const MAX_AMOUNT_USD: &str = "SEATCAP_MAX_AMOUNT_USD";
@@ -223,6 +227,7 @@ impl Config {
                 .map_err(|e| invalid(PROTECTED_PRINCIPALS, &text, e.to_string()))?,
         };
 
+        let invocation_log_group = get(INVOCATION_LOG_GROUP).filter(|g| !g.trim().is_empty());
         let session_named_roles: HashSet<String> = match get(SESSION_NAMED_ROLES) {
             None => HashSet::new(),
             Some(text) => {
@@ -401,6 +406,7 @@ impl Config {
             enforcement,
             deny_shards_per_role,
             session_named_roles,
+            invocation_log_group,
             table,
             managed_policy_arns,
             notify_topic_arn,

@@ -446,6 +446,7 @@ impl Account {
             // The tests' plain shared role, declared as one whose trust policy pins each
             // session's name to its person (the deployer's declaration, README: Principals).
             ("SEATCAP_SESSION_NAMED_ROLES", PLAIN_SHARED_ROLE),
+            ("SEATCAP_INVOCATION_LOG_GROUP", "bedrock-invocations"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -492,8 +492,21 @@ async fn doctor_names_the_permission_sets_that_lack_the_references_and_the_fix()
         "{answer}"
     );
     let checks = answer["checks"].as_array().unwrap();
-    assert_eq!(checks.len(), 2, "{answer}");
+    assert_eq!(checks.len(), 3, "{answer}");
     let of = |role: &str| checks.iter().find(|c| c["role"] == role).unwrap().clone();
+    // Bedrock logs nothing yet: the check fails with the command that turns logging on.
+    let logging = checks
+        .iter()
+        .find(|c| c["check"] == "invocation_logging")
+        .unwrap();
+    assert_eq!(logging["ok"], false, "{logging}");
+    assert!(
+        logging["fix"][0]
+            .as_str()
+            .unwrap()
+            .contains("\"logGroupName\": \"bedrock-invocations\""),
+        "{logging}"
+    );
     assert_eq!(of(&referenced)["ok"], true);
     let failing = of(&lacking);
     assert_eq!(
@@ -517,8 +530,29 @@ async fn doctor_names_the_permission_sets_that_lack_the_references_and_the_fix()
     assert!(fix.contains("provision-permission-set"), "{fix}");
 
     account.reference_sso_shards(&lacking, &[1, 2, 3, 4]).await;
-    let answer = admin(&app, json!({"action": "doctor"})).await;
-    assert_eq!(answer["healthy"], true, "{answer}");
+    // Logging to another group is not metering's.
+    let bedrock = aws_sdk_bedrock::Client::new(&app.sdk);
+    let log_to = |group: &str| {
+        aws_sdk_bedrock::types::LoggingConfig::builder()
+            .cloud_watch_config(
+                aws_sdk_bedrock::types::CloudWatchConfig::builder()
+                    .log_group_name(group)
+                    .role_arn(format!("arn:aws:iam::{}:role/bedrock-logging", account.id))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    for (group, healthy) in [("elsewhere", false), ("bedrock-invocations", true)] {
+        bedrock
+            .put_model_invocation_logging_configuration()
+            .logging_config(log_to(group))
+            .send()
+            .await
+            .unwrap();
+        let answer = admin(&app, json!({"action": "doctor"})).await;
+        assert_eq!(answer["healthy"], healthy, "{group}: {answer}");
+    }
 }
 
 /// Two reconciles at once find the same not-enforceable cut in force: it is completed once

@@ -312,6 +312,7 @@ async fn admin_under_the_template_role_does_finances_whole_workflow() {
         json!({"action": "history", "principal": bob.as_str()}),
         json!({"action": "usage", "by": "team"}),
         json!({"action": "flush_notifications"}),
+        json!({"action": "doctor"}),
         json!({"action": "set_price", "model": "us.acme.model-x-v1:0",
             "input_per_million_usd": "2", "output_per_million_usd": "8",
             "actor": "finance", "reason": "quote"}),

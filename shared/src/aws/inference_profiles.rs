@@ -1,6 +1,7 @@
-//! Bedrock application inference profiles: which model a profile's ARN routes to, so a call
-//! that names `…:application-inference-profile/<id>` is priced as its model. One
-//! `bedrock:GetInferenceProfile` per profile and process: a profile's model never changes.
+//! Bedrock's control plane, read only: which model an application inference profile routes
+//! to, so a call that names `…:application-inference-profile/<id>` is priced as its model
+//! (one `bedrock:GetInferenceProfile` per profile and process: a profile's model never
+//! changes); and where Bedrock logs invocations, for `doctor`.
 
 use aws_config::SdkConfig;
 use aws_sdk_bedrock::error::DisplayErrorContext;
@@ -63,5 +64,30 @@ impl InferenceProfiles {
                 profile: profile.to_owned(),
                 why: "the profile names no model".into(),
             })
+    }
+
+    /// Where Bedrock delivers invocation logs: the CloudWatch Logs group and the S3 bucket,
+    /// each if set (`None` for both: logging is off). An error says why it could not be read.
+    pub async fn logging_destinations(&self) -> Result<(Option<String>, Option<String>), String> {
+        let answer = self
+            .client
+            .get_model_invocation_logging_configuration()
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "GetModelInvocationLoggingConfiguration: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
+        let config = answer.logging_config();
+        Ok((
+            config
+                .and_then(|c| c.cloud_watch_config())
+                .map(|c| c.log_group_name().to_owned()),
+            config
+                .and_then(|c| c.s3_config())
+                .map(|c| c.bucket_name().to_owned()),
+        ))
     }
 }

@@ -16,6 +16,31 @@ impl App {
     /// check with its fix. Today: every IAM Identity Center role seatcap has people on, and
     /// whether it carries all of the account's Identity Center shards (its permission set
     /// references them); one pass over the status index and one IAM read per such role.
+    /// Whether Bedrock logs invocations to the group metering subscribes to
+    /// (`SEATCAP_INVOCATION_LOG_GROUP`), or at all when that is not set.
+    async fn invocation_logging_check(&self) -> Value {
+        let bedrock = crate::inference_profiles::InferenceProfiles::from_sdk(&self.sdk);
+        let expected = self.config.invocation_log_group.as_deref();
+        let group = expected.unwrap_or("<log group>");
+        let fix = vec![format!(
+            "aws bedrock put-model-invocation-logging-configuration --logging-config \
+             '{{\"cloudWatchConfig\": {{\"logGroupName\": \"{group}\", \"roleArn\": \"<a role Bedrock may write the group with>\"}}, \"textDataDeliveryEnabled\": false, \"imageDataDeliveryEnabled\": false, \"embeddingDataDeliveryEnabled\": false}}'"
+        )];
+        match bedrock.logging_destinations().await {
+            Err(error) => json!({"check": "invocation_logging", "ok": false, "error": error,
+                "fix": ["grant the admin function bedrock:GetModelInvocationLoggingConfiguration (the template does)"]}),
+            Ok((log_group, bucket)) => {
+                let ok = match expected {
+                    Some(expected) => log_group.as_deref() == Some(expected),
+                    None => log_group.is_some() || bucket.is_some(),
+                };
+                json!({"check": "invocation_logging", "ok": ok, "log_group": log_group,
+                    "s3_bucket": bucket, "expected_log_group": expected,
+                    "fix": if ok { Vec::new() } else { fix }})
+            }
+        }
+    }
+
     pub(super) async fn doctor(&self) -> Result<Answer, AdminError> {
         // (partition, account, role) → people on it.
         let mut roles: std::collections::BTreeMap<(String, String, String), usize> =
@@ -63,6 +88,7 @@ impl App {
                 "fix": fix,
             }));
         }
+        checks.push(self.invocation_logging_check().await);
         let healthy = checks.iter().all(|c| c["ok"] == true);
         Ok(Ok(ok(json!({"healthy": healthy, "checks": checks}))))
     }

@@ -350,5 +350,22 @@ async fn identity_center(
         account.sso_denied().await,
         account.protected_roles.refused(role)
     );
+    // Bedrock logging to the group metering subscribes to, as the README's Deploy sets it.
+    let sdk = account.app(&[], seatcap::app::system_clock()).sdk;
+    let cloud_watch = aws_sdk_bedrock::types::CloudWatchConfig::builder()
+        .log_group_name("bedrock-invocations")
+        .role_arn(format!("arn:aws:iam::{}:role/bedrock-logging", account.id))
+        .build()
+        .expect("a log group and a role");
+    aws_sdk_bedrock::Client::new(&sdk)
+        .put_model_invocation_logging_configuration()
+        .logging_config(
+            aws_sdk_bedrock::types::LoggingConfig::builder()
+                .cloud_watch_config(cloud_watch)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("moto keeps the logging settings");
     seatcap(finance, &["doctor"]).await;
 }
