@@ -178,15 +178,7 @@ impl PriceTable {
     /// The row for `model_id`: the longest family its name starts with (so
     /// `claude-opus-4-5-...` is not taken for `claude-opus-4`).
     pub fn row_for(&self, model_id: &str) -> Option<&Row> {
-        let name = model_name(model_id);
-        self.rows
-            .iter()
-            .filter(|row| {
-                name.strip_prefix(row.family.as_str()).is_some_and(|rest| {
-                    rest.is_empty() || rest.starts_with('-') || rest.starts_with(':')
-                })
-            })
-            .max_by_key(|row| row.family.len())
+        longest_family(model_id, &self.rows, |row| &row.family)
     }
 
     /// What `invocation` costs.
@@ -288,6 +280,23 @@ pub fn model_id_of(named: &str) -> &str {
         .iter()
         .find_map(|kind| named.split_once(kind).map(|(_, id)| id))
         .unwrap_or(named)
+}
+
+/// Of `rows`, the one whose family is the longest that `model_id`'s name starts with, as a
+/// whole word (`claude-opus-4-5-...` is not `claude-opus-4`'s).
+pub(crate) fn longest_family<'a, R>(
+    model_id: &str,
+    rows: &'a [R],
+    family: impl Fn(&R) -> &str,
+) -> Option<&'a R> {
+    let name = model_name(model_id);
+    rows.iter()
+        .filter(|row| {
+            name.strip_prefix(family(row)).is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('-') || rest.starts_with(':')
+            })
+        })
+        .max_by_key(|row| family(row).len())
 }
 
 /// `us.anthropic.claude-sonnet-4-5-20250929-v1:0` → `claude-sonnet-4-5-20250929-v1:0`.

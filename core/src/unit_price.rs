@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use crate::invocation::Invocation;
 use crate::money::Usd;
-use crate::price::{PriceTableError, model_name};
+use crate::price::{PriceTableError, longest_family};
 
 const SHIPPED: &str = include_str!("../data/unit_prices.csv");
 
@@ -99,15 +99,7 @@ impl UnitPrices {
 
     /// The row for `model`: the longest family its name starts with.
     pub fn row_for(&self, model: &str) -> Option<&UnitRow> {
-        let name = model_name(model);
-        self.rows
-            .iter()
-            .filter(|row| {
-                name.strip_prefix(row.family.as_str()).is_some_and(|rest| {
-                    rest.is_empty() || rest.starts_with('-') || rest.starts_with(':')
-                })
-            })
-            .max_by_key(|row| row.family.len())
+        longest_family(model, &self.rows, |row| &row.family)
     }
 
     /// What `invocation` costs priced as `model`, if it is billed by units: its model has a

@@ -610,8 +610,10 @@ async fn shard_write_killed(identity_center: bool) {
     assert_eq!(account.protected_roles.refused(&role), 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_override_approval_killed_after_the_give_back_is_completed_by_the_next_request() {
+/// Bob cut off at his $200 cap by a Budgets alert, with a $100 approval line: the admin
+/// binary's environment and an in-process app of it.
+async fn bob_cut_off_under_an_approval_line()
+-> (Account, HashMap<String, String>, App, PrincipalArn) {
     let account = Account::new().await;
     let env = env_with(&account, &[("SEATCAP_APPROVAL_OVER_USD", "100")]);
     let app = account.app(
@@ -637,6 +639,12 @@ async fn an_override_approval_killed_after_the_give_back_is_completed_by_the_nex
     .await
     .unwrap();
     assert!(account.attached(&bob).await.is_empty());
+    (account, env, app, bob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_approval_killed_after_the_give_back_is_completed_by_the_next_request() {
+    let (account, env, app, bob) = bob_cut_off_under_an_approval_line().await;
     let until = (Utc::now() + chrono::Duration::days(5)).to_rfc3339();
     let asked = app
         .handle_admin(
@@ -740,31 +748,7 @@ async fn a_reconcile_killed_while_completing_an_identity_center_cut_is_completed
 /// record, and the raise is applied once, the request consumed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cap_raise_approval_killed_after_the_give_back_is_completed_by_the_next_request() {
-    let account = Account::new().await;
-    let env = env_with(&account, &[("SEATCAP_APPROVAL_OVER_USD", "100")]);
-    let app = account.app(
-        &[("SEATCAP_APPROVAL_OVER_USD", "100")],
-        seatcap::app::system_clock(),
-    );
-    let bob = account
-        .create_principal("user", "bob", &[&account.bedrock_policy_arn])
-        .await;
-    enrol(&app, &bob, "seatcap-bob").await;
-    let today = Utc::now().date_naive();
-    app.handle_delivery(
-        "m-bob",
-        &seatcap_tests::budget_alert_on(
-            today,
-            "seatcap-bob",
-            "ACTUAL",
-            "200.00",
-            "200.00",
-            "230.00",
-        ),
-    )
-    .await
-    .unwrap();
-    assert!(account.attached(&bob).await.is_empty());
+    let (account, env, app, bob) = bob_cut_off_under_an_approval_line().await;
     let held = app
         .handle_admin(json!({"action": "set_cap", "principal": bob.as_str(),
             "budget": "seatcap-bob", "cap_usd": "700", "actor": "ann", "reason": "launch"}))

@@ -81,6 +81,19 @@ fn call(identity: &PrincipalArn, request: &str, model: &str) -> Value {
     record
 }
 
+/// What seatcap's own audit says it priced fail closed, newest first.
+async fn fail_closed_reports(account: &Account) -> Vec<Value> {
+    account
+        .ledger()
+        .history(&Subject::System, 20)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::UnknownModelPriced)
+        .map(|e| e.detail)
+        .collect()
+}
+
 async fn metered(account: &Account, who: &PrincipalArn) -> i64 {
     account
         .ledger()
@@ -142,15 +155,7 @@ async fn a_profile_bedrock_will_not_resolve_is_priced_fail_closed_and_reported_o
     // The table's highest rates, in-region ($15 / $75 × 1.1 is the most any row costs):
     // $0.0165 + $0.825 per call, never nothing.
     assert_eq!(metered(&account, &cid).await, 2 * 841_500);
-    let reports: Vec<Value> = account
-        .ledger()
-        .history(&Subject::System, 20)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == EventKind::UnknownModelPriced)
-        .map(|e| e.detail)
-        .collect();
+    let reports = fail_closed_reports(&account).await;
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0]["model"], PROFILE);
     assert!(
@@ -289,15 +294,7 @@ async fn images_video_and_embeddings_are_priced_by_their_own_unit_never_as_nothi
     let mut later = records[1].clone();
     later["requestId"] = json!("r-titan-2");
     again.invoke(&logs_batch(&[later])).await.expect_response();
-    let reports: Vec<Value> = account
-        .ledger()
-        .history(&Subject::System, 20)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|e| e.kind == EventKind::UnknownModelPriced)
-        .map(|e| e.detail)
-        .collect();
+    let reports = fail_closed_reports(&account).await;
     assert_eq!(reports.len(), 2, "{reports:?}");
     let titan = reports
         .iter()
