@@ -214,6 +214,35 @@ pub struct ArnParts<'a> {
     pub resource: &'a str,
 }
 
+/// A role session's ARN, `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`,
+/// read into its parts; `None` for anything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleSession<'a> {
+    pub partition: &'a str,
+    pub account: &'a str,
+    pub role: &'a str,
+    pub session: &'a str,
+}
+
+pub fn role_session(text: &str) -> Option<RoleSession<'_>> {
+    let ArnParts {
+        partition,
+        service: "sts",
+        account,
+        resource,
+    } = split_arn(text)?
+    else {
+        return None;
+    };
+    let (role, session) = resource.strip_prefix("assumed-role/")?.split_once('/')?;
+    Some(RoleSession {
+        partition,
+        account,
+        role,
+        session,
+    })
+}
+
 pub fn split_arn(text: &str) -> Option<ArnParts<'_>> {
     let mut fields = text.splitn(6, ':');
     let (Some("arn"), Some(partition), Some(service), Some(_region), Some(account), Some(resource)) = (

@@ -36,7 +36,7 @@ use crate::metered_prices::{FailClosed, MeteredPrices, PriceMemory, Prices, UNKN
 use crate::metrics;
 use crate::money::Usd;
 
-use crate::principal::{ArnParts, PrincipalArn, split_arn};
+use crate::principal::{PrincipalArn, RoleSession, role_session};
 use crate::unit_price::UnitPrices;
 
 /// `{"awslogs": {"data": "<base64 of gzip of JSON>"}}`, as a subscription filter sends it.
@@ -222,20 +222,13 @@ fn month_of(day: &str) -> &str {
 /// a role is the person on the shared role, else the role (by its name: a role with a path
 /// is not found this way).
 fn candidates(identity: &str) -> Vec<String> {
-    let Some(ArnParts {
-        partition,
-        service: "sts",
-        account,
-        resource,
-    }) = split_arn(identity)
-    else {
-        return vec![identity.to_owned()];
-    };
-    match resource
-        .strip_prefix("assumed-role/")
-        .and_then(|r| r.split_once('/'))
-    {
-        Some((role, _session)) => vec![
+    match role_session(identity) {
+        Some(RoleSession {
+            partition,
+            account,
+            role,
+            ..
+        }) => vec![
             identity.to_owned(),
             format!("arn:{partition}:iam::{account}:role/{role}"),
         ],

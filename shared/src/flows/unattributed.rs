@@ -11,7 +11,7 @@ use tracing::warn;
 
 use crate::app::App;
 use crate::ledger::{AuditEvent, EventKind, LedgerError};
-use crate::principal::{ArnParts, split_arn};
+use crate::principal::{RoleSession, role_session};
 
 /// How long "the ledger caps people on this role" is taken as read: a first cap on a role
 /// is seen by metering at most this much later.
@@ -36,18 +36,12 @@ impl App {
     ) -> Result<Vec<String>, LedgerError> {
         let mut reported = Vec::new();
         for identity in identities {
-            let Some(ArnParts {
+            let Some(RoleSession {
                 partition,
-                service: "sts",
                 account,
-                resource,
-            }) = split_arn(identity)
-            else {
-                continue;
-            };
-            let Some((role, _session)) = resource
-                .strip_prefix("assumed-role/")
-                .and_then(|r| r.split_once('/'))
+                role,
+                ..
+            }) = role_session(identity)
             else {
                 continue;
             };
